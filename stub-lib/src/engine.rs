@@ -1,0 +1,389 @@
+//! The hedged exchange: rank the upstreams, follow the [`HedgePlan`], take the
+//! first valid answer, cancel the rest, and tell the health model what each
+//! upstream did.
+//!
+//! ```text
+//!  resolve(req) ──▶ rank(health snapshot) ──▶ HedgePlan
+//!       ▲                                        │ Send(u) / Wait(t) / GiveUp
+//!       │ first NOERROR/NXDOMAIN                 ▼
+//!       └──── FuturesUnordered of exchanges (transport.rs) ── SERVFAIL, REFUSED,
+//!                                                            NOTIMP, unreachable:
+//!                                                            next upstream at once
+//! ```
+//!
+//! Health is one small `Mutex` per upstream, held for a few field updates and
+//! never across an await: every exchange writes it, so an `ArcSwap` snapshot
+//! would not fit, and a task round-trip per query would cost more than it saves.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rand::Rng;
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::{Mode, ResolverConfig, Transport};
+use crate::dns::{self, Message, Request, ResponseCode};
+use crate::error::{Error, Failure};
+use crate::hedge::{HedgePlan, Step};
+use crate::metrics as m;
+use crate::scoring::{self, Health, Outcome, State, Transition};
+use crate::transport::{self, ExchangeError, Received, Target};
+
+/// A valid answer and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The decoded response.
+    pub message: Message,
+    /// The response exactly as received (ID is the stub's own).
+    pub wire: Vec<u8>,
+    /// The upstream that answered.
+    pub upstream: SocketAddr,
+    /// From the first send to the answer.
+    pub latency: Duration,
+    /// Queries sent for this answer, over all upstreams.
+    pub attempts: u32,
+    /// Whether the answer came over TCP (use-vc, or after truncation).
+    pub over_tcp: bool,
+}
+
+impl Answer {
+    /// The response code (NOERROR or NXDOMAIN: failures are not answers).
+    pub fn rcode(&self) -> ResponseCode {
+        dns::rcode(&self.message)
+    }
+}
+
+/// One configured upstream and what is known about it.
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
+    pub(crate) label: String,
+    health: Mutex<Health>,
+    pub(crate) mismatched: AtomicU64,
+    /// The question it failed last: re-asked by probes, so an authoritative
+    /// upstream that refuses `. NS` can still come back.
+    probe_question: Mutex<Option<Request>>,
+}
+
+impl Upstream {
+    pub(crate) fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn probe_question(&self) -> Option<Request> {
+        self.probe_question.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target { addr: self.addr, label: &self.label, mismatched: &self.mismatched }
+    }
+}
+
+/// Work for the background task.
+#[derive(Debug)]
+pub(crate) enum Background {
+    /// Re-ask `req` of upstream `upstream` and measure it to completion.
+    Explore { upstream: usize, req: Request },
+}
+
+/// The resolver's shared core.
+pub(crate) struct Inner {
+    pub(crate) config: ResolverConfig,
+    pub(crate) upstreams: Vec<Upstream>,
+    rotation: AtomicUsize,
+    pub(crate) background: mpsc::Sender<Background>,
+    /// Wakes the background task when an upstream goes down.
+    pub(crate) wake: Notify,
+}
+
+/// One send of the current lookup.
+struct Sent {
+    upstream: usize,
+    at: Instant,
+    delay: Duration,
+    done: bool,
+}
+
+/// The sends of one lookup. Whatever is still open when it is dropped (the
+/// caller gave up on the lookup) is recorded as cancelled, so in-flight counts
+/// stay exact.
+struct Flight<'a> {
+    inner: &'a Inner,
+    req: &'a Request,
+    sends: Vec<Sent>,
+}
+
+impl Flight<'_> {
+    fn close(&mut self, key: usize, now: Instant, outcome: Outcome, failure: Option<&Failure>) {
+        if let Some(s) = self.sends.get_mut(key) {
+            if !s.done {
+                s.done = true;
+                let upstream = &self.inner.upstreams[s.upstream];
+                if matches!(outcome, Outcome::Failed | Outcome::Silent(_)) {
+                    *upstream.probe_question.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(self.req.clone());
+                }
+                self.inner.record(s.upstream, now, outcome, failure);
+            }
+        }
+    }
+
+    /// Closes every open send: those that were overdue count as silent, the
+    /// others as cancelled.
+    fn close_rest(&mut self, now: Instant) {
+        for key in 0..self.sends.len() {
+            let s = &self.sends[key];
+            if s.done {
+                continue;
+            }
+            let elapsed = now.saturating_duration_since(s.at);
+            let upstream = self.inner.upstreams[s.upstream].addr;
+            if elapsed >= s.delay {
+                self.close(key, now, Outcome::Silent(elapsed), Some(&Failure::Timeout { upstream }));
+            } else {
+                self.close(key, now, Outcome::Cancelled, None);
+            }
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        for key in 0..self.sends.len() {
+            self.close(key, now, Outcome::Cancelled, None);
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn new(config: ResolverConfig, background: mpsc::Sender<Background>) -> Self {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|&addr| {
+                metrics::gauge!(m::UPSTREAM_UP, "upstream" => addr.to_string()).set(1.0);
+                Upstream {
+                    addr,
+                    label: addr.to_string(),
+                    health: Mutex::new(Health::default()),
+                    mismatched: AtomicU64::new(0),
+                    probe_question: Mutex::new(None),
+                }
+            })
+            .collect();
+        Inner { config, upstreams, rotation: AtomicUsize::new(0), background, wake: Notify::new() }
+    }
+
+    /// Applies an exchange outcome to an upstream's health; logs and counts a
+    /// state change once.
+    pub(crate) fn record(&self, upstream: usize, now: Instant, outcome: Outcome, failure: Option<&Failure>) {
+        let u = &self.upstreams[upstream];
+        let transition = u.health().on_outcome(now, outcome, &self.config.health);
+        self.account(upstream, outcome, failure, transition);
+    }
+
+    /// Counts an outcome and reports a transition (shared by lookups and the
+    /// background task).
+    pub(crate) fn account(
+        &self,
+        upstream: usize,
+        outcome: Outcome,
+        failure: Option<&Failure>,
+        transition: Option<Transition>,
+    ) {
+        let u = &self.upstreams[upstream];
+        if let Outcome::Answer(rtt) = outcome {
+            metrics::histogram!(m::UPSTREAM_RTT, "upstream" => u.label.clone()).record(rtt.as_secs_f64());
+        }
+        if let Some(f) = failure {
+            metrics::counter!(m::UPSTREAM_FAILURES, "upstream" => u.label.clone(), "kind" => f.kind())
+                .increment(1);
+        }
+        if let Some(t) = transition {
+            match t.to {
+                State::Down => {
+                    tracing::warn!(upstream = %u.addr, failures = t.failures, last = %failure.map_or_else(String::new, ToString::to_string), "upstream down: asked only when nothing else is up, probed in the background");
+                    self.wake.notify_one();
+                }
+                State::Up => tracing::info!(upstream = %u.addr, "upstream up again"),
+            }
+            metrics::gauge!(m::UPSTREAM_UP, "upstream" => u.label.clone())
+                .set(if t.to == State::Up { 1.0 } else { 0.0 });
+            metrics::counter!(m::UPSTREAM_TRANSITIONS, "upstream" => u.label.clone(), "to" => t.to.as_str())
+                .increment(1);
+        }
+    }
+
+    /// Asks the upstreams for `req` until one gives a valid answer.
+    pub(crate) async fn resolve(&self, req: &Request) -> Result<Answer, Error> {
+        let cfg = &self.config;
+        let mut req = req.clone();
+        req.authentic_data |= cfg.trust_ad;
+        let template = dns::build_query(&req, cfg.edns_payload).map_err(Error::Encode)?;
+
+        let start = Instant::now();
+        let snapshot: Vec<Health> = self.upstreams.iter().map(|u| u.health().clone()).collect();
+        let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
+        let order = scoring::rank(&snapshot, &cfg.health, cfg.rotate, rotation);
+        self.maybe_explore(&order, &snapshot, start, &req);
+        let order: Vec<(usize, Duration)> =
+            order.into_iter().map(|i| (i, snapshot[i].hedge_delay(&cfg.health))).collect();
+        let deadline = start + cfg.deadline();
+        let rounds = u32::from(cfg.attempts);
+        let mut plan = match cfg.mode {
+            Mode::Hedged => HedgePlan::new(order.clone(), rounds, start, deadline),
+            Mode::FanOut => HedgePlan::fan_out(order.clone(), rounds, start, deadline),
+        };
+
+        let mut flight = Flight { inner: self, req: &req, sends: Vec::new() };
+        let mut pending = FuturesUnordered::new();
+        let mut last = Failure::NotSent;
+        loop {
+            let now = Instant::now();
+            match plan.poll(now) {
+                Step::Send(u) => {
+                    let delay = order.iter().find(|(i, _)| *i == u).map_or(Duration::ZERO, |e| e.1);
+                    let key = flight.sends.len();
+                    flight.sends.push(Sent { upstream: u, at: now, delay, done: false });
+                    self.upstreams[u].health().on_sent();
+                    metrics::counter!(m::UPSTREAM_QUERIES, "upstream" => self.upstreams[u].label.clone()).increment(1);
+                    if key > 0 && cfg.mode == Mode::Hedged {
+                        metrics::counter!(m::HEDGES).increment(1);
+                    }
+                    let (template, req) = (&template, &req);
+                    pending.push(async move { (key, self.exchange(u, template, req).await) });
+                }
+                Step::GiveUp => {
+                    flight.close_rest(now);
+                    metrics::counter!(m::QUERIES, "outcome" => "exhausted").increment(1);
+                    if matches!(last, Failure::NotSent) {
+                        if let Some(s) = flight.sends.last() {
+                            last = Failure::Timeout { upstream: self.upstreams[s.upstream].addr };
+                        }
+                    }
+                    return Err(Error::Exhausted {
+                        attempts: plan.sent() as u32,
+                        deadline_ms: cfg.deadline().as_millis() as u64,
+                        last,
+                    });
+                }
+                Step::Wait(until) => {
+                    tokio::select! {
+                        Some((key, result)) = pending.next(), if !pending.is_empty() => {
+                            let now = Instant::now();
+                            let s = &flight.sends[key];
+                            let (u, rtt) = (s.upstream, now.saturating_duration_since(s.at));
+                            match self.judge(u, result) {
+                                Ok(received) => {
+                                    flight.close(key, now, Outcome::Answer(rtt), None);
+                                    flight.close_rest(now);
+                                    metrics::counter!(m::QUERIES, "outcome" => "answer").increment(1);
+                                    return Ok(self.answer(received, u, now - start, plan.sent()));
+                                }
+                                Err(failure) => {
+                                    flight.close(key, now, Outcome::Failed, Some(&failure));
+                                    plan.on_failed(now);
+                                    last = failure;
+                                }
+                            }
+                        }
+                        () = tokio::time::sleep_until(until.into()) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn answer(&self, received: Received, u: usize, latency: Duration, sent: usize) -> Answer {
+        let Received { mut message, mut wire, over_tcp } = received;
+        if !self.config.trust_ad {
+            // Without trust-ad, an AD bit from the network means nothing (glibc clears it).
+            message.metadata.authentic_data = false;
+            if let Some(b) = wire.get_mut(3) {
+                *b &= !0x20;
+            }
+        }
+        Answer { message, wire, upstream: self.upstreams[u].addr, latency, attempts: sent as u32, over_tcp }
+    }
+
+    /// Turns an exchange result into an answer or a failure.
+    pub(crate) fn judge(
+        &self,
+        u: usize,
+        result: Result<Received, ExchangeError>,
+    ) -> Result<Received, Failure> {
+        let upstream = self.upstreams[u].addr;
+        match result {
+            Ok(r) => match dns::rcode(&r.message) {
+                rcode @ (ResponseCode::ServFail
+                | ResponseCode::Refused
+                | ResponseCode::NotImp
+                | ResponseCode::FormErr) => Err(Failure::Rcode { upstream, rcode }),
+                _ => Ok(r),
+            },
+            Err(ExchangeError::Unreachable) => Err(Failure::Unreachable { upstream }),
+            Err(e) => Err(Failure::Transport { upstream, detail: e.to_string() }),
+        }
+    }
+
+    /// One exchange with upstream `u`: a fresh random ID (ThreadRng is a
+    /// CSPRNG reseeded from the OS), UDP or TCP as configured, and one retry
+    /// without EDNS if the upstream answers FORMERR to EDNS (RFC 6891 §7).
+    pub(crate) async fn exchange(
+        &self,
+        u: usize,
+        template: &[u8],
+        req: &Request,
+    ) -> Result<Received, ExchangeError> {
+        let target = self.upstreams[u].target();
+        let result = self.send(&target, template.to_vec(), req).await;
+        match &result {
+            Ok(r) if dns::rcode(&r.message) == ResponseCode::FormErr && self.config.edns_payload.is_some() => {
+                let Ok(plain) = dns::build_query(req, None) else { return result };
+                tracing::debug!(upstream = %target.addr, "FORMERR to EDNS, retrying without");
+                self.send(&target, plain, req).await
+            }
+            _ => result,
+        }
+    }
+
+    async fn send(&self, target: &Target<'_>, mut wire: Vec<u8>, req: &Request) -> Result<Received, ExchangeError> {
+        let id: u16 = rand::rng().random();
+        dns::set_id(&mut wire, id);
+        match self.config.transport {
+            Transport::Udp => transport::udp_then_tcp(target, &wire, id, req).await,
+            Transport::Tcp => transport::tcp(target, &wire, id, req).await,
+        }
+    }
+
+    /// Now and then, re-ask a worse upstream in the background so that its
+    /// estimate stays fresh. Never on the lookup's own path.
+    fn maybe_explore(&self, order: &[usize], snapshot: &[Health], now: Instant, req: &Request) {
+        let cfg = &self.config;
+        if order.len() < 2 || cfg.explore_ratio <= 0.0 {
+            return;
+        }
+        let mut rng = rand::rng();
+        if !rng.random_bool(cfg.explore_ratio) {
+            return;
+        }
+        let stale: Vec<usize> = order[1..]
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let h = &snapshot[i];
+                h.state() == State::Up
+                    && h.last_sample().is_none_or(|t| now.saturating_duration_since(t) >= cfg.explore_interval)
+            })
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let upstream = stale[rng.random_range(0..stale.len())];
+        // A full queue means the background task is busy: skip this time.
+        let _ = self.background.try_send(Background::Explore { upstream, req: req.clone() });
+    }
+}

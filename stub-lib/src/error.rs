@@ -1,0 +1,110 @@
+//! The errors a lookup can end with.
+
+use std::net::SocketAddr;
+
+use crate::dns::ResponseCode;
+
+/// Why a lookup produced no usable answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration cannot be used (no upstreams, bad name, ...).
+    #[error("invalid resolver configuration: {0}")]
+    Config(String),
+    /// The name given to a lookup is not a valid domain name.
+    #[error("invalid domain name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A query could not be encoded (for instance a name too long once a search
+    /// domain is appended).
+    #[error("cannot encode the query: {0}")]
+    Encode(String),
+    /// Every upstream that was asked failed or stayed silent until the deadline.
+    #[error("no upstream answered within {deadline_ms} ms ({attempts} queries sent; last failure: {last})")]
+    Exhausted {
+        /// Queries sent in total, over all upstreams and rounds.
+        attempts: u32,
+        /// The overall deadline (timeout × attempts) in milliseconds.
+        deadline_ms: u64,
+        /// The last failure seen, for the log line.
+        last: Failure,
+    },
+    /// The name does not exist (NXDOMAIN) under any candidate of the search list.
+    #[error("{name}: no such domain")]
+    NxDomain {
+        /// The last candidate name asked.
+        name: String,
+    },
+    /// The name exists but has no records of the requested type.
+    #[error("{name}: no {rtype} records")]
+    NoData {
+        /// The candidate name that exists.
+        name: String,
+        /// The type that was asked for.
+        rtype: String,
+    },
+    /// Setting up the resolver's own runtime failed (blocking wrapper only).
+    #[error("cannot start the resolver runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// One upstream's failure to answer a query, as the engine classifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// Nothing came back before the upstream was given up on.
+    Timeout {
+        /// The upstream that stayed silent.
+        upstream: SocketAddr,
+    },
+    /// ICMP port unreachable (ECONNREFUSED) or a refused TCP connection.
+    Unreachable {
+        /// The upstream that is not listening.
+        upstream: SocketAddr,
+    },
+    /// The upstream answered SERVFAIL, REFUSED, NOTIMP or FORMERR.
+    Rcode {
+        /// The upstream that answered.
+        upstream: SocketAddr,
+        /// The response code it gave.
+        rcode: ResponseCode,
+    },
+    /// Any other socket error, or a TCP answer that did not match.
+    Transport {
+        /// The upstream the error concerns.
+        upstream: SocketAddr,
+        /// The error, as text (I/O errors are not `Clone`).
+        detail: String,
+    },
+    /// The lookup was never sent (no upstream at all).
+    NotSent,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout { upstream } => write!(f, "{upstream} timed out"),
+            Failure::Unreachable { upstream } => write!(f, "{upstream} unreachable (port closed)"),
+            Failure::Rcode { upstream, rcode } => write!(f, "{upstream} answered {rcode}"),
+            Failure::Transport { upstream, detail } => write!(f, "{upstream}: {detail}"),
+            Failure::NotSent => f.write_str("no query sent"),
+        }
+    }
+}
+
+impl Failure {
+    /// A short fixed label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Timeout { .. } => "timeout",
+            Failure::Unreachable { .. } => "unreachable",
+            Failure::Rcode { .. } => "rcode",
+            Failure::Transport { .. } => "transport",
+            Failure::NotSent => "not_sent",
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! When to ask which upstream, for one query. Pure: the driver in
+//! `engine.rs` feeds it `now` and exchange results and does what it says.
+//!
+//! ```text
+//!  t=0        send #1 ──(hedge delay of #1)──▶ send #2 ──(delay of #2)──▶ send #3
+//!   │   fast failure of any in-flight upstream: the next send is due at once
+//!   │   every upstream asked, still nothing: a new round, delays doubled
+//!   └── deadline (timeout × attempts): give up; all in-flight count as silent
+//! ```
+//!
+//! The first valid answer ends the plan; the driver cancels what is still
+//! in flight. Fan-out mode is the same plan with zero delays in the first
+//! round.
+
+use std::time::{Duration, Instant};
+
+/// What the driver should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send the query to this upstream (an index into the order given).
+    Send(usize),
+    /// Nothing to do before this instant unless an exchange ends first.
+    Wait(Instant),
+    /// The deadline passed, or every send was made and every one failed.
+    GiveUp,
+}
+
+/// The schedule of sends for one query.
+#[derive(Debug, Clone)]
+pub struct HedgePlan {
+    /// Upstream index and the delay after sending to it before the next send.
+    order: Vec<(usize, Duration)>,
+    rounds: u32,
+    sent: usize,
+    next_at: Instant,
+    deadline: Instant,
+    in_flight: usize,
+}
+
+impl HedgePlan {
+    /// A plan over `order` (best first, each with its hedge delay), `rounds`
+    /// passes at most, ending at `deadline`. The first send is due at `now`.
+    pub fn new(order: Vec<(usize, Duration)>, rounds: u32, now: Instant, deadline: Instant) -> Self {
+        HedgePlan { order, rounds: rounds.max(1), sent: 0, next_at: now, deadline, in_flight: 0 }
+    }
+
+    /// A fan-out plan: every upstream at once, then later rounds as usual.
+    pub fn fan_out(mut order: Vec<(usize, Duration)>, rounds: u32, now: Instant, deadline: Instant) -> Self {
+        let longest = order.iter().map(|&(_, d)| d).max().unwrap_or_default();
+        let last = order.len().saturating_sub(1);
+        for (i, entry) in order.iter_mut().enumerate() {
+            entry.1 = if i == last { longest } else { Duration::ZERO };
+        }
+        Self::new(order, rounds, now, deadline)
+    }
+
+    fn total(&self) -> usize {
+        self.order.len() * self.rounds as usize
+    }
+
+    /// The next step at `now`. Call again after acting on a `Send`.
+    pub fn poll(&mut self, now: Instant) -> Step {
+        if now >= self.deadline {
+            return Step::GiveUp;
+        }
+        if self.sent < self.total() {
+            if now >= self.next_at {
+                let len = self.order.len();
+                let (upstream, delay) = self.order[self.sent % len];
+                let round = (self.sent / len) as u32;
+                self.sent += 1;
+                self.in_flight += 1;
+                self.next_at = now + delay * 2u32.saturating_pow(round);
+                return Step::Send(upstream);
+            }
+            return Step::Wait(self.next_at.min(self.deadline));
+        }
+        if self.in_flight == 0 {
+            return Step::GiveUp;
+        }
+        Step::Wait(self.deadline)
+    }
+
+    /// An in-flight exchange failed fast: move on to the next send at once.
+    pub fn on_failed(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.next_at = self.next_at.min(now);
+    }
+
+    /// Queries sent so far.
+    pub fn sent(&self) -> usize {
+        self.sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn hedges_after_each_upstreams_own_delay() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(2, ms(5)), (0, ms(30)), (1, ms(7))], 1, t0, t0 + ms(10_000));
+        assert_eq!(plan.poll(t0), Step::Send(2));
+        assert_eq!(plan.poll(t0), Step::Wait(t0 + ms(5)));
+        assert_eq!(plan.poll(t0 + ms(4)), Step::Wait(t0 + ms(5)));
+        assert_eq!(plan.poll(t0 + ms(5)), Step::Send(0));
+        assert_eq!(plan.poll(t0 + ms(5)), Step::Wait(t0 + ms(35)));
+        assert_eq!(plan.poll(t0 + ms(35)), Step::Send(1));
+        // Everything sent: wait for answers until the deadline.
+        assert_eq!(plan.poll(t0 + ms(36)), Step::Wait(t0 + ms(10_000)));
+        assert_eq!(plan.poll(t0 + ms(10_000)), Step::GiveUp);
+    }
+
+    #[test]
+    fn fast_failure_moves_on_at_once() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(0, ms(25)), (1, ms(25))], 1, t0, t0 + ms(1000));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        plan.on_failed(t0 + ms(1)); // REFUSED, SERVFAIL or port unreachable
+        assert_eq!(plan.poll(t0 + ms(1)), Step::Send(1));
+        plan.on_failed(t0 + ms(2));
+        assert_eq!(plan.poll(t0 + ms(2)), Step::GiveUp, "all asked, all failed");
+    }
+
+    #[test]
+    fn later_rounds_retry_with_doubled_delays() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(0, ms(10)), (1, ms(20))], 2, t0, t0 + ms(1000));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        assert_eq!(plan.poll(t0 + ms(10)), Step::Send(1));
+        assert_eq!(plan.poll(t0 + ms(30)), Step::Send(0));
+        assert_eq!(plan.poll(t0 + ms(30)), Step::Wait(t0 + ms(50)));
+        assert_eq!(plan.poll(t0 + ms(50)), Step::Send(1));
+        assert_eq!(plan.sent(), 4);
+        assert_eq!(plan.poll(t0 + ms(51)), Step::Wait(t0 + ms(1000)));
+    }
+
+    #[test]
+    fn waits_never_pass_the_deadline() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(0, ms(900)), (1, ms(10))], 1, t0, t0 + ms(100));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        assert_eq!(plan.poll(t0), Step::Wait(t0 + ms(100)));
+        assert_eq!(plan.poll(t0 + ms(100)), Step::GiveUp);
+    }
+
+    #[test]
+    fn fan_out_sends_to_all_at_once() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::fan_out(vec![(0, ms(10)), (1, ms(20)), (2, ms(5))], 1, t0, t0 + ms(1000));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        assert_eq!(plan.poll(t0), Step::Send(1));
+        assert_eq!(plan.poll(t0), Step::Send(2));
+        assert_eq!(plan.poll(t0), Step::Wait(t0 + ms(1000)));
+    }
+
+    #[test]
+    fn empty_order_gives_up() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![], 2, t0, t0 + ms(1000));
+        assert_eq!(plan.poll(t0), Step::GiveUp);
+    }
+}
