@@ -91,6 +91,8 @@ EOF
 cat >"$tmp/nsd/nsd.conf" <<EOF
 server:
     server-count: 1
+    # RRL would drop or truncate 1000 lookups/s from one source address.
+    rrl-ratelimit: 0
     ip-address: $NS1@53
     ip-address: $NS2@53
     username: ""

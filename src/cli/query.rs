@@ -61,7 +61,11 @@ fn config(args: &QueryArgs) -> Result<ResolverConfig> {
         (None, false) => ResolverConfig::new(Vec::new()),
     };
     if !args.nameservers.is_empty() {
-        cfg.upstreams = args.nameservers.iter().map(|s| parse_upstream(s)).collect::<Result<_>>()?;
+        cfg.upstreams = args
+            .nameservers
+            .iter()
+            .map(|s| parse_upstream(s))
+            .collect::<Result<_>>()?;
     }
     if args.tcp {
         cfg.transport = Transport::Tcp;
@@ -76,7 +80,9 @@ pub(crate) fn run(args: QueryArgs) -> Result<ExitCode> {
         bail!("--repeat must be at least 1");
     }
     let cfg = config(&args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let resolver = Resolver::new(cfg)?;
         match args.repeat {
@@ -94,8 +100,10 @@ async fn single(resolver: &Resolver, args: &QueryArgs, rtype: RecordType) -> Res
         Ok(answer) => answer,
         Err(e) => {
             if args.json {
-                print_line(&json!({ "name": args.name, "type": rtype.to_string(), "error": e.to_string(),
-                    "latency_ms": ms(elapsed) }));
+                print_line(
+                    &json!({ "name": args.name, "type": rtype.to_string(), "error": e.to_string(),
+                    "latency_ms": ms(elapsed) }),
+                );
             } else {
                 eprintln!("palanquin: {}: {e}", args.name);
             }
@@ -131,8 +139,10 @@ async fn repeat(resolver: &Resolver, args: &QueryArgs, rtype: RecordType, n: u32
     if !args.json {
         print_summary(n, failures, &p, &upstreams, sent);
     }
-    let per_upstream: serde_json::Map<String, Value> =
-        upstreams.iter().map(|u| (u.addr.to_string(), upstream_json(u))).collect();
+    let per_upstream: serde_json::Map<String, Value> = upstreams
+        .iter()
+        .map(|u| (u.addr.to_string(), upstream_json(u)))
+        .collect();
     let summary = json!({
         "name": args.name,
         "type": rtype.to_string(),
@@ -143,7 +153,11 @@ async fn repeat(resolver: &Resolver, args: &QueryArgs, rtype: RecordType, n: u32
         "upstreams": per_upstream,
     });
     print_line(&summary);
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn upstream_json(u: &UpstreamStatus) -> Value {
@@ -192,7 +206,14 @@ fn print_answer(answer: &Answer) {
     }
     println!(";; status: {}", answer.rcode());
     for r in &answer.message.answers {
-        println!("{}\t{}\t{}\t{}\t{}", r.name, r.ttl, r.dns_class, r.record_type(), r.data);
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            r.name,
+            r.ttl,
+            r.dns_class,
+            r.record_type(),
+            r.data
+        );
     }
     println!(
         ";; answered by {} in {:.3} ms ({} quer{} sent{})",
@@ -206,7 +227,10 @@ fn print_answer(answer: &Answer) {
 
 #[allow(clippy::print_stdout)] // the command's own output
 fn print_summary(n: u32, failures: u32, p: &Percentiles, upstreams: &[UpstreamStatus], sent: u64) {
-    println!("{n} lookups, {failures} failed, {sent} upstream queries ({:.3} per lookup)", sent as f64 / f64::from(n));
+    println!(
+        "{n} lookups, {failures} failed, {sent} upstream queries ({:.3} per lookup)",
+        sent as f64 / f64::from(n)
+    );
     println!(
         "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
         ms(p.p50),
@@ -214,7 +238,10 @@ fn print_summary(n: u32, failures: u32, p: &Percentiles, upstreams: &[UpstreamSt
         ms(p.p99),
         ms(p.max)
     );
-    println!("{:<28} {:>5} {:>8} {:>8} {:>8} {:>10}", "upstream", "state", "sent", "answered", "failed", "srtt ms");
+    println!(
+        "{:<28} {:>5} {:>8} {:>8} {:>8} {:>10}",
+        "upstream", "state", "sent", "answered", "failed", "srtt ms"
+    );
     for u in upstreams {
         let srtt = u.srtt.map_or_else(|| "-".to_owned(), |d| format!("{:.3}", ms(d)));
         println!(
@@ -237,10 +264,22 @@ mod tests {
 
     #[test]
     fn upstream_addresses() {
-        assert_eq!(parse_upstream("127.0.0.2").expect("v4"), "127.0.0.2:53".parse().expect("sa"));
-        assert_eq!(parse_upstream("127.0.0.2:5353").expect("v4 port"), "127.0.0.2:5353".parse().expect("sa"));
-        assert_eq!(parse_upstream("::1").expect("v6"), "[::1]:53".parse().expect("sa"));
-        assert_eq!(parse_upstream("[::1]:5353").expect("v6 port"), "[::1]:5353".parse().expect("sa"));
+        assert_eq!(
+            parse_upstream("127.0.0.2").expect("v4"),
+            "127.0.0.2:53".parse().expect("sa")
+        );
+        assert_eq!(
+            parse_upstream("127.0.0.2:5353").expect("v4 port"),
+            "127.0.0.2:5353".parse().expect("sa")
+        );
+        assert_eq!(
+            parse_upstream("::1").expect("v6"),
+            "[::1]:53".parse().expect("sa")
+        );
+        assert_eq!(
+            parse_upstream("[::1]:5353").expect("v6 port"),
+            "[::1]:5353".parse().expect("sa")
+        );
         assert!(parse_upstream("nonsense").is_err());
     }
 

@@ -14,13 +14,21 @@ pub(crate) struct Percentiles {
 impl Percentiles {
     /// `None` for an empty set.
     pub(crate) fn of(samples: &[Duration]) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
         let mut sorted = samples.to_vec();
         sorted.sort_unstable();
         let at = |q: f64| -> Option<Duration> {
             let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
             sorted.get(rank - 1).copied()
         };
-        Some(Percentiles { p50: at(0.50)?, p90: at(0.90)?, p99: at(0.99)?, max: *sorted.last()? })
+        Some(Percentiles {
+            p50: at(0.50)?,
+            p90: at(0.90)?,
+            p99: at(0.99)?,
+            max: *sorted.last()?,
+        })
     }
 }
 

@@ -41,7 +41,8 @@ pub struct ResolverConfig {
     pub ndots: u8,
     /// glibc's per-attempt timeout; the overall deadline is `timeout × attempts`.
     pub timeout: Duration,
-    /// Rounds over the upstreams before giving up.
+    /// glibc's attempts: the deadline is `timeout × attempts`, and each upstream
+    /// is asked at most `2 × attempts` times per query (exponential backoff).
     pub attempts: u8,
     /// Hedged (default) or fan-out.
     pub mode: Mode,
@@ -104,8 +105,7 @@ impl ResolverConfig {
             .iter()
             .map(|d| {
                 let fqdn = format!("{}.", d.trim_end_matches('.'));
-                Name::from_utf8(&fqdn)
-                    .map_err(|e| Error::Config(format!("search domain {d:?}: {e}")))
+                Name::from_utf8(&fqdn).map_err(|e| Error::Config(format!("search domain {d:?}: {e}")))
             })
             .collect::<Result<_, _>>()?;
         cfg.ndots = rc.ndots;
@@ -125,8 +125,7 @@ impl ResolverConfig {
 
     /// Loads a resolv.conf file, logs each line it skips, and applies it.
     pub fn from_resolv_conf_file(path: &Path) -> Result<Self, Error> {
-        let rc = ResolvConf::load(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let rc = ResolvConf::load(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         for w in &rc.warnings {
             tracing::warn!(file = %path.display(), "resolv.conf {w}");
         }

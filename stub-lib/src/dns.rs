@@ -48,7 +48,7 @@ impl Request {
 
 /// Why a received datagram is not the answer to our question (RFC 5452 §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mismatch {
+pub enum Mismatch {
     /// Shorter than a header, or not decodable.
     Malformed,
     /// The message ID differs.
@@ -61,7 +61,7 @@ pub(crate) enum Mismatch {
 
 impl Mismatch {
     /// A fixed label for metrics.
-    pub(crate) fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Mismatch::Malformed => "malformed",
             Mismatch::Id => "id",
@@ -98,13 +98,13 @@ pub(crate) fn set_id(wire: &mut [u8], id: u16) {
 }
 
 /// The TC bit of an encoded message (false when too short to tell).
-pub(crate) fn is_truncated(wire: &[u8]) -> bool {
+pub fn is_truncated(wire: &[u8]) -> bool {
     wire.get(2).is_some_and(|b| b & 0x02 != 0)
 }
 
 /// Checks the header alone: our ID, QR set, OPCODE QUERY. Enough to act on a
 /// truncated answer, whose body may not even decode.
-pub(crate) fn check_header(wire: &[u8], id: u16) -> Result<(), Mismatch> {
+pub fn check_header(wire: &[u8], id: u16) -> Result<(), Mismatch> {
     let header = wire.get(..12).ok_or(Mismatch::Malformed)?;
     if u16::from_be_bytes([header[0], header[1]]) != id {
         return Err(Mismatch::Id);
@@ -119,14 +119,11 @@ pub(crate) fn check_header(wire: &[u8], id: u16) -> Result<(), Mismatch> {
 ///
 /// The cheap header checks come first so that a flood of forged datagrams
 /// costs little; the full decode only runs on a plausible answer.
-pub(crate) fn check_response(wire: &[u8], id: u16, req: &Request) -> Result<Message, Mismatch> {
+pub fn check_response(wire: &[u8], id: u16, req: &Request) -> Result<Message, Mismatch> {
     check_header(wire, id)?;
     let msg = HMessage::from_vec(wire).map_err(|_| Mismatch::Malformed)?;
     match msg.queries.as_slice() {
-        [q] if q.query_type() == req.rtype
-            && q.query_class() == req.class
-            && *q.name() == req.name =>
-        {
+        [q] if q.query_type() == req.rtype && q.query_class() == req.class && *q.name() == req.name => {
             Ok(msg)
         }
         // A FORMERR may come without a question section (RFC 1035 leaves it open).
@@ -166,7 +163,10 @@ mod tests {
     use super::*;
 
     fn req() -> Request {
-        Request::new(Name::from_ascii("www.example.test.").expect("name"), RecordType::A)
+        Request::new(
+            Name::from_ascii("www.example.test.").expect("name"),
+            RecordType::A,
+        )
     }
 
     fn answer_to(query: &[u8]) -> Vec<u8> {

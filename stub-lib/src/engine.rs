@@ -69,15 +69,24 @@ pub(crate) struct Upstream {
 
 impl Upstream {
     pub(crate) fn health(&self) -> MutexGuard<'_, Health> {
-        self.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn probe_question(&self) -> Option<Request> {
-        self.probe_question.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.probe_question
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn target(&self) -> Target<'_> {
-        Target { addr: self.addr, label: &self.label, mismatched: &self.mismatched }
+        Target {
+            addr: self.addr,
+            label: &self.label,
+            mismatched: &self.mismatched,
+        }
     }
 }
 
@@ -141,7 +150,12 @@ impl Flight<'_> {
             let elapsed = now.saturating_duration_since(s.at);
             let upstream = self.inner.upstreams[s.upstream].addr;
             if elapsed >= s.delay {
-                self.close(key, now, Outcome::Silent(elapsed), Some(&Failure::Timeout { upstream }));
+                self.close(
+                    key,
+                    now,
+                    Outcome::Silent(elapsed),
+                    Some(&Failure::Timeout { upstream }),
+                );
             } else {
                 self.close(key, now, Outcome::Cancelled, None);
             }
@@ -174,7 +188,13 @@ impl Inner {
                 }
             })
             .collect();
-        Inner { config, upstreams, rotation: AtomicUsize::new(0), background, wake: Notify::new() }
+        Inner {
+            config,
+            upstreams,
+            rotation: AtomicUsize::new(0),
+            background,
+            wake: Notify::new(),
+        }
     }
 
     /// Applies an exchange outcome to an upstream's health; logs and counts a
@@ -210,8 +230,11 @@ impl Inner {
                 }
                 State::Up => tracing::info!(upstream = %u.addr, "upstream up again"),
             }
-            metrics::gauge!(m::UPSTREAM_UP, "upstream" => u.label.clone())
-                .set(if t.to == State::Up { 1.0 } else { 0.0 });
+            metrics::gauge!(m::UPSTREAM_UP, "upstream" => u.label.clone()).set(if t.to == State::Up {
+                1.0
+            } else {
+                0.0
+            });
             metrics::counter!(m::UPSTREAM_TRANSITIONS, "upstream" => u.label.clone(), "to" => t.to.as_str())
                 .increment(1);
         }
@@ -229,27 +252,45 @@ impl Inner {
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
         let order = scoring::rank(&snapshot, &cfg.health, cfg.rotate, rotation);
         self.maybe_explore(&order, &snapshot, start, &req);
-        let order: Vec<(usize, Duration)> =
-            order.into_iter().map(|i| (i, snapshot[i].hedge_delay(&cfg.health))).collect();
+        let order: Vec<(usize, Duration)> = order
+            .into_iter()
+            .map(|i| (i, snapshot[i].hedge_delay(&cfg.health)))
+            .collect();
         let deadline = start + cfg.deadline();
-        let rounds = u32::from(cfg.attempts);
+        // Two retransmission rounds per glibc attempt, each waiting twice as
+        // long as the one before: a lost datagram is re-sent within tens of
+        // milliseconds instead of after a whole `timeout`.
+        let rounds = 2 * u32::from(cfg.attempts.max(1));
         let mut plan = match cfg.mode {
             Mode::Hedged => HedgePlan::new(order.clone(), rounds, start, deadline),
             Mode::FanOut => HedgePlan::fan_out(order.clone(), rounds, start, deadline),
         };
 
-        let mut flight = Flight { inner: self, req: &req, sends: Vec::new() };
+        let mut flight = Flight {
+            inner: self,
+            req: &req,
+            sends: Vec::new(),
+        };
         let mut pending = FuturesUnordered::new();
         let mut last = Failure::NotSent;
         loop {
             let now = Instant::now();
             match plan.poll(now) {
                 Step::Send(u) => {
-                    let delay = order.iter().find(|(i, _)| *i == u).map_or(Duration::ZERO, |e| e.1);
+                    let delay = order
+                        .iter()
+                        .find(|(i, _)| *i == u)
+                        .map_or(Duration::ZERO, |e| e.1);
                     let key = flight.sends.len();
-                    flight.sends.push(Sent { upstream: u, at: now, delay, done: false });
+                    flight.sends.push(Sent {
+                        upstream: u,
+                        at: now,
+                        delay,
+                        done: false,
+                    });
                     self.upstreams[u].health().on_sent();
-                    metrics::counter!(m::UPSTREAM_QUERIES, "upstream" => self.upstreams[u].label.clone()).increment(1);
+                    metrics::counter!(m::UPSTREAM_QUERIES, "upstream" => self.upstreams[u].label.clone())
+                        .increment(1);
                     if key > 0 && cfg.mode == Mode::Hedged {
                         metrics::counter!(m::HEDGES).increment(1);
                     }
@@ -261,7 +302,9 @@ impl Inner {
                     metrics::counter!(m::QUERIES, "outcome" => "exhausted").increment(1);
                     if matches!(last, Failure::NotSent) {
                         if let Some(s) = flight.sends.last() {
-                            last = Failure::Timeout { upstream: self.upstreams[s.upstream].addr };
+                            last = Failure::Timeout {
+                                upstream: self.upstreams[s.upstream].addr,
+                            };
                         }
                     }
                     return Err(Error::Exhausted {
@@ -298,7 +341,11 @@ impl Inner {
     }
 
     fn answer(&self, received: Received, u: usize, latency: Duration, sent: usize) -> Answer {
-        let Received { mut message, mut wire, over_tcp } = received;
+        let Received {
+            mut message,
+            mut wire,
+            over_tcp,
+        } = received;
         if !self.config.trust_ad {
             // Without trust-ad, an AD bit from the network means nothing (glibc clears it).
             message.metadata.authentic_data = false;
@@ -306,7 +353,14 @@ impl Inner {
                 *b &= !0x20;
             }
         }
-        Answer { message, wire, upstream: self.upstreams[u].addr, latency, attempts: sent as u32, over_tcp }
+        Answer {
+            message,
+            wire,
+            upstream: self.upstreams[u].addr,
+            latency,
+            attempts: sent as u32,
+            over_tcp,
+        }
     }
 
     /// Turns an exchange result into an answer or a failure.
@@ -325,7 +379,10 @@ impl Inner {
                 _ => Ok(r),
             },
             Err(ExchangeError::Unreachable) => Err(Failure::Unreachable { upstream }),
-            Err(e) => Err(Failure::Transport { upstream, detail: e.to_string() }),
+            Err(e) => Err(Failure::Transport {
+                upstream,
+                detail: e.to_string(),
+            }),
         }
     }
 
@@ -341,8 +398,12 @@ impl Inner {
         let target = self.upstreams[u].target();
         let result = self.send(&target, template.to_vec(), req).await;
         match &result {
-            Ok(r) if dns::rcode(&r.message) == ResponseCode::FormErr && self.config.edns_payload.is_some() => {
-                let Ok(plain) = dns::build_query(req, None) else { return result };
+            Ok(r)
+                if dns::rcode(&r.message) == ResponseCode::FormErr && self.config.edns_payload.is_some() =>
+            {
+                let Ok(plain) = dns::build_query(req, None) else {
+                    return result;
+                };
                 tracing::debug!(upstream = %target.addr, "FORMERR to EDNS, retrying without");
                 self.send(&target, plain, req).await
             }
@@ -350,7 +411,12 @@ impl Inner {
         }
     }
 
-    async fn send(&self, target: &Target<'_>, mut wire: Vec<u8>, req: &Request) -> Result<Received, ExchangeError> {
+    async fn send(
+        &self,
+        target: &Target<'_>,
+        mut wire: Vec<u8>,
+        req: &Request,
+    ) -> Result<Received, ExchangeError> {
         let id: u16 = rand::rng().random();
         dns::set_id(&mut wire, id);
         match self.config.transport {
@@ -376,7 +442,8 @@ impl Inner {
             .filter(|&i| {
                 let h = &snapshot[i];
                 h.state() == State::Up
-                    && h.last_sample().is_none_or(|t| now.saturating_duration_since(t) >= cfg.explore_interval)
+                    && h.last_sample()
+                        .is_none_or(|t| now.saturating_duration_since(t) >= cfg.explore_interval)
             })
             .collect();
         if stale.is_empty() {
@@ -384,6 +451,9 @@ impl Inner {
         }
         let upstream = stale[rng.random_range(0..stale.len())];
         // A full queue means the background task is busy: skip this time.
-        let _ = self.background.try_send(Background::Explore { upstream, req: req.clone() });
+        let _ = self.background.try_send(Background::Explore {
+            upstream,
+            req: req.clone(),
+        });
     }
 }

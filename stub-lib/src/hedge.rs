@@ -41,7 +41,14 @@ impl HedgePlan {
     /// A plan over `order` (best first, each with its hedge delay), `rounds`
     /// passes at most, ending at `deadline`. The first send is due at `now`.
     pub fn new(order: Vec<(usize, Duration)>, rounds: u32, now: Instant, deadline: Instant) -> Self {
-        HedgePlan { order, rounds: rounds.max(1), sent: 0, next_at: now, deadline, in_flight: 0 }
+        HedgePlan {
+            order,
+            rounds: rounds.max(1),
+            sent: 0,
+            next_at: now,
+            deadline,
+            in_flight: 0,
+        }
     }
 
     /// A fan-out plan: every upstream at once, then later rounds as usual.

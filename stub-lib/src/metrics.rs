@@ -33,6 +33,9 @@ pub fn describe() {
     describe_histogram!(UPSTREAM_RTT, Unit::Seconds, "Upstream round-trip time");
     describe_gauge!(UPSTREAM_UP, "Upstream health: 1 up, 0 down");
     describe_counter!(UPSTREAM_TRANSITIONS, "Upstream up/down transitions");
-    describe_counter!(UPSTREAM_MISMATCHED, "Ignored responses that did not match the query");
+    describe_counter!(
+        UPSTREAM_MISMATCHED,
+        "Ignored responses that did not match the query"
+    );
     describe_counter!(UPSTREAM_PROBES, "Background probes of down upstreams");
 }

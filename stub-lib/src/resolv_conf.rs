@@ -322,12 +322,7 @@ fn parse_scope(scope: &str) -> Option<u32> {
         return scope.parse().ok();
     }
     let bad_char = |c: char| c == '/' || c == ':' || c.is_whitespace() || c.is_control();
-    if scope.is_empty()
-        || scope.len() > 15
-        || scope == "."
-        || scope == ".."
-        || scope.contains(bad_char)
-    {
+    if scope.is_empty() || scope.len() > 15 || scope == "." || scope == ".." || scope.contains(bad_char) {
         return None;
     }
     let path = Path::new("/sys/class/net").join(scope).join("ifindex");
@@ -356,10 +351,7 @@ mod tests {
             nameserver 2001:db8::53\noptions edns0 trust-ad\n";
         for text in [text.to_owned(), text.replace('\n', "\r\n")] {
             let rc = ResolvConf::parse(&text);
-            assert_eq!(
-                rc.nameservers,
-                [sa("192.0.2.1:53"), sa("[2001:db8::53]:53")]
-            );
+            assert_eq!(rc.nameservers, [sa("192.0.2.1:53"), sa("[2001:db8::53]:53")]);
             assert_eq!(rc.search, ["corp.example.com", "example.com"]);
             assert!(rc.edns0 && rc.trust_ad && !rc.rotate && rc.warnings.is_empty());
             assert_eq!(knobs(&rc), (1, 2, 5));
@@ -409,15 +401,9 @@ mod tests {
         let rc = ResolvConf::parse("options rotate no-tld-query\noptions -rotate");
         assert!(!rc.rotate && rc.no_tld_query);
         let rc = ResolvConf::parse("options ndots:99 timeout:31 attempts:6");
-        assert_eq!(
-            (knobs(&rc), warned(&rc)),
-            ((15, 5, 30), vec![(1, CAPPED); 3])
-        );
+        assert_eq!((knobs(&rc), warned(&rc)), ((15, 5, 30), vec![(1, CAPPED); 3]));
         let rc = ResolvConf::parse("options ndots:0 timeout:0 attempts:0");
-        assert_eq!(
-            (knobs(&rc), warned(&rc)),
-            ((0, 1, 1), vec![(1, ZERO_ATTEMPTS)])
-        );
+        assert_eq!((knobs(&rc), warned(&rc)), ((0, 1, 1), vec![(1, ZERO_ATTEMPTS)]));
         let rc = ResolvConf::parse("options ndots:99999999999999999999999 timeout:-1 attempts:");
         assert_eq!(knobs(&rc), (15, 2, 5));
     }
@@ -447,11 +433,7 @@ mod tests {
         ];
         let text: String = cases.iter().map(|(line, _)| format!("{line}\n")).collect();
         let rc = ResolvConf::parse(&text);
-        let want: Vec<_> = cases
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i + 1, c.1))
-            .collect();
+        let want: Vec<_> = cases.iter().enumerate().map(|(i, c)| (i + 1, c.1)).collect();
         assert_eq!(warned(&rc), want);
         assert_eq!(rc.nameservers, [sa("1.1.1.2:53")]);
         assert_eq!(rc.search, ["ok.example"]);

@@ -101,8 +101,13 @@ impl Resolver {
     /// the first NODATA answer, else the last NXDOMAIN.
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<Answer, Error> {
         let cfg = &self.inner.config;
-        let candidates = search::candidates(name, &cfg.search, cfg.ndots, cfg.no_tld_query)
-            .map_err(|reason| Error::InvalidName { name: name.to_owned(), reason })?;
+        let candidates =
+            search::candidates(name, &cfg.search, cfg.ndots, cfg.no_tld_query).map_err(|reason| {
+                Error::InvalidName {
+                    name: name.to_owned(),
+                    reason,
+                }
+            })?;
         let mut nodata: Option<Answer> = None;
         let mut last: Option<Result<Answer, Error>> = None;
         for candidate in candidates {
@@ -117,7 +122,10 @@ impl Resolver {
         match (nodata, last) {
             (Some(answer), _) => Ok(answer),
             (None, Some(result)) => result,
-            (None, None) => Err(Error::InvalidName { name: name.to_owned(), reason: "no candidate".into() }),
+            (None, None) => Err(Error::InvalidName {
+                name: name.to_owned(),
+                reason: "no candidate".into(),
+            }),
         }
     }
 
@@ -126,11 +134,20 @@ impl Resolver {
     /// through the search list. An IP literal is returned as is.
     pub async fn lookup_ip(&self, host: &str) -> Result<LookupIp, Error> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(LookupIp { name: Name::root(), addrs: vec![ip], answers: Vec::new() });
+            return Ok(LookupIp {
+                name: Name::root(),
+                addrs: vec![ip],
+                answers: Vec::new(),
+            });
         }
         let cfg = &self.inner.config;
-        let candidates = search::candidates(host, &cfg.search, cfg.ndots, cfg.no_tld_query)
-            .map_err(|reason| Error::InvalidName { name: host.to_owned(), reason })?;
+        let candidates =
+            search::candidates(host, &cfg.search, cfg.ndots, cfg.no_tld_query).map_err(|reason| {
+                Error::InvalidName {
+                    name: host.to_owned(),
+                    reason,
+                }
+            })?;
         let mut last_err = None;
         let mut saw_name = None;
         for candidate in candidates {
@@ -159,13 +176,22 @@ impl Resolver {
                 }
             }
             if !addrs.is_empty() {
-                return Ok(LookupIp { name: candidate, addrs, answers });
+                return Ok(LookupIp {
+                    name: candidate,
+                    addrs,
+                    answers,
+                });
             }
         }
         match (saw_name, last_err) {
-            (Some(name), _) => Err(Error::NoData { name: name.to_string(), rtype: "A/AAAA".into() }),
+            (Some(name), _) => Err(Error::NoData {
+                name: name.to_string(),
+                rtype: "A/AAAA".into(),
+            }),
             (None, Some(e)) => Err(e),
-            (None, None) => Err(Error::NxDomain { name: host.to_owned() }),
+            (None, None) => Err(Error::NxDomain {
+                name: host.to_owned(),
+            }),
         }
     }
 
@@ -193,5 +219,9 @@ impl Resolver {
 }
 
 fn has_type(answer: &Answer, rtype: RecordType) -> bool {
-    answer.message.answers.iter().any(|r: &Record| r.record_type() == rtype)
+    answer
+        .message
+        .answers
+        .iter()
+        .any(|r: &Record| r.record_type() == rtype)
 }

@@ -264,7 +264,10 @@ impl Health {
             self.state = State::Down;
             self.backoff = p.probe_backoff_min;
             self.next_probe = Some(now + self.backoff);
-            return Some(Transition { to: State::Down, failures: self.failures });
+            return Some(Transition {
+                to: State::Down,
+                failures: self.failures,
+            });
         }
         None
     }
@@ -274,7 +277,10 @@ impl Health {
             self.state = State::Up;
             self.next_probe = None;
             self.backoff = Duration::ZERO;
-            return Some(Transition { to: State::Up, failures: 0 });
+            return Some(Transition {
+                to: State::Up,
+                failures: 0,
+            });
         }
         None
     }
@@ -360,13 +366,25 @@ mod tests {
         }
         h.on_sent();
         let t = h.on_outcome(t0, Outcome::Silent(ms(25)), &p);
-        assert_eq!(t, Some(Transition { to: State::Down, failures: p.down_after }));
+        assert_eq!(
+            t,
+            Some(Transition {
+                to: State::Down,
+                failures: p.down_after
+            })
+        );
         assert_eq!(h.state(), State::Down);
         assert!(!h.probe_due(t0));
         assert!(h.probe_due(t0 + p.probe_backoff_min));
         h.on_sent();
         let t = h.on_outcome(t0 + ms(1), Outcome::Answer(ms(1)), &p);
-        assert_eq!(t, Some(Transition { to: State::Up, failures: 0 }));
+        assert_eq!(
+            t,
+            Some(Transition {
+                to: State::Up,
+                failures: 0
+            })
+        );
         assert_eq!(h.failures(), 0);
     }
 
@@ -418,7 +436,11 @@ mod tests {
     fn answered(rtt_ms: u64) -> Health {
         let mut h = Health::default();
         h.on_sent();
-        h.on_outcome(Instant::now(), Outcome::Answer(ms(rtt_ms)), &HealthParams::default());
+        h.on_outcome(
+            Instant::now(),
+            Outcome::Answer(ms(rtt_ms)),
+            &HealthParams::default(),
+        );
         h
     }
 

@@ -119,7 +119,12 @@ fn start(
             return (u, probe, Outcome::Cancelled, None);
         };
         match tokio::time::timeout(timeout, inner.exchange(u, &template, &req)).await {
-            Err(_) => (u, probe, Outcome::Silent(started.elapsed()), Some(Failure::Timeout { upstream })),
+            Err(_) => (
+                u,
+                probe,
+                Outcome::Silent(started.elapsed()),
+                Some(Failure::Timeout { upstream }),
+            ),
             Ok(result) => match inner.judge(u, result) {
                 Ok(_) => (u, probe, Outcome::Answer(started.elapsed()), None),
                 Err(failure) => (u, probe, Outcome::Failed, Some(failure)),

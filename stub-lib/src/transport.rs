@@ -92,7 +92,13 @@ pub(crate) async fn udp_then_tcp(
             return tcp(target, query, id, req).await;
         }
         match dns::check_response(&buf, id, req) {
-            Ok(message) => return Ok(Received { message, wire: buf, over_tcp: false }),
+            Ok(message) => {
+                return Ok(Received {
+                    message,
+                    wire: buf,
+                    over_tcp: false,
+                })
+            }
             Err(mismatch) => {
                 target.mismatched.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!(m::UPSTREAM_MISMATCHED, "upstream" => target.label.to_owned(), "reason" => mismatch.label())
@@ -113,7 +119,10 @@ pub(crate) async fn tcp(
     let mut stream = TcpStream::connect(target.addr).await.map_err(classify)?;
     stream.set_nodelay(true).map_err(classify)?;
     let len = u16::try_from(query.len()).map_err(|_| {
-        ExchangeError::Io(io::Error::new(io::ErrorKind::InvalidInput, "query longer than 65535 bytes"))
+        ExchangeError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "query longer than 65535 bytes",
+        ))
     })?;
     let mut out = Vec::with_capacity(query.len() + 2);
     out.extend_from_slice(&len.to_be_bytes());
@@ -123,7 +132,11 @@ pub(crate) async fn tcp(
     let mut wire = vec![0; usize::from(len)];
     stream.read_exact(&mut wire).await.map_err(classify)?;
     match dns::check_response(&wire, id, req) {
-        Ok(message) => Ok(Received { message, wire, over_tcp: true }),
+        Ok(message) => Ok(Received {
+            message,
+            wire,
+            over_tcp: true,
+        }),
         Err(mismatch) => {
             target.mismatched.fetch_add(1, Ordering::Relaxed);
             Err(ExchangeError::BadTcpAnswer(mismatch))

@@ -13,7 +13,7 @@ use palanquin_stub::dns::{Name, RecordType};
 use palanquin_stub::scoring::State;
 use palanquin_stub::{BlockingResolver, Error, Failure, Mode, Resolver, ResolverConfig, Transport};
 
-use crate::fake::{self, Behaviour, Fake};
+use palanquin_testkit::fake::{self, Behaviour, Fake};
 
 fn ip(a: u8, b: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
@@ -35,7 +35,12 @@ fn patient(upstreams: Vec<SocketAddr>) -> ResolverConfig {
 }
 
 fn state_of(resolver: &Resolver, addr: SocketAddr) -> State {
-    resolver.upstreams().into_iter().find(|u| u.addr == addr).expect("configured").state
+    resolver
+        .upstreams()
+        .into_iter()
+        .find(|u| u.addr == addr)
+        .expect("configured")
+        .state
 }
 
 #[tokio::test]
@@ -44,11 +49,17 @@ async fn black_hole_first_costs_one_hedge_then_leaves_the_hot_path() {
     let good = Fake::start(ip(1, 2), Behaviour::Answer).await;
     let resolver = Resolver::new(ResolverConfig::new(vec![hole.addr, good.addr])).expect("resolver");
 
-    let first = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let first = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(first.upstream, good.addr);
     assert_eq!(first.attempts, 2, "asked the hole, then hedged to the good one");
     for _ in 0..200 {
-        let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+        let a = resolver
+            .query(&name("www.example.test."), RecordType::A)
+            .await
+            .expect("answer");
         assert_eq!(a.upstream, good.addr);
         assert_eq!(a.attempts, 1, "no hedge once the hole is known");
     }
@@ -67,14 +78,20 @@ async fn refused_servfail_and_closed_port_move_on_at_once() {
     let upstreams = vec![refused.addr, servfail.addr, closed, notimp.addr, good.addr];
     let resolver = Resolver::new(patient(upstreams)).expect("resolver");
 
-    let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let a = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(a.upstream, good.addr);
     assert_eq!(a.attempts, 5);
     // Four failures in a row without a single 3 s hedge delay.
     assert!(a.latency < Duration::from_secs(2), "took {:?}", a.latency);
 
     for _ in 0..5 {
-        let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+        let a = resolver
+            .query(&name("www.example.test."), RecordType::A)
+            .await
+            .expect("answer");
         assert_eq!(a.upstream, good.addr);
         assert_eq!(a.attempts, 1, "failed upstreams rank behind the good one");
     }
@@ -93,7 +110,11 @@ async fn failing_upstreams_are_marked_down() {
     let resolver = Resolver::new(cfg).expect("resolver");
     for round in 1..=3 {
         match resolver.query(&name("www.example.test."), RecordType::A).await {
-            Err(Error::Exhausted { attempts: 2, last: Failure::Rcode { .. }, .. }) => {}
+            Err(Error::Exhausted {
+                attempts: 4,
+                last: Failure::Rcode { .. },
+                ..
+            }) => {}
             other => panic!("lookup {round}: expected both upstreams to fail, got {other:?}"),
         }
     }
@@ -106,20 +127,33 @@ async fn slow_upstream_is_hedged_over_and_then_ranked_last() {
     let slow = Fake::start(ip(4, 1), Behaviour::Slow(Duration::from_millis(300))).await;
     let fast = Fake::start(ip(4, 2), Behaviour::Answer).await;
     let resolver = Resolver::new(ResolverConfig::new(vec![slow.addr, fast.addr])).expect("resolver");
-    let first = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let first = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(first.upstream, fast.addr, "hedged after the initial estimate");
     for _ in 0..50 {
-        let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+        let a = resolver
+            .query(&name("www.example.test."), RecordType::A)
+            .await
+            .expect("answer");
         assert_eq!(a.upstream, fast.addr);
     }
-    assert!(slow.queries() <= 2, "slow upstream asked {} times", slow.queries());
+    assert!(
+        slow.queries() <= 2,
+        "slow upstream asked {} times",
+        slow.queries()
+    );
 }
 
 #[tokio::test]
 async fn a_slow_only_upstream_still_answers() {
     let slow = Fake::start(ip(4, 3), Behaviour::Slow(Duration::from_millis(200))).await;
     let resolver = Resolver::new(ResolverConfig::new(vec![slow.addr])).expect("resolver");
-    let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let a = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(a.upstream, slow.addr);
     assert!(a.latency >= Duration::from_millis(200));
 }
@@ -129,12 +163,20 @@ async fn truncated_udp_answer_is_retried_over_tcp_to_the_same_upstream() {
     let trunc = Fake::start(ip(5, 1), Behaviour::Truncating).await;
     let other = Fake::start(ip(5, 2), Behaviour::Answer).await;
     let resolver = Resolver::new(patient(vec![trunc.addr, other.addr])).expect("resolver");
-    let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let a = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(a.upstream, trunc.addr);
     assert!(a.over_tcp);
     assert_eq!(trunc.tcp_queries(), 1);
     assert_eq!(other.queries(), 0);
-    let ips: Vec<_> = a.message.answers.iter().filter_map(palanquin_stub::dns::record_ip).collect();
+    let ips: Vec<_> = a
+        .message
+        .answers
+        .iter()
+        .filter_map(palanquin_stub::dns::record_ip)
+        .collect();
     assert_eq!(ips, vec![IpAddr::V4(fake::IPV4)]);
 }
 
@@ -143,9 +185,17 @@ async fn forged_replies_are_ignored_and_the_real_answer_taken() {
     let forger = Fake::start(ip(6, 1), Behaviour::Forger).await;
     let resolver = Resolver::new(patient(vec![forger.addr])).expect("resolver");
     for _ in 0..5 {
-        let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+        let a = resolver
+            .query(&name("www.example.test."), RecordType::A)
+            .await
+            .expect("answer");
         assert_eq!(a.upstream, forger.addr);
-        let ips: Vec<_> = a.message.answers.iter().filter_map(palanquin_stub::dns::record_ip).collect();
+        let ips: Vec<_> = a
+            .message
+            .answers
+            .iter()
+            .filter_map(palanquin_stub::dns::record_ip)
+            .collect();
         assert_eq!(ips, vec![IpAddr::V4(fake::IPV4)], "a forged record was accepted");
     }
     let status = &resolver.upstreams()[0];
@@ -169,7 +219,10 @@ async fn nothing_listening_anywhere_fails_fast_and_asks_again_later() {
     assert_eq!(state_of(&resolver, a), State::Down);
     // All down: still asked, so the first one back answers at once.
     let back = Fake::start_on(a, Behaviour::Answer).await;
-    let answer = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let answer = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(answer.upstream, back.addr);
     assert_eq!(state_of(&resolver, a), State::Up);
 }
@@ -182,12 +235,15 @@ async fn silent_upstreams_end_at_the_overall_deadline() {
     cfg.attempts = 2;
     let resolver = Resolver::new(cfg).expect("resolver");
     let started = std::time::Instant::now();
-    let err = resolver.query(&name("www.example.test."), RecordType::A).await.expect_err("no answer");
+    let err = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect_err("no answer");
     let took = started.elapsed();
     assert!(matches!(err, Error::Exhausted { .. }), "{err}");
     assert!(took >= Duration::from_millis(400), "gave up early: {took:?}");
     assert!(took < Duration::from_secs(3), "deadline ignored: {took:?}");
-    assert_eq!(hole.queries(), 2, "one query per attempt round");
+    assert_eq!(hole.queries(), 4, "two retransmission rounds per attempt");
 }
 
 #[tokio::test]
@@ -197,10 +253,17 @@ async fn fan_out_asks_everyone_at_once() {
     let mut cfg = patient(vec![slow.addr, fast.addr]);
     cfg.mode = Mode::FanOut;
     let resolver = Resolver::new(cfg).expect("resolver");
-    let a = resolver.query(&name("www.example.test."), RecordType::A).await.expect("answer");
+    let a = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(a.upstream, fast.addr);
     assert_eq!(a.attempts, 2);
-    assert!(a.latency < Duration::from_millis(450), "waited for the slow one: {:?}", a.latency);
+    assert!(
+        a.latency < Duration::from_millis(450),
+        "waited for the slow one: {:?}",
+        a.latency
+    );
 }
 
 #[tokio::test]
@@ -209,7 +272,10 @@ async fn use_vc_sends_everything_over_tcp() {
     let mut cfg = ResolverConfig::new(vec![up.addr]);
     cfg.transport = Transport::Tcp;
     let resolver = Resolver::new(cfg).expect("resolver");
-    let a = resolver.query(&name("www.example.test."), RecordType::AAAA).await.expect("answer");
+    let a = resolver
+        .query(&name("www.example.test."), RecordType::AAAA)
+        .await
+        .expect("answer");
     assert!(a.over_tcp);
     assert_eq!(up.tcp_queries(), 1);
     assert_eq!(up.queries(), 1);
@@ -242,7 +308,9 @@ fn blocking_wrapper_resolves_without_a_runtime() {
     let resolver = BlockingResolver::new(ResolverConfig::new(vec![up.addr])).expect("resolver");
     let found = resolver.lookup_ip("www.example.test").expect("addresses");
     assert_eq!(found.addrs.len(), 2);
-    let nx = resolver.lookup("nx.example.test.", RecordType::A).expect("answer");
+    let nx = resolver
+        .lookup("nx.example.test.", RecordType::A)
+        .expect("answer");
     assert_eq!(nx.rcode(), ResponseCode::NXDomain);
     drop(resolver);
     drop(up);

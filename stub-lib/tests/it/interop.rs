@@ -7,8 +7,8 @@ use hickory_proto::op::ResponseCode;
 use palanquin_stub::dns::{record_ip, Name, RecordType};
 use palanquin_stub::{Resolver, ResolverConfig, Transport};
 
-use crate::fake::{Behaviour, Fake};
-use crate::nsd::Nsd;
+use palanquin_testkit::fake::{Behaviour, Fake};
+use palanquin_testkit::nsd::Nsd;
 
 const ZONE: &str = "\
 $ORIGIN interop.test.
@@ -37,18 +37,27 @@ async fn nsd_behind_a_black_hole() {
     let resolver = Resolver::new(ResolverConfig::new(upstreams)).expect("resolver");
 
     for _ in 0..300 {
-        let a = resolver.query(&name("www.interop.test."), RecordType::A).await.expect("answer");
+        let a = resolver
+            .query(&name("www.interop.test."), RecordType::A)
+            .await
+            .expect("answer");
         assert!(nsd.addrs().contains(&a.upstream), "answered by {}", a.upstream);
         let ips: Vec<_> = a.message.answers.iter().filter_map(record_ip).collect();
         assert_eq!(ips, vec!["192.0.2.80".parse::<IpAddr>().expect("ip")]);
     }
     assert!(hole.queries() <= 2, "black hole asked {} times", hole.queries());
 
-    let six = resolver.query(&name("www.interop.test."), RecordType::AAAA).await.expect("answer");
+    let six = resolver
+        .query(&name("www.interop.test."), RecordType::AAAA)
+        .await
+        .expect("answer");
     let ips: Vec<_> = six.message.answers.iter().filter_map(record_ip).collect();
     assert_eq!(ips, vec!["2001:db8::80".parse::<IpAddr>().expect("ip")]);
 
-    let nx = resolver.query(&name("nope.interop.test."), RecordType::A).await.expect("answer");
+    let nx = resolver
+        .query(&name("nope.interop.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert_eq!(nx.rcode(), ResponseCode::NXDomain);
     assert!(nsd.addrs().contains(&nx.upstream));
 }
@@ -59,7 +68,10 @@ async fn nsd_over_tcp() {
     let mut cfg = ResolverConfig::new(nsd.addrs());
     cfg.transport = Transport::Tcp;
     let resolver = Resolver::new(cfg).expect("resolver");
-    let a = resolver.query(&name("www.interop.test."), RecordType::A).await.expect("answer");
+    let a = resolver
+        .query(&name("www.interop.test."), RecordType::A)
+        .await
+        .expect("answer");
     assert!(a.over_tcp);
     assert_eq!(a.message.answers.len(), 1);
 }

@@ -1,8 +1,6 @@
 //! Integration tests of `palanquin-stub` with real sockets on loopback: one
-//! fake upstream per behaviour (fake.rs) and a real NSD (nsd.rs, interop.rs).
+//! fake upstream per behaviour and a real NSD, both from palanquin-testkit.
 
 mod behaviours;
-mod fake;
 mod interop;
-mod nsd;
 mod recovery;

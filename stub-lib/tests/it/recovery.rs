@@ -8,7 +8,7 @@ use palanquin_stub::dns::{Name, RecordType};
 use palanquin_stub::scoring::State;
 use palanquin_stub::{Resolver, ResolverConfig};
 
-use crate::fake::{self, Behaviour, Fake};
+use palanquin_testkit::fake::{self, Behaviour, Fake};
 
 fn ip(a: u8, b: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
@@ -73,5 +73,9 @@ async fn a_black_hole_is_marked_down_by_exploration_not_by_lookups() {
     for _ in 0..100 {
         resolver.query(&www(), RecordType::A).await.expect("answer");
     }
-    assert!(hole.queries() - before <= 1, "down upstream asked {} times", hole.queries() - before);
+    assert!(
+        hole.queries() - before <= 1,
+        "down upstream asked {} times",
+        hole.queries() - before
+    );
 }

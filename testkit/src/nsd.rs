@@ -31,7 +31,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 ///
 /// Panics when NSD is missing: interop tests must fail, not skip, when
 /// their peer is absent.
-pub(crate) fn nsd_binary() -> PathBuf {
+pub fn nsd_binary() -> PathBuf {
     let path = PathBuf::from(NSD_PATH);
     assert!(
         path.is_file(),
@@ -42,7 +42,7 @@ pub(crate) fn nsd_binary() -> PathBuf {
 
 /// A real NSD serving one zone on the given loopback addresses and port,
 /// killed on drop.
-pub(crate) struct Nsd {
+pub struct Nsd {
     child: Option<Child>,
     dir: PathBuf,
     addrs: Vec<SocketAddr>,
@@ -52,17 +52,9 @@ impl Nsd {
     /// Starts NSD serving `zone_text`, an RFC 1035 master file for `origin`
     /// (e.g. `"bench.test."`), on every address of `addrs` at `port`, and
     /// waits until it answers the SOA query for `origin` on all of them.
-    pub(crate) fn start(
-        addrs: &[IpAddr],
-        port: u16,
-        origin: &str,
-        zone_text: &str,
-    ) -> io::Result<Nsd> {
+    pub fn start(addrs: &[IpAddr], port: u16, origin: &str, zone_text: &str) -> io::Result<Nsd> {
         if addrs.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no address for NSD",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address for NSD"));
         }
         let binary = nsd_binary();
         let origin = if origin.ends_with('.') {
@@ -108,7 +100,7 @@ impl Nsd {
     }
 
     /// The socket addresses NSD listens on (UDP and TCP).
-    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+    pub fn addrs(&self) -> Vec<SocketAddr> {
         self.addrs.clone()
     }
 
@@ -120,6 +112,8 @@ impl Nsd {
         let q = |name: &str| quote(&self.path(name));
         let mut conf = String::from("server:\n");
         conf.push_str("    server-count: 1\n");
+        // Response rate limiting would drop or truncate a test's bursts from one source.
+        conf.push_str("    rrl-ratelimit: 0\n");
         for addr in &self.addrs {
             conf.push_str(&format!("    ip-address: {}@{}\n", addr.ip(), addr.port()));
         }
@@ -228,9 +222,8 @@ impl Nsd {
 
     /// NSD's log file and stderr, for error messages.
     fn diagnostics(&self) -> String {
-        let read = |name: &str| {
-            fs::read_to_string(self.path(name)).unwrap_or_else(|e| format!("<unreadable: {e}>"))
-        };
+        let read =
+            |name: &str| fs::read_to_string(self.path(name)).unwrap_or_else(|e| format!("<unreadable: {e}>"));
         format!(
             "--- NSD log ({}) ---\n{}\n--- NSD stderr ---\n{}",
             self.path("nsd.log").display(),
@@ -298,11 +291,7 @@ fn soa_query(id: u16, name: &str) -> io::Result<Vec<u8>> {
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x00, 0x00]); // flags: standard query
     q.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // QD=1 AN=0 NS=0 AR=0
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
         let len = u8::try_from(label.len())
             .ok()
             .filter(|l| *l <= 63)

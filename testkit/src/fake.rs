@@ -14,15 +14,15 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
 /// The address every fake answers for A queries of existing names.
-pub(crate) const IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const IPV4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// ... and for AAAA.
-pub(crate) const IPV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub const IPV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// What forged replies claim.
-pub(crate) const FORGED: Ipv4Addr = Ipv4Addr::new(6, 6, 6, 6);
+pub const FORGED: Ipv4Addr = Ipv4Addr::new(6, 6, 6, 6);
 
 /// How a fake upstream behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Behaviour {
+pub enum Behaviour {
     /// Answers at once: names with a label starting with `nx` are NXDOMAIN, others exist.
     Answer,
     /// Reads and never answers.
@@ -39,9 +39,9 @@ pub(crate) enum Behaviour {
 }
 
 /// A running fake; stops when dropped.
-pub(crate) struct Fake {
+pub struct Fake {
     /// Where it listens (UDP and TCP).
-    pub(crate) addr: SocketAddr,
+    pub addr: SocketAddr,
     udp_queries: Arc<AtomicUsize>,
     tcp_queries: Arc<AtomicUsize>,
     _tasks: JoinSet<()>,
@@ -49,42 +49,49 @@ pub(crate) struct Fake {
 
 impl Fake {
     /// Starts a fake on `ip`, an ephemeral port.
-    pub(crate) async fn start(ip: IpAddr, behaviour: Behaviour) -> Fake {
+    pub async fn start(ip: IpAddr, behaviour: Behaviour) -> Fake {
         Self::start_on(SocketAddr::new(ip, 0), behaviour).await
     }
 
     /// Starts a fake on exactly `addr` (to bring a stopped upstream back).
-    pub(crate) async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Fake {
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Fake {
         let udp = UdpSocket::bind(addr).await.expect("bind fake UDP");
         let addr = udp.local_addr().expect("local addr");
-        let tcp = TcpListener::bind(addr).await.expect("bind fake TCP on the same port");
+        let tcp = TcpListener::bind(addr)
+            .await
+            .expect("bind fake TCP on the same port");
         let udp_queries = Arc::new(AtomicUsize::new(0));
         let tcp_queries = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
         tasks.spawn(serve_udp(Arc::new(udp), behaviour, Arc::clone(&udp_queries)));
         tasks.spawn(serve_tcp(tcp, behaviour, Arc::clone(&tcp_queries)));
-        Fake { addr, udp_queries, tcp_queries, _tasks: tasks }
+        Fake {
+            addr,
+            udp_queries,
+            tcp_queries,
+            _tasks: tasks,
+        }
     }
 
     /// Queries received over UDP and TCP.
-    pub(crate) fn queries(&self) -> usize {
+    pub fn queries(&self) -> usize {
         self.udp_queries.load(Ordering::SeqCst) + self.tcp_queries.load(Ordering::SeqCst)
     }
 
     /// Queries received over TCP.
-    pub(crate) fn tcp_queries(&self) -> usize {
+    pub fn tcp_queries(&self) -> usize {
         self.tcp_queries.load(Ordering::SeqCst)
     }
 }
 
 /// A loopback address with nothing listening on the returned port.
-pub(crate) async fn closed_port(ip: IpAddr) -> SocketAddr {
+pub async fn closed_port(ip: IpAddr) -> SocketAddr {
     let s = UdpSocket::bind(SocketAddr::new(ip, 0)).await.expect("bind");
     s.local_addr().expect("addr")
 }
 
 /// The answer an honest server gives to `query`.
-pub(crate) fn respond(query: &Message, rcode: ResponseCode, with_records: bool) -> Message {
+pub fn respond(query: &Message, rcode: ResponseCode, with_records: bool) -> Message {
     let mut resp = Message::response(query.metadata.id, OpCode::Query);
     resp.metadata.recursion_desired = query.metadata.recursion_desired;
     resp.metadata.recursion_available = true;
@@ -134,22 +141,30 @@ async fn serve_udp(socket: Arc<UdpSocket>, behaviour: Behaviour, count: Arc<Atom
     let mut buf = vec![0u8; 65_535];
     let mut replies = JoinSet::new();
     loop {
-        let Ok((n, peer)) = socket.recv_from(&mut buf).await else { continue };
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
         count.fetch_add(1, Ordering::SeqCst);
-        let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+        let Ok(query) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
         let socket = Arc::clone(&socket);
         replies.spawn(async move {
             match behaviour {
                 Behaviour::BlackHole => {}
                 Behaviour::Answer => {
-                    let _ = socket.send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer).await;
+                    let _ = socket
+                        .send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer)
+                        .await;
                 }
                 Behaviour::Rcode(rcode) => {
                     let _ = socket.send_to(&wire(&respond(&query, rcode, false)), peer).await;
                 }
                 Behaviour::Slow(delay) => {
                     tokio::time::sleep(delay).await;
-                    let _ = socket.send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer).await;
+                    let _ = socket
+                        .send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer)
+                        .await;
                 }
                 Behaviour::Truncating => {
                     let mut resp = respond(&query, ResponseCode::NoError, false);
@@ -169,7 +184,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, behaviour: Behaviour, count: Arc<Atom
                         let _ = other.send_to(&wire(&forged(&query)), peer).await;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    let _ = socket.send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer).await;
+                    let _ = socket
+                        .send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer)
+                        .await;
                 }
             }
         });
@@ -180,7 +197,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, behaviour: Behaviour, count: Arc<Atom
 async fn serve_tcp(listener: TcpListener, behaviour: Behaviour, count: Arc<AtomicUsize>) {
     let mut conns = JoinSet::new();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
         let count = Arc::clone(&count);
         conns.spawn(async move {
             loop {
@@ -190,7 +209,9 @@ async fn serve_tcp(listener: TcpListener, behaviour: Behaviour, count: Arc<Atomi
                     return;
                 }
                 count.fetch_add(1, Ordering::SeqCst);
-                let Ok(query) = Message::from_vec(&buf) else { return };
+                let Ok(query) = Message::from_vec(&buf) else {
+                    return;
+                };
                 let resp = match behaviour {
                     Behaviour::BlackHole => {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
