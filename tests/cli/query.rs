@@ -61,7 +61,9 @@ async fn repeat_json_reports_percentiles_and_keeps_off_the_dead_upstream() {
     }
     let ups = &v["upstreams"];
     let hole_stats = &ups[hole.addr.to_string()];
-    assert!(hole_stats["sent"].as_u64().expect("sent") <= 2, "{hole_stats}");
+    // Off the hot path: asked on the first lookup, and after that only if the
+    // good ones are slower than the 5 ms hedge floor (a loaded machine).
+    assert!(hole_stats["sent"].as_u64().expect("sent") <= 10, "{hole_stats}");
     assert_eq!(hole_stats["answered"], 0);
     let answered: u64 = [good1.addr, good2.addr]
         .iter()

@@ -45,7 +45,13 @@ async fn nsd_behind_a_black_hole() {
         let ips: Vec<_> = a.message.answers.iter().filter_map(record_ip).collect();
         assert_eq!(ips, vec!["192.0.2.80".parse::<IpAddr>().expect("ip")]);
     }
-    assert!(hole.queries() <= 2, "black hole asked {} times", hole.queries());
+    // Default tuning: a hedge to the hole happens only when NSD is slower than
+    // the 5 ms floor (a loaded machine); it stays off the hot path.
+    assert!(
+        hole.queries() <= 6,
+        "black hole asked {} times in 300 lookups",
+        hole.queries()
+    );
 
     let six = resolver
         .query(&name("www.interop.test."), RecordType::AAAA)

@@ -59,6 +59,8 @@ async fn a_black_hole_is_marked_down_by_exploration_not_by_lookups() {
     cfg.explore_ratio = 1.0;
     cfg.explore_interval = Duration::ZERO;
     cfg.timeout = Duration::from_millis(150);
+    // Far above loopback jitter: the good upstream is never hedged over.
+    cfg.health.hedge_floor = Duration::from_millis(200);
     let resolver = Resolver::new(cfg).expect("resolver");
     let until = Instant::now() + Duration::from_secs(10);
     while resolver.upstreams()[1].state != State::Down && Instant::now() < until {
