@@ -1,7 +1,16 @@
-//! `palanquin`: the command line. Subcommands live in `cli/`, one file each.
+//! `palanquin`: the command line and the daemon. Subcommands live in `cli/`,
+//! one file each; the daemon is `daemon.rs` over `server/`, `router.rs`,
+//! `config/` and `http.rs`.
 
 mod cli;
+mod config;
+mod daemon;
+mod http;
+mod metrics;
+mod router;
+mod server;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,20 +25,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon (SIGHUP reloads, SIGTERM/SIGINT stop cleanly).
+    Serve(cli::serve::ServeArgs),
+    /// Validate a configuration file.
+    CheckConfig(cli::check_config::CheckArgs),
+    /// Show a running daemon's upstream health and cache.
+    Status(cli::status::StatusArgs),
     /// Resolve a name through the palanquin stub resolver.
     Query(cli::query::QueryArgs),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PALANQUIN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cli::serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::CheckConfig(args) => Ok(cli::check_config::run(args)),
+        Command::Status(args) => cli::status::run(args).map(|()| ExitCode::SUCCESS),
         Command::Query(args) => cli::query::run(args),
     };
     match result {

@@ -1,0 +1,51 @@
+//! The resolver crate's adapter to hickory (through `palanquin-stub`'s
+//! vocabulary): turning a parsed wire question into a stub request.
+
+use palanquin_stub::dns::{DNSClass, Name, RecordType, Request};
+
+use crate::wire::Query;
+
+/// The stub request that forwards `q` upstream, with the client's DO, CD
+/// and AD bits.
+pub(crate) fn request(q: &Query) -> Result<Request, String> {
+    let mut labels = Vec::new();
+    let mut at = 0;
+    while let Some(&len) = q.qname.get(at) {
+        if len == 0 {
+            break;
+        }
+        labels.push(
+            q.qname
+                .get(at + 1..at + 1 + len as usize)
+                .ok_or("truncated name")?,
+        );
+        at += 1 + len as usize;
+    }
+    let name = Name::from_labels(labels).map_err(|e| e.to_string())?;
+    Ok(Request {
+        name,
+        rtype: RecordType::from(q.qtype),
+        class: DNSClass::from(q.qclass),
+        dnssec_ok: q.edns.is_some_and(|e| e.dnssec_ok),
+        checking_disabled: q.cd,
+        authentic_data: q.ad,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::parse_query;
+
+    #[test]
+    fn wire_question_becomes_a_request() {
+        let raw = b"\x00\x01\x01\x10\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x00\x00\x1c\x00\x01";
+        let q = parse_query(raw).expect("query");
+        let r = request(&q).expect("request");
+        assert_eq!(r.name.to_string(), "www.example.");
+        assert!(r.name.is_fqdn());
+        assert_eq!(r.rtype, RecordType::AAAA);
+        assert!(r.checking_disabled);
+        assert!(!r.dnssec_ok);
+    }
+}

@@ -1,0 +1,24 @@
+//! `palanquin-resolver`: the recursive-facing side of the daemon. A cache
+//! (positive, negative, serve-stale) in front of `palanquin-stub`, with
+//! coalescing, split-DNS forwarding and a recursion ACL.
+//!
+//! ```text
+//!   wire.rs   parse a query / locate a response's TTLs (no allocation-heavy decode)
+//!   acl.rs    who may recurse
+//!   cache.rs  pure: entries, TTL countdown, clamps, LRU bound, stale window
+//!   inflight.rs  one upstream query per identical question in flight
+//!   service.rs   the path: ACL → cache → coalesce → stub (forward zones) → answer
+//!   dns.rs    the adapter from wire questions to stub requests
+//! ```
+
+pub mod acl;
+pub mod cache;
+mod dns;
+pub mod inflight;
+pub mod metrics;
+pub mod service;
+pub mod wire;
+
+pub use acl::Acl;
+pub use cache::{Cache, Policy};
+pub use service::{ForwardZone, Service, ServiceConfig};

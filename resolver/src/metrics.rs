@@ -1,0 +1,32 @@
+//! Metric names of the resolver side. Recorded through the `metrics`
+//! facade; the daemon installs the Prometheus exporter.
+
+/// Answers served from the cache while fresh.
+pub const CACHE_HITS: &str = "palanquin_cache_hits_total";
+/// Questions not in the cache (or stale) that went upstream.
+pub const CACHE_MISSES: &str = "palanquin_cache_misses_total";
+/// Answers served from expired data (RFC 8767), by `reason` (upstream_failed, client_timer).
+pub const CACHE_STALE: &str = "palanquin_cache_stale_answers_total";
+/// Entries in the cache.
+pub const CACHE_ENTRIES: &str = "palanquin_cache_entries";
+/// Questions that joined an identical one already in flight.
+pub const COALESCED: &str = "palanquin_coalesced_queries_total";
+/// Clients outside the recursion ACL, answered REFUSED.
+pub const ACL_REFUSED: &str = "palanquin_recursion_refused_total";
+/// Questions that no upstream answered and nothing stale could cover (SERVFAIL).
+pub const UPSTREAM_EXHAUSTED: &str = "palanquin_resolver_servfail_total";
+
+/// Registers descriptions with the installed recorder. Call once.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(CACHE_HITS, "Answers served fresh from the cache");
+    describe_counter!(CACHE_MISSES, "Questions that went upstream");
+    describe_counter!(CACHE_STALE, "Answers served from expired data (RFC 8767)");
+    describe_gauge!(CACHE_ENTRIES, "Entries in the answer cache");
+    describe_counter!(COALESCED, "Questions coalesced onto one already in flight");
+    describe_counter!(ACL_REFUSED, "Recursion refused by the ACL");
+    describe_counter!(
+        UPSTREAM_EXHAUSTED,
+        "SERVFAIL: no upstream answered and nothing stale to serve"
+    );
+}

@@ -1,0 +1,271 @@
+//! The recursive-facing service: ACL, cache, coalescing, forwarding through
+//! `palanquin-stub`, serve-stale.
+//!
+//! ```text
+//!  query ─▶ try_answer (no await): REFUSED by ACL │ NOTIMP/REFUSED │ fresh hit ─▶ answer
+//!              │ None
+//!              ▼
+//!           resolve: cache again ── stale? ─┐
+//!              │ join Inflight(key)          │ wait for the leader at most the
+//!              ├─ leader: spawn ──▶ stub (split DNS: longest zone) ─▶ cache ─▶ complete
+//!              └─ follower: wait             │ client timer (1.8 s), else stale
+//!              ▼                             ▼
+//!           fresh answer │ stale answer (TTL 30) │ SERVFAIL
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics::Counter;
+use palanquin_stub::{Resolver, ResolverConfig, UpstreamStatus};
+
+use crate::acl::Acl;
+use crate::cache::{Cache, Entry, Key, Lookup, Policy};
+use crate::inflight::{Inflight, Role};
+use crate::wire::{self, rcode, Query};
+use crate::{dns, metrics as m};
+
+/// Where names under a zone are forwarded.
+#[derive(Debug, Clone)]
+pub struct ForwardZone {
+    /// The zone, lower-cased wire form.
+    pub zone: Vec<u8>,
+    /// Its upstreams and stub settings.
+    pub upstreams: ResolverConfig,
+}
+
+/// Everything a [`Service`] is built from (one config generation).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Upstreams for names outside every forward zone.
+    pub upstreams: ResolverConfig,
+    /// Split DNS.
+    pub forward: Vec<ForwardZone>,
+    /// Who may recurse.
+    pub acl: Acl,
+    /// TTL and serve-stale policy.
+    pub policy: Policy,
+    /// How long a client waits for a refresh before a stale answer (RFC 8767 §5: 1.8 s).
+    pub client_timer: Duration,
+}
+
+/// Why a service cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An upstream set is unusable.
+    #[error("upstreams {context}: {source}")]
+    Upstreams {
+        /// Which set ("default" or the zone).
+        context: String,
+        /// The stub's complaint.
+        #[source]
+        source: palanquin_stub::Error,
+    },
+}
+
+/// Metric handles registered once, so the hot path only adds to atomics.
+struct Counters {
+    hits: Counter,
+    misses: Counter,
+    coalesced: Counter,
+    refused: Counter,
+    stale_failed: Counter,
+    stale_timer: Counter,
+    servfail: Counter,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            hits: metrics::counter!(m::CACHE_HITS),
+            misses: metrics::counter!(m::CACHE_MISSES),
+            coalesced: metrics::counter!(m::COALESCED),
+            refused: metrics::counter!(m::ACL_REFUSED),
+            stale_failed: metrics::counter!(m::CACHE_STALE, "reason" => "upstream_failed"),
+            stale_timer: metrics::counter!(m::CACHE_STALE, "reason" => "client_timer"),
+            servfail: metrics::counter!(m::UPSTREAM_EXHAUSTED),
+        }
+    }
+}
+
+/// One configuration generation of the resolver side. The cache is shared
+/// across generations, so it survives a reload.
+pub struct Service {
+    cache: Arc<Cache>,
+    policy: Policy,
+    acl: Acl,
+    default: Resolver,
+    forward: Vec<(Vec<u8>, Resolver)>,
+    inflight: Inflight,
+    client_timer: Duration,
+    counters: Counters,
+}
+
+const QTYPE_AXFR: u16 = 252;
+const QTYPE_IXFR: u16 = 251;
+const QCLASS_IN: u16 = 1;
+
+impl Service {
+    /// Builds the service; must run inside a tokio runtime (stub resolvers
+    /// start their background tasks).
+    pub fn new(cfg: ServiceConfig, cache: Arc<Cache>) -> Result<Self, Error> {
+        let default = Resolver::new(cfg.upstreams).map_err(|source| Error::Upstreams {
+            context: "default".into(),
+            source,
+        })?;
+        let mut forward = Vec::with_capacity(cfg.forward.len());
+        for f in cfg.forward {
+            let context = wire::name_to_string(&f.zone);
+            let r = Resolver::new(f.upstreams).map_err(|source| Error::Upstreams { context, source })?;
+            forward.push((f.zone, r));
+        }
+        // Longest zone first: the most specific forward wins.
+        forward.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.len()));
+        Ok(Service {
+            cache,
+            policy: cfg.policy,
+            acl: cfg.acl,
+            default,
+            forward,
+            inflight: Inflight::default(),
+            client_timer: cfg.client_timer,
+            counters: Counters::new(),
+        })
+    }
+
+    /// The shared cache.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    /// Answers without waiting when it can: a refusal, or a fresh cache hit.
+    /// `None` means: call [`Service::resolve`].
+    pub fn try_answer(
+        &self,
+        raw: &[u8],
+        q: &Query,
+        client: IpAddr,
+        udp_limit: Option<usize>,
+        now: Instant,
+    ) -> Option<Vec<u8>> {
+        if !self.acl.allows(client) {
+            self.counters.refused.increment(1);
+            return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
+        }
+        if q.qclass != QCLASS_IN || q.qtype == QTYPE_AXFR || q.qtype == QTYPE_IXFR {
+            return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
+        }
+        match self.cache.get(&Key::of(q), now) {
+            Lookup::Fresh(entry) => {
+                self.counters.hits.increment(1);
+                Some(entry.render(raw, q, now, None, udp_limit))
+            }
+            _ => None,
+        }
+    }
+
+    /// Resolves through the upstreams (coalesced), falling back to stale data.
+    pub async fn resolve(self: &Arc<Self>, raw: &[u8], q: &Query, udp_limit: Option<usize>) -> Vec<u8> {
+        let key = Key::of(q);
+        let stale = match self.cache.get(&key, Instant::now()) {
+            Lookup::Fresh(entry) => {
+                self.counters.hits.increment(1);
+                return entry.render(raw, q, Instant::now(), None, udp_limit);
+            }
+            Lookup::Stale(entry) => Some(entry),
+            Lookup::Miss => None,
+        };
+        self.counters.misses.increment(1);
+        let rx = match self.inflight.join(&key) {
+            Role::Leader(rx) => {
+                let Ok(request) = dns::request(q) else {
+                    self.inflight.complete(&key, &None);
+                    return wire::error_response(raw, Some(q), rcode::FORMERR);
+                };
+                let this = Arc::clone(self);
+                let key = key.clone();
+                tokio::spawn(async move { this.lead(key, request).await });
+                rx
+            }
+            Role::Follower(rx) => {
+                self.counters.coalesced.increment(1);
+                rx
+            }
+        };
+        let outcome = match &stale {
+            Some(_) => match tokio::time::timeout(self.client_timer, rx).await {
+                Ok(result) => result.ok().flatten(),
+                Err(_) => {
+                    self.counters.stale_timer.increment(1);
+                    None
+                }
+            },
+            None => rx.await.ok().flatten(),
+        };
+        let now = Instant::now();
+        match (outcome, stale) {
+            (Some(entry), _) => entry.render(raw, q, now, None, udp_limit),
+            (None, Some(stale)) => {
+                self.counters.stale_failed.increment(1);
+                stale.render(raw, q, now, Some(self.policy.stale_answer_ttl), udp_limit)
+            }
+            (None, None) => {
+                self.counters.servfail.increment(1);
+                wire::error_response(raw, Some(q), rcode::SERVFAIL)
+            }
+        }
+    }
+
+    /// The leader's upstream exchange; its outcome goes to the cache and to
+    /// every waiter. Runs in its own task, so a client going away cannot
+    /// cancel a refresh others wait for.
+    async fn lead(self: Arc<Self>, key: Key, request: palanquin_stub::dns::Request) {
+        let resolver = self.resolver_for(&key.qname);
+        let outcome = match resolver.exchange(&request).await {
+            Ok(answer) => {
+                let now = Instant::now();
+                match Entry::from_response(&answer.wire, now, &self.policy) {
+                    Ok(entry) => {
+                        let entry = Arc::new(entry);
+                        self.cache.insert_shared(key.clone(), Arc::clone(&entry));
+                        Some(entry)
+                    }
+                    Err(why) => {
+                        tracing::debug!(name = %wire::name_to_string(&key.qname), ?why, "answer not cached");
+                        Entry::passthrough(&answer.wire, now).ok().map(Arc::new)
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(name = %wire::name_to_string(&key.qname), error = %e, "upstreams failed");
+                None
+            }
+        };
+        self.inflight.complete(&key, &outcome);
+    }
+
+    fn resolver_for(&self, qname: &[u8]) -> &Resolver {
+        self.forward
+            .iter()
+            .find(|(zone, _)| wire::is_subdomain(qname, zone))
+            .map_or(&self.default, |(_, r)| r)
+    }
+
+    /// Upstream health per upstream set: `("default", ...)` then each zone.
+    pub fn upstream_status(&self) -> Vec<(String, Vec<UpstreamStatus>)> {
+        let mut out = vec![("default".to_owned(), self.default.upstreams())];
+        out.extend(
+            self.forward
+                .iter()
+                .map(|(zone, r)| (wire::name_to_string(zone), r.upstreams())),
+        );
+        out
+    }
+
+    /// Questions in flight upstream right now.
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+}

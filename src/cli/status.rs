@@ -1,0 +1,105 @@
+//! `palanquin status [--config FILE] [--json]`: asks a running daemon's
+//! status endpoint (on `[metrics].listen`) and prints upstream health and
+//! cache figures.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::Value;
+
+use crate::config;
+
+/// Arguments of `palanquin status`.
+#[derive(Args, Debug)]
+pub(crate) struct StatusArgs {
+    /// The daemon's configuration file (its `[metrics].listen` is asked).
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        default_value = "/etc/palanquin/palanquin.toml"
+    )]
+    config: PathBuf,
+    /// Print the raw JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+fn fetch(addr: SocketAddr) -> Result<Value> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .with_context(|| format!("cannot reach the daemon's status endpoint at {addr}: is it running?"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /status HTTP/1.1\r\nHost: palanquin\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!(
+            "status endpoint answered: {}",
+            head.lines().next().unwrap_or_default()
+        );
+    }
+    serde_json::from_str(body).context("status is not JSON")
+}
+
+/// Prints the daemon's state; exit 1 when it cannot be reached.
+#[allow(clippy::print_stdout)] // the command's own output
+pub(crate) fn run(args: StatusArgs) -> Result<()> {
+    let settings = config::load(&args.config)?;
+    let Some(addr) = settings.metrics else {
+        bail!(
+            "{}: no [metrics] listen address, so there is no status endpoint to ask",
+            args.config.display()
+        );
+    };
+    let status = fetch(addr)?;
+    if args.json {
+        println!("{status}");
+        return Ok(());
+    }
+    println!(
+        "palanquin {}  up {} s  config generation {}  ({})",
+        status["version"].as_str().unwrap_or("?"),
+        status["uptime_s"],
+        status["generation"],
+        status["config"].as_str().unwrap_or("?")
+    );
+    let Some(resolver) = status["resolver"].as_object() else {
+        println!("recursion: off");
+        return Ok(());
+    };
+    println!(
+        "cache: {} / {} entries, {} questions upstream now",
+        resolver["cache"]["entries"], resolver["cache"]["capacity"], resolver["inflight"]
+    );
+    println!(
+        "{:<22} {:<28} {:>5} {:>9} {:>8} {:>8} {:>8}",
+        "upstream set", "upstream", "state", "srtt ms", "sent", "answered", "failed"
+    );
+    if let Some(sets) = resolver["upstreams"].as_object() {
+        for (set, list) in sets {
+            for u in list.as_array().into_iter().flatten() {
+                let srtt = u["srtt_ms"]
+                    .as_f64()
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+                println!(
+                    "{:<22} {:<28} {:>5} {:>9} {:>8} {:>8} {:>8}",
+                    set,
+                    u["addr"].as_str().unwrap_or("?"),
+                    u["state"].as_str().unwrap_or("?"),
+                    srtt,
+                    u["sent"],
+                    u["answered"],
+                    u["failed"]
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! The configuration file as written: serde structs with
+//! `deny_unknown_fields` everywhere, values kept as text with their spans so
+//! that checks in `settings.rs` can name the line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+type Text = Spanned<String>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    pub(crate) server: Server,
+    /// Absent: no recursion at all.
+    pub(crate) resolver: Option<Resolver>,
+    pub(crate) metrics: Option<Metrics>,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Server {
+    /// UDP and TCP on each.
+    pub(crate) listen: Spanned<Vec<Text>>,
+    /// UDP sockets (SO_REUSEPORT) per address; default: one per CPU.
+    pub(crate) udp_workers: Option<Spanned<usize>>,
+    /// A TCP connection idle this long is closed (default 10s).
+    pub(crate) tcp_idle_timeout: Option<Text>,
+    /// Concurrent TCP connections over all addresses (default 1024).
+    pub(crate) tcp_max_connections: Option<Spanned<usize>>,
+}
+
+/// `[resolver]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Resolver {
+    pub(crate) upstreams: Option<Spanned<Vec<Text>>>,
+    pub(crate) resolv_conf: Option<Text>,
+    /// Who may recurse; default loopback only.
+    pub(crate) allow: Option<Vec<Text>>,
+    pub(crate) cache_size: Option<Spanned<usize>>,
+    pub(crate) serve_stale: Option<Text>,
+    pub(crate) min_ttl: Option<Text>,
+    pub(crate) max_ttl: Option<Text>,
+    pub(crate) negative_max_ttl: Option<Text>,
+    /// Per-attempt upstream timeout (default 2s); the deadline is timeout × attempts.
+    pub(crate) timeout: Option<Text>,
+    pub(crate) attempts: Option<Spanned<u8>>,
+    /// How long a client waits for a refresh before it gets stale data (default 1.8s).
+    pub(crate) client_timer: Option<Text>,
+    #[serde(default)]
+    pub(crate) forward: Vec<Forward>,
+}
+
+/// `[[resolver.forward]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Forward {
+    pub(crate) zone: Text,
+    pub(crate) upstreams: Spanned<Vec<Text>>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Metrics {
+    /// Prometheus text at /metrics, status JSON at /status.
+    pub(crate) listen: Text,
+}

@@ -1,0 +1,31 @@
+//! The TOML configuration: the file format (`file.rs`), its checks and the
+//! typed settings the daemon runs on (`settings.rs`), errors that name the
+//! file, line and key (`error.rs`), durations (`duration.rs`).
+//!
+//! ```text
+//!  text ──toml + serde(deny_unknown_fields)──▶ file::Config (spans kept)
+//!       ──settings::Settings::from_file──▶ typed, validated, paths resolved
+//!  any failure ──▶ ConfigError { file, line, column, key, message }
+//! ```
+
+mod duration;
+mod error;
+mod file;
+mod settings;
+
+pub(crate) use error::ConfigError;
+pub(crate) use settings::Settings;
+
+use std::path::Path;
+
+/// Reads, parses and validates a configuration file.
+pub(crate) fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
+    parse(path, &text)
+}
+
+/// Parses and validates `text`, naming `path` in errors.
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+    let raw: file::Config = toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+    Settings::from_file(raw, path, text)
+}

@@ -1,0 +1,364 @@
+//! The validated, typed settings the daemon runs on, built from the file.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use palanquin_resolver::{Acl, ForwardZone, Policy, ServiceConfig};
+use palanquin_stub::ResolverConfig;
+use toml::Spanned;
+
+use super::error::ConfigError;
+use super::{duration, file};
+
+/// Everything `palanquin serve` needs, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The file these came from.
+    pub(crate) path: PathBuf,
+    pub(crate) listen: Vec<SocketAddr>,
+    pub(crate) udp_workers: usize,
+    pub(crate) tcp_idle_timeout: Duration,
+    pub(crate) tcp_max_connections: usize,
+    /// `None`: no recursion (everyone gets REFUSED).
+    pub(crate) resolver: Option<ServiceConfig>,
+    pub(crate) cache_size: usize,
+    pub(crate) metrics: Option<SocketAddr>,
+}
+
+/// Checks with access to the file's text, for error positions.
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::at(self.path, self.text, span, key, message))
+    }
+
+    fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+        duration::parse(v.get_ref()).or_else(|m| self.err(v.span(), key, m))
+    }
+
+    fn opt_duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        v.as_ref().map_or(Ok(default), |v| self.duration(v, key))
+    }
+
+    fn ttl(&self, v: &Option<Spanned<String>>, key: &str, default: u32) -> Result<u32, ConfigError> {
+        let d = self.opt_duration(v, key, Duration::from_secs(u64::from(default)))?;
+        Ok(u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+    }
+
+    /// `ADDR:PORT`, `[V6]:PORT`, or a bare address with `default_port`.
+    fn addr(
+        &self,
+        v: &Spanned<String>,
+        key: &str,
+        default_port: Option<u16>,
+    ) -> Result<SocketAddr, ConfigError> {
+        let t = v.get_ref().trim();
+        if let Ok(sa) = t.parse::<SocketAddr>() {
+            return Ok(sa);
+        }
+        match (
+            default_port,
+            t.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>(),
+        ) {
+            (Some(port), Ok(ip)) => Ok(SocketAddr::new(ip, port)),
+            (None, _) => self.err(
+                v.span(),
+                key,
+                format!("{t:?} is not ADDR:PORT (like \"127.0.0.1:53\" or \"[::1]:53\")"),
+            ),
+            (Some(_), Err(_)) => self.err(
+                v.span(),
+                key,
+                format!("{t:?} is not an address (like \"192.0.2.1\" or \"[2001:db8::1]:5353\")"),
+            ),
+        }
+    }
+
+    fn upstreams(
+        &self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return self.err(list.span(), key, "needs at least one upstream");
+        }
+        list.get_ref()
+            .iter()
+            .map(|u| self.addr(u, key, Some(53)))
+            .collect()
+    }
+}
+
+impl Settings {
+    pub(crate) fn from_file(raw: file::Config, path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let cx = Ctx { path, text };
+        let server = &raw.server;
+        if server.listen.get_ref().is_empty() {
+            return cx.err(
+                server.listen.span(),
+                "server.listen",
+                "needs at least one address",
+            );
+        }
+        let mut listen = Vec::new();
+        for l in server.listen.get_ref() {
+            let addr = cx.addr(l, "server.listen", None)?;
+            if addr.ip().is_unspecified() {
+                return cx.err(
+                    l.span(),
+                    "server.listen",
+                    "a wildcard address cannot guarantee that replies leave from the address a query arrived on: list each address (IP_FREEBIND lets a VIP be listed before it is configured)",
+                );
+            }
+            listen.push(addr);
+        }
+        let udp_workers = match &server.udp_workers {
+            Some(w) if *w.get_ref() == 0 || *w.get_ref() > 256 => {
+                return cx.err(w.span(), "server.udp_workers", "must be between 1 and 256");
+            }
+            Some(w) => *w.get_ref(),
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
+        let tcp_idle_timeout = cx.opt_duration(
+            &server.tcp_idle_timeout,
+            "server.tcp_idle_timeout",
+            Duration::from_secs(10),
+        )?;
+        let tcp_max_connections = match &server.tcp_max_connections {
+            Some(n) if *n.get_ref() == 0 => {
+                return cx.err(n.span(), "server.tcp_max_connections", "must be at least 1")
+            }
+            Some(n) => *n.get_ref(),
+            None => 1024,
+        };
+        let metrics = raw
+            .metrics
+            .as_ref()
+            .map(|m| cx.addr(&m.listen, "metrics.listen", None))
+            .transpose()?;
+        let (resolver, cache_size) = match &raw.resolver {
+            None => (None, 1),
+            Some(r) => {
+                let (svc, size) = resolver(&cx, r, &listen)?;
+                (Some(svc), size)
+            }
+        };
+        Ok(Settings {
+            path: path.to_owned(),
+            listen,
+            udp_workers,
+            tcp_idle_timeout,
+            tcp_max_connections,
+            resolver,
+            cache_size,
+            metrics,
+        })
+    }
+}
+
+fn resolver(
+    cx: &Ctx<'_>,
+    r: &file::Resolver,
+    listen: &[SocketAddr],
+) -> Result<(ServiceConfig, usize), ConfigError> {
+    let timeout = cx.opt_duration(&r.timeout, "resolver.timeout", Duration::from_secs(2))?;
+    if timeout.is_zero() {
+        return cx.err(
+            r.timeout.as_ref().map_or(0..0, Spanned::span),
+            "resolver.timeout",
+            "must be positive",
+        );
+    }
+    let attempts = match &r.attempts {
+        Some(a) if !(1..=5).contains(a.get_ref()) => {
+            return cx.err(a.span(), "resolver.attempts", "must be 1 to 5")
+        }
+        Some(a) => *a.get_ref(),
+        None => 2,
+    };
+    let stub = |upstreams: Vec<SocketAddr>| {
+        let mut c = ResolverConfig::new(upstreams);
+        c.timeout = timeout;
+        c.attempts = attempts;
+        // A forwarder passes the AD bit through from the upstreams it is configured to trust.
+        c.trust_ad = true;
+        c
+    };
+    let no_loop =
+        |addrs: &[SocketAddr], span: std::ops::Range<usize>, key: &str| -> Result<(), ConfigError> {
+            match addrs.iter().find(|a| listen.contains(a)) {
+                Some(a) => cx.err(
+                    span,
+                    key,
+                    format!("{a} is one of our own listen addresses: queries would loop"),
+                ),
+                None => Ok(()),
+            }
+        };
+    let upstreams = match (&r.upstreams, &r.resolv_conf) {
+        (Some(_), Some(rc)) => {
+            return cx.err(
+                rc.span(),
+                "resolver.resolv_conf",
+                "set either upstreams or resolv_conf, not both",
+            )
+        }
+        (None, None) => return cx.err(0..0, "resolver", "needs upstreams or resolv_conf"),
+        (Some(list), None) => {
+            let addrs = cx.upstreams(list, "resolver.upstreams")?;
+            no_loop(&addrs, list.span(), "resolver.upstreams")?;
+            stub(addrs)
+        }
+        (None, Some(rc)) => {
+            let file = resolve_path(cx.path, rc.get_ref());
+            let mut c = ResolverConfig::from_resolv_conf_file(&file)
+                .or_else(|e| cx.err(rc.span(), "resolver.resolv_conf", e.to_string()))?;
+            c.search.clear(); // a forwarder passes names through as asked
+            if r.timeout.is_some() {
+                c.timeout = timeout;
+            }
+            if r.attempts.is_some() {
+                c.attempts = attempts;
+            }
+            c.trust_ad = true;
+            no_loop(&c.upstreams, rc.span(), "resolver.resolv_conf")?;
+            c
+        }
+    };
+    let acl = match &r.allow {
+        None => Acl::loopback(),
+        Some(list) => {
+            let mut nets = Vec::new();
+            for p in list {
+                nets.push(Acl::parse_prefix(p.get_ref()).or_else(|m| cx.err(p.span(), "resolver.allow", m))?);
+            }
+            Acl::new(nets)
+        }
+    };
+    let cache_size = match &r.cache_size {
+        Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100_000_000 => {
+            return cx.err(
+                n.span(),
+                "resolver.cache_size",
+                "must be between 1 and 100000000 entries",
+            );
+        }
+        Some(n) => *n.get_ref(),
+        None => 100_000,
+    };
+    let defaults = Policy::default();
+    let policy = Policy {
+        min_ttl: cx.ttl(&r.min_ttl, "resolver.min_ttl", defaults.min_ttl)?,
+        max_ttl: cx.ttl(&r.max_ttl, "resolver.max_ttl", defaults.max_ttl)?,
+        negative_max_ttl: cx.ttl(
+            &r.negative_max_ttl,
+            "resolver.negative_max_ttl",
+            defaults.negative_max_ttl,
+        )?,
+        serve_stale: cx.opt_duration(&r.serve_stale, "resolver.serve_stale", defaults.serve_stale)?,
+        stale_answer_ttl: defaults.stale_answer_ttl,
+    };
+    if policy.min_ttl > policy.max_ttl {
+        return cx.err(
+            r.min_ttl.as_ref().map_or(0..0, Spanned::span),
+            "resolver.min_ttl",
+            "is above max_ttl",
+        );
+    }
+    let client_timer = cx.opt_duration(
+        &r.client_timer,
+        "resolver.client_timer",
+        Duration::from_millis(1800),
+    )?;
+    let mut forward = Vec::new();
+    for f in &r.forward {
+        let zone =
+            zone_wire(f.zone.get_ref()).or_else(|m| cx.err(f.zone.span(), "resolver.forward.zone", m))?;
+        if forward.iter().any(|z: &ForwardZone| z.zone == zone) {
+            return cx.err(f.zone.span(), "resolver.forward.zone", "zone listed twice");
+        }
+        let addrs = cx.upstreams(&f.upstreams, "resolver.forward.upstreams")?;
+        no_loop(&addrs, f.upstreams.span(), "resolver.forward.upstreams")?;
+        forward.push(ForwardZone {
+            zone,
+            upstreams: stub(addrs),
+        });
+    }
+    Ok((
+        ServiceConfig {
+            upstreams,
+            forward,
+            acl,
+            policy,
+            client_timer,
+        },
+        cache_size,
+    ))
+}
+
+/// A path in the config is relative to the config file's directory.
+fn resolve_path(config: &Path, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        config.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+/// `corp.example.` (trailing dot optional) as lower-cased wire labels.
+fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
+    let t = text.trim().trim_end_matches('.');
+    let mut out = Vec::with_capacity(t.len() + 2);
+    if !t.is_empty() {
+        for label in t.split('.') {
+            if label.is_empty()
+                || label.len() > 63
+                || !label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!("{text:?} is not a domain name"));
+            }
+            out.push(label.len() as u8);
+            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+    }
+    out.push(0);
+    if out.len() > 255 {
+        return Err(format!("{text:?} is longer than 255 bytes"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_become_wire_names() {
+        assert_eq!(
+            zone_wire("Corp.Example."),
+            Ok(b"\x04corp\x07example\x00".to_vec())
+        );
+        assert_eq!(zone_wire("corp.example"), Ok(b"\x04corp\x07example\x00".to_vec()));
+        assert_eq!(zone_wire("."), Ok(b"\x00".to_vec()));
+        assert!(zone_wire("bad..name").is_err());
+        assert!(zone_wire("sp ace.example").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! `palanquin serve`: binds every listener, then serves until SIGTERM or
+//! SIGINT; SIGHUP reloads the configuration without a restart.
+//!
+//! ```text
+//!  start: Settings ─▶ Generation 1 (Service over a shared Cache) ─▶ ArcSwap
+//!         bind UDP ×workers and TCP per address, metrics HTTP ─▶ JoinSet
+//!  SIGHUP: load + validate ─▶ error: log (file:line: key), keep serving
+//!                         └─▶ ok: new Generation (same Cache) ─▶ swap
+//!  SIGTERM/SIGINT: cancel ─▶ listeners stop, pending answers drain (≤ 3 s)
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use metrics_exporter_prometheus::PrometheusHandle;
+use palanquin_resolver::{Cache, Service};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Settings};
+use crate::metrics::{QueryCounters, RELOADS};
+use crate::server::{self, Generation, Shared, MAX_PENDING};
+
+const DRAIN: Duration = Duration::from_secs(3);
+
+fn generation(number: u64, settings: Settings, cache: &Arc<Cache>) -> anyhow::Result<Generation> {
+    let service = match &settings.resolver {
+        Some(cfg) => Some(Arc::new(Service::new(cfg.clone(), Arc::clone(cache))?)),
+        None => None,
+    };
+    Ok(Generation {
+        number,
+        settings,
+        service,
+    })
+}
+
+/// Runs the daemon until a termination signal.
+pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    let cache = Arc::new(Cache::new(settings.cache_size));
+    let first = generation(1, settings.clone(), &cache)?;
+    let shared = Arc::new(Shared {
+        generation: ArcSwap::from_pointee(first),
+        pending: Arc::new(Semaphore::new(MAX_PENDING)),
+        tcp_slots: Arc::new(Semaphore::new(settings.tcp_max_connections)),
+        udp_counters: QueryCounters::new("udp"),
+        tcp_counters: QueryCounters::new("tcp"),
+        started: Instant::now(),
+    });
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    for &addr in &settings.listen {
+        // Bind the first UDP socket, then the other workers to the port it got
+        // (the configuration may say port 0).
+        let first = server::socket::udp(addr).with_context(|| format!("cannot listen on udp {addr}"))?;
+        let bound = first.local_addr()?;
+        tracing::info!(proto = "udp", addr = %bound, workers = settings.udp_workers, "listening");
+        let mut sockets = vec![first];
+        for _ in 1..settings.udp_workers {
+            sockets.push(
+                server::socket::udp(bound).with_context(|| format!("cannot add a udp worker on {bound}"))?,
+            );
+        }
+        for socket in sockets {
+            tasks.spawn(server::udp::worker(
+                Arc::new(socket),
+                Arc::clone(&shared),
+                cancel.clone(),
+            ));
+        }
+        let tcp = server::socket::tcp(bound).with_context(|| format!("cannot listen on tcp {bound}"))?;
+        tracing::info!(proto = "tcp", addr = %tcp.local_addr()?, "listening");
+        tasks.spawn(server::tcp::acceptor(tcp, Arc::clone(&shared), cancel.clone()));
+    }
+    if let (Some(addr), Some(handle)) = (settings.metrics, metrics) {
+        let listener =
+            server::socket::tcp(addr).with_context(|| format!("cannot listen on metrics {addr}"))?;
+        tracing::info!(proto = "http", addr = %listener.local_addr()?, "metrics and status listening");
+        tasks.spawn(crate::http::serve(
+            listener,
+            handle,
+            Arc::clone(&shared),
+            cancel.clone(),
+        ));
+    }
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            biased;
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => reload(&shared, &cache),
+            Some(done) = tasks.join_next() => {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a listener task ended unexpectedly");
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down: listeners stop, pending answers drain");
+    cancel.cancel();
+    if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            after_s = DRAIN.as_secs(),
+            "drain timed out; aborting what is left"
+        );
+    }
+    Ok(())
+}
+
+/// Parses, validates and swaps in the configuration file again. A bad file
+/// changes nothing.
+fn reload(shared: &Shared, cache: &Arc<Cache>) {
+    let current = shared.generation.load_full();
+    let path = current.settings.path.clone();
+    let settings = match config::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays in force");
+            metrics::counter!(RELOADS, "result" => "error").increment(1);
+            return;
+        }
+    };
+    let old = &current.settings;
+    if settings.listen != old.listen
+        || settings.udp_workers != old.udp_workers
+        || settings.metrics != old.metrics
+    {
+        tracing::warn!("listen addresses, udp_workers and metrics.listen change only with a restart; keeping the current ones");
+    }
+    if settings.cache_size != old.cache_size {
+        tracing::warn!("cache_size changes only with a restart (the cache survives reloads)");
+    }
+    match generation(current.number + 1, settings, cache) {
+        Ok(next) => {
+            let number = next.number;
+            shared.generation.store(Arc::new(next));
+            metrics::counter!(RELOADS, "result" => "ok").increment(1);
+            tracing::info!(generation = number, file = %path.display(), "configuration reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays in force");
+            metrics::counter!(RELOADS, "result" => "error").increment(1);
+        }
+    }
+}

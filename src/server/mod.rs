@@ -1,0 +1,44 @@
+//! Listeners: UDP workers (one SO_REUSEPORT socket each) and TCP acceptors,
+//! all feeding the router with the configuration generation in force.
+//!
+//! ```text
+//!   Shared { generation: ArcSwap<Generation>, pending: Semaphore, tcp: Semaphore }
+//!      ▲ swapped by reload (daemon.rs)          │ load() per message, no lock
+//!   udp.rs: N workers per address ── recv ── route ── reply | spawn resolve (JoinSet)
+//!   tcp.rs: acceptor per address ── connection tasks (JoinSet), idle timeout, limit
+//! ```
+
+pub(crate) mod socket;
+pub(crate) mod tcp;
+pub(crate) mod udp;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use palanquin_resolver::Service;
+use tokio::sync::Semaphore;
+
+use crate::config::Settings;
+use crate::metrics::QueryCounters;
+
+/// Resolutions waiting on upstreams, over all listeners; beyond this, new
+/// misses are dropped (the client retries) rather than piling up memory.
+pub(crate) const MAX_PENDING: usize = 10_000;
+
+/// One configuration generation: what a reload replaces as a whole.
+pub(crate) struct Generation {
+    pub(crate) number: u64,
+    pub(crate) settings: Settings,
+    pub(crate) service: Option<Arc<Service>>,
+}
+
+/// State shared by every listener task.
+pub(crate) struct Shared {
+    pub(crate) generation: ArcSwap<Generation>,
+    pub(crate) pending: Arc<Semaphore>,
+    pub(crate) tcp_slots: Arc<Semaphore>,
+    pub(crate) udp_counters: QueryCounters,
+    pub(crate) tcp_counters: QueryCounters,
+    pub(crate) started: Instant,
+}

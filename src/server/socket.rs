@@ -1,0 +1,42 @@
+//! The one socket builder: SO_REUSEPORT (several UDP sockets per address,
+//! one per worker), IP_FREEBIND (listen on a VIP the host does not hold yet),
+//! IPV6_V6ONLY, larger buffers.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+const UDP_BUFFER: usize = 4 << 20;
+
+fn base(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+        socket.set_freebind_v6(true)?;
+    } else {
+        socket.set_freebind_v4(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A UDP socket bound to `addr`, shareable with other workers on the same address.
+pub(crate) fn udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    let socket = base(addr, Type::DGRAM, Protocol::UDP)?;
+    // Best effort: the kernel caps these at net.core.[rw]mem_max.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER);
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
+/// A TCP listener bound to `addr`.
+pub(crate) fn tcp(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = base(addr, Type::STREAM, Protocol::TCP)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
