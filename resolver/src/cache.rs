@@ -292,11 +292,13 @@ pub enum Lookup {
 /// A bounded, sharded LRU of entries. Each shard's lock is held for a map
 /// operation only, never across I/O.
 pub struct Cache {
-    shards: Box<[Mutex<LruCache<Key, Arc<Entry>>>]>,
+    shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
 }
 
 const SHARDS: usize = 64;
+
+type Shard = LruCache<Key, Arc<Entry>>;
 
 impl Cache {
     /// A cache of at most `capacity` entries (at least one per shard).
@@ -310,7 +312,7 @@ impl Cache {
         }
     }
 
-    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, LruCache<Key, Arc<Entry>>> {
+    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -338,7 +338,7 @@ pub fn error_response(raw: &[u8], query: Option<&Query>, rcode: u8) -> Vec<u8> {
             out.extend_from_slice(question);
         }
         if let Some(e) = q.edns {
-            push_opt(&mut out, e.dnssec_ok, (rcode >> 4) & 0xff);
+            push_opt(&mut out, e.dnssec_ok, rcode >> 4);
         }
     }
     out

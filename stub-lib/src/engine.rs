@@ -261,10 +261,12 @@ impl Inner {
         // long as the one before: a lost datagram is re-sent within tens of
         // milliseconds instead of after a whole `timeout`.
         let rounds = 2 * u32::from(cfg.attempts.max(1));
+        let floor = cfg.health.retransmit_floor.min(cfg.timeout / 2);
         let mut plan = match cfg.mode {
             Mode::Hedged => HedgePlan::new(order.clone(), rounds, start, deadline),
             Mode::FanOut => HedgePlan::fan_out(order.clone(), rounds, start, deadline),
-        };
+        }
+        .with_retransmit_floor(floor);
 
         let mut flight = Flight {
             inner: self,

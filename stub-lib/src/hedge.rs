@@ -4,7 +4,8 @@
 //! ```text
 //!  t=0        send #1 ──(hedge delay of #1)──▶ send #2 ──(delay of #2)──▶ send #3
 //!   │   fast failure of any in-flight upstream: the next send is due at once
-//!   │   every upstream asked, still nothing: a new round, delays doubled
+//!   │   every upstream asked, still nothing: a new round, delays doubled and
+//!   │   at least the retransmission floor (doubling too) after the last send
 //!   └── deadline (timeout × attempts): give up; all in-flight count as silent
 //! ```
 //!
@@ -35,6 +36,7 @@ pub struct HedgePlan {
     next_at: Instant,
     deadline: Instant,
     in_flight: usize,
+    retransmit_floor: Duration,
 }
 
 impl HedgePlan {
@@ -48,7 +50,16 @@ impl HedgePlan {
             next_at: now,
             deadline,
             in_flight: 0,
+            retransmit_floor: Duration::ZERO,
         }
+    }
+
+    /// Waits at least `floor × 2^round` before a new round re-asks the same
+    /// upstreams: hedging to another upstream may be quick, repeating a
+    /// question to one that is merely slow should not be.
+    pub fn with_retransmit_floor(mut self, floor: Duration) -> Self {
+        self.retransmit_floor = floor;
+        self
     }
 
     /// A fan-out plan: every upstream at once, then later rounds as usual.
@@ -77,7 +88,12 @@ impl HedgePlan {
                 let round = (self.sent / len) as u32;
                 self.sent += 1;
                 self.in_flight += 1;
-                self.next_at = now + delay * 2u32.saturating_pow(round);
+                let factor = 2u32.saturating_pow(round);
+                let mut wait = delay * factor;
+                if self.sent % len == 0 {
+                    wait = wait.max(self.retransmit_floor * factor);
+                }
+                self.next_at = now + wait;
                 return Step::Send(upstream);
             }
             return Step::Wait(self.next_at.min(self.deadline));
@@ -145,6 +161,23 @@ mod tests {
         assert_eq!(plan.poll(t0 + ms(50)), Step::Send(1));
         assert_eq!(plan.sent(), 4);
         assert_eq!(plan.poll(t0 + ms(51)), Step::Wait(t0 + ms(1000)));
+    }
+
+    #[test]
+    fn retransmissions_wait_for_the_floor() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(0, ms(5)), (1, ms(5))], 3, t0, t0 + ms(10_000))
+            .with_retransmit_floor(ms(400));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        assert_eq!(
+            plan.poll(t0 + ms(5)),
+            Step::Send(1),
+            "hedging to another upstream stays quick"
+        );
+        assert_eq!(plan.poll(t0 + ms(6)), Step::Wait(t0 + ms(405)));
+        assert_eq!(plan.poll(t0 + ms(405)), Step::Send(0));
+        assert_eq!(plan.poll(t0 + ms(415)), Step::Send(1));
+        assert_eq!(plan.poll(t0 + ms(416)), Step::Wait(t0 + ms(1215)), "then 800 ms");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct HealthParams {
     pub hedge_ceiling: Duration,
     /// Consecutive failures that mark an upstream down.
     pub down_after: u32,
+    /// Least wait before a new round re-asks upstreams already asked (doubling
+    /// per round; capped at half the per-attempt timeout).
+    pub retransmit_floor: Duration,
     /// First delay before probing a down upstream.
     pub probe_backoff_min: Duration,
     /// Longest delay between probes of a down upstream.
@@ -45,6 +48,7 @@ impl Default for HealthParams {
             hedge_floor: Duration::from_millis(5),
             hedge_ceiling: Duration::from_secs(1),
             down_after: 3,
+            retransmit_floor: Duration::from_millis(400),
             probe_backoff_min: Duration::from_millis(500),
             probe_backoff_max: Duration::from_secs(30),
         }

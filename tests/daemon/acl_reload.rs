@@ -1,0 +1,149 @@
+//! The recursion ACL, and reload without a restart: a good file is swapped
+//! in (the cache survives), a bad one is refused and the old one keeps serving.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use palanquin_testkit::daemon::{answers_of, dig, dig_at, status_of, Daemon};
+use palanquin_testkit::fake::{Behaviour, Fake};
+
+use crate::{bin, sa};
+
+fn ip(a: u8, b: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
+}
+
+fn dig_from(source: &str, server: &str, name: &str) -> String {
+    let out = dig(&[
+        "-b",
+        source,
+        &format!("@{server}"),
+        "-p",
+        "5300",
+        name,
+        "A",
+        "+tries=1",
+        "+time=3",
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_outside_allow_are_refused() {
+    let up = Fake::start(ip(65, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.65.1:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\nallow = [\"127.0.65.0/28\"]\n", up.addr),
+    );
+    let inside = tokio::task::spawn_blocking(|| dig_from("127.0.65.5", "127.0.65.1", "www.example.test"))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&inside), "NOERROR", "{inside}");
+    let outside = tokio::task::spawn_blocking(|| dig_from("127.0.65.100", "127.0.65.1", "www.example.test"))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&outside), "REFUSED", "{outside}");
+    assert_eq!(up.queries(), 1, "a refused client causes no upstream query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_acl_is_loopback_only() {
+    // Without `allow`, only loopback may recurse: the test can only show the
+    // allowed side from loopback; the refusal side is the case above.
+    let up = Fake::start(ip(65, 12), Behaviour::Answer).await;
+    let addr = sa("127.0.65.11:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n",
+            up.addr
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&out), "NOERROR");
+}
+
+fn wait_for_log(d: &Daemon, needle: &str) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if d.log().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_good_and_bad() {
+    let first = Fake::start(ip(66, 2), Behaviour::Answer).await;
+    let second = Fake::start(ip(66, 3), Behaviour::Answer).await;
+    let addr = sa("127.0.66.1:5300");
+    let metrics = sa("127.0.66.1:9153");
+    let config = |up: std::net::SocketAddr| {
+        format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{up}\"]\n[metrics]\nlisten = \"{metrics}\"\n")
+    };
+    let d = Daemon::start(bin(), addr, &config(first.addr));
+    let out = tokio::task::spawn_blocking(move || dig_at(addr, "cached.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&out), "NOERROR");
+    assert_eq!(first.queries(), 1);
+
+    // Good reload: the new upstream serves new names, the cache survives.
+    std::fs::write(d.config_path(), config(second.addr)).expect("write");
+    d.signal("HUP");
+    assert!(wait_for_log(&d, "configuration reloaded"), "{}", d.log());
+    let new = tokio::task::spawn_blocking(move || dig_at(addr, "new.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(answers_of(&new)[0].3, "192.0.2.1");
+    assert_eq!(second.queries(), 1, "the new upstream set is in use");
+    let cached = tokio::task::spawn_blocking(move || dig_at(addr, "cached.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&cached), "NOERROR");
+    assert_eq!(
+        second.queries() + first.queries(),
+        2,
+        "served from the cache kept across the reload"
+    );
+
+    // Bad reload: refused with file, line and key; the running config stays.
+    std::fs::write(
+        d.config_path(),
+        config(first.addr).replace("upstreams", "upstream"),
+    )
+    .expect("write");
+    d.signal("HUP");
+    assert!(wait_for_log(&d, "reload refused"), "{}", d.log());
+    let log = d.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("reload refused"))
+        .unwrap_or_default();
+    assert!(line.contains("palanquin.toml:4:"), "names file and line: {line}");
+    assert!(line.contains("resolver.upstream"), "names the key: {line}");
+    let still = tokio::task::spawn_blocking(move || dig_at(addr, "after.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&still), "NOERROR");
+    assert_eq!(
+        second.queries(),
+        2,
+        "the previous good configuration keeps serving"
+    );
+    assert_eq!(
+        Daemon::metric(metrics, "palanquin_config_reloads_total{result=\"error\"}"),
+        1.0
+    );
+    assert_eq!(
+        Daemon::metric(metrics, "palanquin_config_reloads_total{result=\"ok\"}"),
+        1.0
+    );
+}

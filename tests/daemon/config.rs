@@ -1,0 +1,137 @@
+//! `palanquin check-config`: every shipped file parses; a stray key in any
+//! table, a bad address or a bad duration is refused naming file, line and key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::bin;
+
+fn check(path: &Path) -> (bool, String) {
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .expect("run check-config");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn conf_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conf")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("palanquin-config-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+/// A shipped file with any absolute resolv.conf path pointed at a scratch
+/// copy, so the test does not depend on the host's /etc.
+fn portable(text: &str, dir: &Path) -> String {
+    let upstreams = dir.join("upstreams.conf");
+    std::fs::write(&upstreams, "nameserver 192.0.2.53\n").expect("write");
+    text.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("resolv_conf") {
+                format!("resolv_conf = \"{}\"", upstreams.display())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(conf_dir())
+        .expect("conf/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "conf/ has the shipped configurations");
+    files
+}
+
+#[test]
+fn every_shipped_config_is_valid() {
+    let dir = scratch("shipped");
+    for file in shipped() {
+        let text = std::fs::read_to_string(&file).expect("read");
+        let copy = dir.join(file.file_name().expect("name"));
+        std::fs::write(&copy, portable(&text, &dir)).expect("write");
+        let (ok, out) = check(&copy);
+        assert!(ok, "{} is refused: {out}", file.display());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_stray_key_in_any_table_is_refused_with_its_line() {
+    let dir = scratch("stray");
+    for file in shipped() {
+        let text = portable(&std::fs::read_to_string(&file).expect("read"), &dir);
+        let lines: Vec<&str> = text.lines().collect();
+        let tables: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with('['))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(!tables.is_empty());
+        for &at in &tables {
+            let mut edited: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+            edited.insert(at + 1, "stray_key = 1".to_owned());
+            let copy = dir.join("stray.toml");
+            std::fs::write(&copy, edited.join("\n")).expect("write");
+            let (ok, out) = check(&copy);
+            assert!(
+                !ok,
+                "{} with a stray key in {} was accepted",
+                file.display(),
+                lines[at]
+            );
+            assert!(
+                out.contains(&format!("stray.toml:{}:", at + 2)),
+                "names the line: {out}"
+            );
+            assert!(out.contains("stray_key"), "names the key: {out}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_values_name_file_line_and_key() {
+    let dir = scratch("values");
+    let cases = [
+        ("[server]\nlisten = [\"127.0.0.1:99999\"]\n", 2, "server.listen"),
+        ("[server]\nlisten = [\"0.0.0.0:53\"]\n", 2, "server.listen"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\nserve_stale = \"1 week\"\n", 5, "resolver.serve_stale"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"not-an-ip\"]\n", 4, "resolver.upstreams"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"127.0.0.1:53\"]\n", 4, "resolver.upstreams"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\nallow = [\"10.0.0.0/33\"]\n", 5, "resolver.allow"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\n[[resolver.forward]]\nzone = \"bad..zone\"\nupstreams = [\"192.0.2.2\"]\n", 6, "resolver.forward.zone"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[metrics]\nlisten = \"nowhere\"\n", 4, "metrics.listen"),
+        ("[server]\nlisten = 53\n", 2, "server.listen"),
+    ];
+    for (i, (text, line, key)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{i}.toml"));
+        std::fs::write(&file, text).expect("write");
+        let (ok, out) = check(&file);
+        assert!(!ok, "case {i} accepted:\n{text}");
+        assert!(
+            out.contains(&format!("case{i}.toml:{line}:")),
+            "case {i} names line {line}: {out}"
+        );
+        assert!(out.contains(key), "case {i} names {key}: {out}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,211 @@
+//! Forwarding, caching, coalescing, negative caching, TCP, IPv6, split DNS,
+//! malformed queries, clean shutdown.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use palanquin_testkit::daemon::{answers_of, dig_at, status_of, Daemon};
+use palanquin_testkit::fake::{Behaviour, Fake};
+use palanquin_testkit::nsd::Nsd;
+
+use crate::{bin, sa};
+
+const ZONE: &str = "\
+$ORIGIN corp.test.
+$TTL 300
+@    IN SOA ns1 hostmaster 1 3600 900 604800 120
+     IN NS  ns1
+ns1  IN A   127.0.61.2
+www  IN A   192.0.2.80
+www  IN AAAA 2001:db8::80
+";
+
+fn ip(a: u8, b: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_answers_and_asks_upstream_once() {
+    let up = Fake::start(ip(60, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.60.1:5300");
+    let d = Daemon::start(
+        bin(),
+        addr,
+        &format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n[metrics]\nlisten = \"127.0.60.1:9153\"\n", up.addr),
+    );
+    let first = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&first), "NOERROR", "{first}");
+    assert_eq!(answers_of(&first)[0].3, "192.0.2.1");
+    assert!(first.contains(" ra"), "recursion available is set: {first}");
+    for _ in 0..5 {
+        let again = tokio::task::spawn_blocking(move || dig_at(addr, "WWW.Example.TEST", "A", &[]))
+            .await
+            .expect("dig");
+        assert_eq!(status_of(&again), "NOERROR");
+        assert!(
+            again.contains("WWW.Example.TEST."),
+            "the question's case is echoed"
+        );
+        assert!(
+            answers_of(&again)[0].1 <= 60,
+            "TTL counts down from the upstream's 60"
+        );
+    }
+    assert_eq!(
+        up.queries(),
+        1,
+        "one upstream query for six lookups (case-insensitive cache)"
+    );
+    let hits = Daemon::metric(sa("127.0.60.1:9153"), "palanquin_cache_hits_total");
+    assert!(hits >= 5.0, "hits = {hits}");
+    drop(d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalesces_identical_questions() {
+    let up = Fake::start(ip(60, 12), Behaviour::Slow(Duration::from_millis(250))).await;
+    let addr = sa("127.0.60.11:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n",
+            up.addr
+        ),
+    );
+    let digs: Vec<_> = (0..20)
+        .map(|_| tokio::task::spawn_blocking(move || dig_at(addr, "same.example.test", "A", &[])))
+        .collect();
+    for d in digs {
+        let out = d.await.expect("dig");
+        assert_eq!(status_of(&out), "NOERROR", "{out}");
+    }
+    assert_eq!(
+        up.queries(),
+        1,
+        "20 concurrent identical questions, one upstream query"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_answers_tcp_ipv6_and_split_dns_with_nsd() {
+    let nsd = Nsd::start(&[ip(61, 2)], 5353, "corp.test.", ZONE).expect("nsd");
+    let default = Fake::start(ip(61, 3), Behaviour::Answer).await;
+    let addr = sa("127.0.61.1:5300");
+    let config = format!(
+        "[server]\nlisten = [\"{addr}\", \"[::1]:5361\"]\n\
+         [resolver]\nupstreams = [\"{}\"]\nallow = [\"127.0.0.0/8\", \"::1/128\"]\n\
+         [[resolver.forward]]\nzone = \"corp.test.\"\nupstreams = [\"{}\"]\n\
+         [metrics]\nlisten = \"127.0.61.1:9153\"\n",
+        default.addr,
+        nsd.addrs()[0]
+    );
+    let _d = Daemon::start(bin(), addr, &config);
+    let run = |args: (
+        &'static str,
+        &'static str,
+        Vec<&'static str>,
+        std::net::SocketAddr,
+    )| { tokio::task::spawn_blocking(move || dig_at(args.3, args.0, args.1, &args.2)) };
+    // Split DNS: corp.test. from NSD, the rest from the default upstream.
+    let corp = run(("www.corp.test", "A", vec![], addr)).await.expect("dig");
+    assert_eq!(answers_of(&corp)[0].3, "192.0.2.80", "{corp}");
+    let other = run(("www.example.test", "A", vec![], addr)).await.expect("dig");
+    assert_eq!(answers_of(&other)[0].3, "192.0.2.1");
+    // Negative caching from NSD's SOA: NXDOMAIN twice, the second from the cache.
+    let hits_before = Daemon::metric(sa("127.0.61.1:9153"), "palanquin_cache_hits_total");
+    for _ in 0..2 {
+        let nx = run(("nope.corp.test", "A", vec![], addr)).await.expect("dig");
+        assert_eq!(status_of(&nx), "NXDOMAIN", "{nx}");
+        assert!(nx.contains("SOA"), "the SOA is in the authority section: {nx}");
+    }
+    let nodata = run(("www.corp.test", "MX", vec![], addr)).await.expect("dig");
+    assert_eq!(status_of(&nodata), "NOERROR");
+    assert!(answers_of(&nodata).is_empty());
+    let hits_after = Daemon::metric(sa("127.0.61.1:9153"), "palanquin_cache_hits_total");
+    assert!(
+        hits_after >= hits_before + 1.0,
+        "the second NXDOMAIN was a cache hit"
+    );
+    // TCP, and IPv6 transport.
+    let tcp = run(("www.corp.test", "AAAA", vec!["+tcp"], addr))
+        .await
+        .expect("dig");
+    assert_eq!(answers_of(&tcp)[0].3, "2001:db8::80", "{tcp}");
+    let v6 = run(("www.corp.test", "A", vec![], sa("[::1]:5361")))
+        .await
+        .expect("dig");
+    assert_eq!(answers_of(&v6)[0].3, "192.0.2.80", "{v6}");
+    let v6tcp = run(("www.corp.test", "A", vec!["+tcp"], sa("[::1]:5361")))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&v6tcp), "NOERROR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_upstreams_give_servfail_within_the_deadline() {
+    let hole = Fake::start(ip(62, 2), Behaviour::BlackHole).await;
+    let addr = sa("127.0.62.1:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\ntimeout = \"300ms\"\nattempts = 2\nserve_stale = \"0\"\n", hole.addr),
+    );
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    let took = started.elapsed();
+    assert_eq!(status_of(&out), "SERVFAIL", "{out}");
+    assert!(took < Duration::from_secs(4), "no hang: {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_queries_get_formerr_and_the_daemon_stops_cleanly() {
+    let up = Fake::start(ip(63, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.63.1:5300");
+    let mut d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n",
+            up.addr
+        ),
+    );
+    let sock = tokio::net::UdpSocket::bind("127.0.63.9:0").await.expect("bind");
+    // Two questions: FORMERR.
+    let two =
+        b"\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01\x01b\x00\x00\x01\x00\x01";
+    sock.send_to(two, addr).await.expect("send");
+    let mut buf = [0u8; 512];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf))
+        .await
+        .expect("answered")
+        .expect("recv");
+    assert!(n >= 12);
+    assert_eq!(&buf[..2], b"\x12\x34");
+    assert_eq!(buf[3] & 0x0f, 1, "FORMERR");
+    // A NOTIFY (opcode 4) to a resolver: NOTIMP.
+    let notify = b"\x00\x07\x20\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x06\x00\x01";
+    sock.send_to(notify, addr).await.expect("send");
+    let (_, _) = tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf))
+        .await
+        .expect("answered")
+        .expect("recv");
+    assert_eq!(buf[3] & 0x0f, 4, "NOTIMP");
+    // A response sent to us is dropped (no reflection loops); a real query still works.
+    sock.send_to(b"\x00\x08\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00", addr)
+        .await
+        .expect("send");
+    let ok = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&ok), "NOERROR");
+    assert_eq!(
+        d.stop(Duration::from_secs(5)),
+        Some(0),
+        "SIGTERM exits 0 promptly"
+    );
+}

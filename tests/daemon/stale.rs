@@ -1,0 +1,66 @@
+//! Serve-stale (RFC 8767): the upstream dies, the TTL runs out, the answer
+//! is still served, with a short TTL, and counted as stale.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use palanquin_testkit::daemon::{answers_of, dig_at, status_of, Daemon};
+use palanquin_testkit::nsd::Nsd;
+
+use crate::{bin, sa};
+
+const ZONE: &str = "\
+$ORIGIN stale.test.
+$TTL 1
+@    IN SOA ns1 hostmaster 1 3600 900 604800 1
+     IN NS  ns1
+ns1  IN A   127.0.64.2
+www  IN A   192.0.2.64
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_answers_are_served_while_the_upstream_is_down() {
+    let nsd = Nsd::start(
+        &[IpAddr::V4(Ipv4Addr::new(127, 0, 64, 2))],
+        5353,
+        "stale.test.",
+        ZONE,
+    )
+    .expect("nsd");
+    let addr = sa("127.0.64.1:5300");
+    let metrics = sa("127.0.64.1:9153");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\nserve_stale = \"1h\"\ntimeout = \"500ms\"\n[metrics]\nlisten = \"{metrics}\"\n",
+            nsd.addrs()[0]
+        ),
+    );
+    let fresh = tokio::task::spawn_blocking(move || dig_at(addr, "www.stale.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(answers_of(&fresh)[0].3, "192.0.2.64", "{fresh}");
+    drop(nsd); // the upstream is gone
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the 1 s TTL has run out
+    let stale = tokio::task::spawn_blocking(move || dig_at(addr, "www.stale.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&stale), "NOERROR", "{stale}");
+    let records = answers_of(&stale);
+    assert_eq!(records[0].3, "192.0.2.64");
+    assert_eq!(records[0].1, 30, "stale answers carry the RFC 8767 TTL of 30 s");
+    let counted = Daemon::metric(
+        metrics,
+        "palanquin_cache_stale_answers_total{reason=\"upstream_failed\"}",
+    ) + Daemon::metric(
+        metrics,
+        "palanquin_cache_stale_answers_total{reason=\"client_timer\"}",
+    );
+    assert!(counted >= 1.0, "stale answers are counted in metrics");
+    // A name never seen has nothing stale: SERVFAIL, not a hang.
+    let unknown = tokio::task::spawn_blocking(move || dig_at(addr, "new.stale.test", "A", &[]))
+        .await
+        .expect("dig");
+    assert_eq!(status_of(&unknown), "SERVFAIL", "{unknown}");
+}
