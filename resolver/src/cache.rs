@@ -82,6 +82,7 @@ impl Default for Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     wire: Box<[u8]>,
+    question_end: usize,
     ttls: Box<[(u16, u32)]>,
     stored: Instant,
     expires: Instant,
@@ -134,8 +135,14 @@ impl Entry {
         if for_cache && rc != rcode::NOERROR && rc != rcode::NXDOMAIN {
             return Err(Uncacheable::Rcode);
         }
-        // Keep everything up to OPT; OPT must be the last record.
-        let mut end = wire.len();
+        // Keep every record up to OPT (OPT must be the last one), and nothing
+        // after the last record: trailing bytes would corrupt what we append.
+        let last = layout
+            .additional
+            .last()
+            .or(layout.authority.last())
+            .or(layout.answers.last());
+        let mut end = last.map_or(layout.question_end, |r| r.end);
         let mut additional = layout.additional.len() as u16;
         if let Some(pos) = layout.additional.iter().position(|r| r.rtype == TYPE_OPT) {
             if pos + 1 != layout.additional.len() {
@@ -196,6 +203,7 @@ impl Entry {
         let expires = now + Duration::from_secs(u64::from(entry_ttl));
         Ok(Entry {
             wire: stored.into_boxed_slice(),
+            question_end: layout.question_end,
             ttls: ttls.into_boxed_slice(),
             stored: now,
             expires,
@@ -240,12 +248,13 @@ impl Entry {
         if !want_ad {
             out[3] &= !0x20; // RFC 6840 §5.8
         }
-        // Echo the client's spelling of the question (0x20 case randomisation).
-        if let (Some(dst), Some(src)) = (
-            out.get_mut(HEADER..query.question_end),
-            raw.get(HEADER..query.question_end),
-        ) {
-            if dst.len() == src.len() {
+        // Echo the client's spelling of the question (0x20 case randomisation)
+        // when it is the question stored, as it is for every keyed entry.
+        if self.question_end == query.question_end {
+            if let (Some(dst), Some(src)) = (
+                out.get_mut(HEADER..self.question_end),
+                raw.get(HEADER..query.question_end),
+            ) {
                 dst.copy_from_slice(src);
             }
         }
@@ -260,15 +269,15 @@ impl Entry {
             out[10..12].copy_from_slice(&ar.to_be_bytes());
         }
         match udp_limit {
-            Some(limit) if out.len() > limit => truncated(&out, query),
+            Some(limit) if out.len() > limit => truncated(&out, self.question_end, query),
             _ => out,
         }
     }
 }
 
 /// Header + question (+ OPT) with TC set: "ask again over TCP".
-fn truncated(full: &[u8], query: &Query) -> Vec<u8> {
-    let mut out = full[..query.question_end.min(full.len())].to_vec();
+fn truncated(full: &[u8], question_end: usize, query: &Query) -> Vec<u8> {
+    let mut out = full[..question_end.min(full.len())].to_vec();
     out[2] |= 0x02;
     out[6..12].fill(0);
     if let Some(e) = query.edns {
@@ -504,6 +513,21 @@ mod tests {
         let l = wire::layout(&tc).expect("valid");
         assert!(l.answers.is_empty());
         assert_eq!(l.additional.len(), 1);
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_last_record_are_not_kept() {
+        let t0 = Instant::now();
+        let mut junk = response(0, Some(300), None, false);
+        junk.extend_from_slice(b"\x0a\x3c");
+        let e = Entry::from_response(&junk, t0, &Policy::default()).expect("cacheable");
+        let mut edns_q = Q.to_vec();
+        edns_q[11] = 1;
+        wire::push_opt(&mut edns_q, false, 0);
+        let q = parse_query(&edns_q).expect("query");
+        let out = e.render(&edns_q, &q, t0, None, None);
+        let l = wire::layout(&out).expect("well formed");
+        assert_eq!(l.additional.last().map(|r| r.end), Some(out.len()));
     }
 
     #[test]
