@@ -2,7 +2,6 @@
 # side-by-side.sh: Palanquin next to Unbound, dnsdist (packet cache) and dnsmasq,
 # each a caching forwarder in front of the same upstream, driven by the same
 # dnsperf query file: 2,000 names, half of them NXDOMAIN, all cache hits.
-#
 # Peers: apt-get install -y unbound dnsdist dnsmasq-base dnsperf nsd
 #   (benches/install-peers does exactly that; dig is in bind9-dnsutils)
 # Run as root from anywhere:   sudo benches/side-by-side.sh     (~4 minutes)
@@ -35,8 +34,8 @@
 #      distinct names (h0..h99999) at 10k qps (~100k cache entries).
 # Prints a table and palanquin's targets (QPS/core >= 1.2x Unbound's, p99 at
 # 20k qps <= Unbound's, RSS with 100k entries <= 64 MiB), and writes $OUT.
-# CPU time of other processes on core 0 during a round is reported as a warning.
-# Exits 0 after reporting even when targets are missed; 1 if anything fails.
+# Warns of other processes' CPU time on core 0 during a round.  Exits 0 after
+# reporting even when targets are missed; 1 if anything fails.
 set -euo pipefail
 
 die() { echo "side-by-side.sh: $*" >&2; exit 1; }
@@ -70,21 +69,19 @@ TRIALS=${TRIALS:-5} TRIAL_SECONDS=${TRIAL_SECONDS:-3}
 LAT_TRIALS=${LAT_TRIALS:-3} LAT_SECONDS=${LAT_SECONDS:-5} LAT_QPS=${LAT_QPS:-20000}
 read -ra PERF <<<"${DNSPERF_OPTS:--c 32 -q 180 -T 2}"
 UP=127.0.2.1
-declare -A ADDR=([palanquin]=127.0.2.10:5300 [unbound]=127.0.2.11:5300 [dnsdist]=127.0.2.12:5300 [dnsmasq]=127.0.2.13:5300)
-declare -A PID
+declare -A PID ADDR=([palanquin]=127.0.2.10:5300 [unbound]=127.0.2.11:5300 [dnsdist]=127.0.2.12:5300 [dnsmasq]=127.0.2.13:5300)
 ip link set lo up
 for a in $UP "${ADDR[@]%:*}"; do ip addr add "$a/32" dev lo; done   # dnsmasq binds interface addresses
 
-tmp=$(mktemp -d /tmp/side-by-side.XXXXXX)
-pids=()
-cleanup() {
+tmp=$(mktemp -d /tmp/side-by-side.XXXXXX) pids=()
+cleanup() { # TERM each server (NSD reaps its children), KILL their groups after 5 s
   local p
-  for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  (sleep 5; for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done) &
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
+  kill $! 2>/dev/null || true; rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap cleanup EXIT; trap 'exit 130' INT TERM
 
 python3 - "$tmp" <<'EOF'   # zone and query files, fixed seed
 import random, sys
@@ -94,8 +91,7 @@ with open(f"{d}/zone", "w") as f:
             "@ IN NS ns1\nns1 IN A 127.0.2.1\n")
     f.writelines(f"h{i} IN A 192.0.{2 + i // 65536}.{i % 254 + 1}\n" for i in range(100000))
 q = [f"h{i}.bench.test A" for i in r.sample(range(100000), 1000)] + [f"nx{i}.bench.test A" for i in range(1000)]
-r.shuffle(q)
-open(f"{d}/queries", "w").write("\n".join(q) + "\n")
+r.shuffle(q); open(f"{d}/queries", "w").write("\n".join(q) + "\n")
 open(f"{d}/fill", "w").write("".join(f"h{i}.bench.test A\n" for i in range(100000)))
 EOF
 
@@ -106,18 +102,20 @@ launch() { # name cpu cmd... : own process group, pinned, output to $tmp/name.lo
 }
 wait_ready() { # name addr: h1.bench.test A answered within 10 s, or die with the log
   local end=$((SECONDS + 10))
-  while ((SECONDS < end)) && kill -0 "${PID[$1]}" 2>/dev/null; do
+  while ((SECONDS < end)) && kill -0 "${PID[$1]}" 2>/dev/null; do   # bash reaps it when it exits
     [[ $(dig @"${2%:*}" -p "${2##*:}" +time=1 +tries=1 +short h1.bench.test A 2>/dev/null) == 192.0.2.2 ]] && return 0
     sleep 0.05
   done
   echo "----- $1 output -----" >&2; tail -n 40 "$tmp/$1.log" >&2
+  kill -0 "${PID[$1]}" 2>/dev/null || die "$1 exited before answering on $2"
   die "$1 did not answer h1.bench.test A on $2 within 10 s"
 }
 alive() { kill -0 "${PID[$1]}" 2>/dev/null || { tail -n 40 "$tmp/$1.log" >&2; die "$1 exited"; }; }
-dnsperf_run() { # out addr dnsperf-options...
-  local out=$1 addr=$2; shift 2
-  timeout 120 taskset -c 1 dnsperf -s "${addr%:*}" -p "${addr##*:}" "$@" >"$out" 2>&1 \
-    || { tail -n 20 "$out" >&2; die "dnsperf $* against $addr failed"; }
+dnsperf_run() { # server out dnsperf-options...; the server must still be up after it
+  local s=$1 out=$2 a=${ADDR[$1]}; shift 2
+  timeout 120 taskset -c 1 dnsperf -s "${a%:*}" -p "${a##*:}" "$@" >"$out" 2>&1 \
+    || { tail -n 20 "$out" >&2; die "dnsperf $* against $s failed"; }
+  alive "$s"
 }
 field() { awk -v k="  $1:" 'index($0, k) == 1 { sub(/^[^:]*: */, ""); print $1; exit }' "$2"; }
 cpu0_ticks() { awk '$1 == "cpu0" { print $2 + $3 + $4 }' /proc/stat; }   # user+nice+system
@@ -205,32 +203,25 @@ for s in $SERVERS; do
   echo "starting $s on ${ADDR[$s]} (CPU 0), priming its cache" >&2
   "start_$s" "${ADDR[$s]}"
   wait_ready "$s" "${ADDR[$s]}"
-  dnsperf_run "$tmp/$s.prime" "${ADDR[$s]}" -d "$tmp/queries" -n 1 -l 60 -Q 5000
+  dnsperf_run "$s" "$tmp/$s.prime" -d "$tmp/queries" -n 1 -l 60 -Q 5000
 done
 
-for ((t = 1; t <= TRIALS; t++)); do   # 1. throughput
-  for s in $SERVERS; do
+for ((t = 1; t <= TRIALS; t++)); do for s in $SERVERS; do   # 1. throughput
     echo "throughput round $t/$TRIALS: $s (${TRIAL_SECONDS} s)" >&2
-    alive "$s"
     c0=$(cpu_ticks "${PID[$s]}") u0=$(cpu_ticks "${PID[nsd]}") k0=$(cpu0_ticks)
-    dnsperf_run "$tmp/out" "${ADDR[$s]}" -d "$tmp/queries" -l "$TRIAL_SECONDS" "${PERF[@]}"
+    dnsperf_run "$s" "$tmp/out" -d "$tmp/queries" -l "$TRIAL_SECONDS" "${PERF[@]}"
     c1=$(cpu_ticks "${PID[$s]}") u1=$(cpu_ticks "${PID[nsd]}") k1=$(cpu0_ticks)
     echo "$(field 'Queries per second' "$tmp/out") $(field 'Run time (s)' "$tmp/out")" \
       "$(field 'Queries lost' "$tmp/out") $((c1 - c0)) $((u1 - u0)) $((k1 - k0 - c1 + c0))" >>"$tmp/$s.tput"
-  done
-done
-for ((t = 1; t <= LAT_TRIALS; t++)); do   # 2. latency at a fixed rate
-  for s in $SERVERS; do
+done; done
+for ((t = 1; t <= LAT_TRIALS; t++)); do for s in $SERVERS; do   # 2. latency at a fixed rate
     echo "latency round $t/$LAT_TRIALS: $s at $LAT_QPS qps (${LAT_SECONDS} s)" >&2
-    alive "$s"
-    dnsperf_run "$tmp/$s.lat$t" "${ADDR[$s]}" -d "$tmp/queries" -l "$LAT_SECONDS" -Q "$LAT_QPS" -c 8 -q 1000 -v
-  done
-done
+    dnsperf_run "$s" "$tmp/$s.lat$t" -d "$tmp/queries" -l "$LAT_SECONDS" -Q "$LAT_QPS" -c 8 -q 1000 -v
+done; done
 for s in $SERVERS; do   # 3. memory, before and after 100,000 names
   echo "filling $s with 100,000 names at 10k qps" >&2
-  alive "$s"
   rss0=$(rss_kb "${PID[$s]}")
-  dnsperf_run "$tmp/out" "${ADDR[$s]}" -d "$tmp/fill" -n 1 -l 60 -Q 10000 -c 8 -q 100
+  dnsperf_run "$s" "$tmp/out" -d "$tmp/fill" -n 1 -l 60 -Q 10000 -c 8 -q 100
   echo "$rss0 $(rss_kb "${PID[$s]}") $(field 'Queries completed' "$tmp/out")" >"$tmp/$s.rss"
 done
 
@@ -238,6 +229,9 @@ python3 - "$tmp" "$OUT" "$(getconf CLK_TCK)" "$LAT_QPS" "$LAT_TRIALS" "${PERF[*]
 import json, math, sys
 tmp, out, hz, lat_qps, lat_trials, perf_opts, *servers = sys.argv[1:]
 hz, MiB = int(hz), 1024
+mid = lambda xs, key=None: sorted(xs, key=key)[len(xs) // 2]   # (upper) median
+slow = lambda x: math.inf if x is None else x                   # None = a timeout
+ms = lambda x: "timeout" if x is None else f"{x:.3f}"
 def pct(v, p):  # nearest rank, None if it falls on a timeout
     x = v[max(0, math.ceil(p / 100 * len(v)) - 1)] if v else math.inf
     return None if math.isinf(x) else round(x, 3)
@@ -249,60 +243,53 @@ def latencies(path):
             if f[1] == "T": timeouts += 1
             elif f[1] != "I": lat.append(float(f[-1]) * 1000)
     return sorted(lat) + [math.inf] * timeouts, timeouts
-
 res, warn = {}, []
 for s in servers:
     trials = []
     for line in open(f"{tmp}/{s}.tput"):
-        qps, run_s, lost, ticks, up, other = line.split()
-        qps, run_s, cpu, up, other = float(qps), float(run_s), int(ticks) / hz, int(up) / hz, max(0, int(other)) / hz
+        qps, run_s, lost, ticks, up, other = map(float, line.split())
+        cpu, up, other = ticks / hz, up / hz, max(0, other) / hz
         share = cpu / run_s
-        trials.append({"qps": round(qps), "core_share": round(share, 3), "qps_per_core": round(qps / share),
+        trials.append({"qps": round(qps), "core_share": round(share, 3), "qps_per_core": round(qps / max(share, 1e-9)),
                        "server_cpu_s": cpu, "run_s": run_s, "lost": int(lost), "upstream_cpu_s": up,
                        "others_cpu0_s": other})
-        if int(lost): warn.append(f"{s}: {lost} queries lost in a throughput round")
+        if lost: warn.append(f"{s}: {lost:.0f} queries lost in a throughput round")
         if up > 0.05 * run_s: warn.append(f"{s}: upstream busy for {up:.2f} s in a throughput round: misses?")
         if other > 0.05 * run_s: warn.append(f"{s}: other processes took {other:.2f} s of core 0 in a {run_s:.1f} s round")
-    med = sorted(trials, key=lambda t: t["qps_per_core"])[len(trials) // 2]
+    med = mid(trials, key=lambda t: t["qps_per_core"])
     rounds, pooled, tos = [], [], 0
     for t in range(1, int(lat_trials) + 1):
         v, n = latencies(f"{tmp}/{s}.lat{t}")
         rounds.append({"p50_ms": pct(v, 50), "p99_ms": pct(v, 99), "answers": len(v) - n, "timeouts": n})
         pooled += v; tos += n
-    pooled.sort()
-    key = lambda x: math.inf if x is None else x
     rss0, rss1, filled = map(int, open(f"{tmp}/{s}.rss").read().split())
     if filled != 100000: warn.append(f"{s}: only {filled} of 100000 fill queries answered")
     res[s] = {"qps": med["qps"], "core_share": med["core_share"], "qps_per_core": med["qps_per_core"],
               "throughput_rounds": trials,
-              "latency": {"qps": int(lat_qps), "p50_ms": sorted((r["p50_ms"] for r in rounds), key=key)[len(rounds) // 2],
-                          "p99_ms": sorted((r["p99_ms"] for r in rounds), key=key)[len(rounds) // 2],
-                          "pooled_p50_ms": pct(pooled, 50), "pooled_p99_ms": pct(pooled, 99),
-                          "timeouts": tos, "rounds": rounds},
+              "latency": {"qps": int(lat_qps), "p50_ms": mid([r["p50_ms"] for r in rounds], slow),
+                          "p99_ms": mid([r["p99_ms"] for r in rounds], slow), "pooled_p50_ms": pct(sorted(pooled), 50),
+                          "pooled_p99_ms": pct(sorted(pooled), 99), "timeouts": tos, "rounds": rounds},
               "rss_kb_after_workload": rss0, "rss_kb_100k_entries": rss1, "fill_answered": filled}
-
 ub = res.get("unbound")
 for r in res.values():
     r["qps_per_core_vs_unbound"] = round(r["qps_per_core"] / ub["qps_per_core"], 3) if ub else None
-word = {True: "met", False: "MISSED", None: "n/a (no unbound run)"}
 if "palanquin" in res:
-    p = res["palanquin"]; pp, up99 = p["latency"]["p99_ms"], ub and ub["latency"]["p99_ms"]
+    p = res["palanquin"]
     p["targets"] = {"qps_per_core_ge_1.2x_unbound": p["qps_per_core_vs_unbound"] >= 1.2 if ub else None,
-                    "p99_le_unbound": (pp is not None and (up99 is None or pp <= up99)) if ub else None,
+                    "p99_le_unbound": (p["latency"]["p99_ms"] is not None
+                                       and slow(p["latency"]["p99_ms"]) <= slow(ub["latency"]["p99_ms"])) if ub else None,
                     "rss_100k_le_64MiB": p["rss_kb_100k_entries"] <= 64 * MiB}
-ms = lambda x: "timeout" if x is None else f"{x:.3f}"
 hdr = f"{'server':<10} {'QPS':>7} {'share':>5} {'QPS/core':>8} {'vs ub':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>7} {'RSS 100k':>8}"
 print(f"\ncache hits, 50% NXDOMAIN; dnsperf {perf_opts}; median of {len(trials)} rounds;"
       f" latency at {lat_qps} qps, median of {lat_trials} rounds")
-print(hdr); print("-" * len(hdr))
+print(hdr); print("-" * len(hdr)); word = {True: "met", False: "MISSED", None: "n/a (no unbound run)"}
 for s, r in res.items():
     vs = "" if r["qps_per_core_vs_unbound"] is None else f"{r['qps_per_core_vs_unbound']:.2f}x"
     print(f"{s:<10} {r['qps']:>7} {r['core_share']:>5.2f} {r['qps_per_core']:>8} {vs:>6} {ms(r['latency']['p50_ms']):>7}"
           f" {ms(r['latency']['p99_ms']):>7} {r['rss_kb_after_workload'] / MiB:>7.1f} {r['rss_kb_100k_entries'] / MiB:>8.1f}")
     if s == "palanquin":
-        t = r["targets"]
-        print(f"  targets: QPS/core >= 1.2x unbound: {word[t['qps_per_core_ge_1.2x_unbound']]}; p99 <= unbound's:"
-              f" {word[t['p99_le_unbound']]}; RSS with 100k entries <= 64 MiB: {word[t['rss_100k_le_64MiB']]}")
+        t = [word[x] for x in r["targets"].values()]
+        print(f"  targets: QPS/core >= 1.2x unbound's: {t[0]}; p99 <= unbound's: {t[1]}; RSS with 100k entries <= 64 MiB: {t[2]}")
 for w in warn: print(f"warning: {w}")
 json.dump({"workload": {"queries": 2000, "nxdomain_share": 0.5, "dnsperf_throughput_options": perf_opts,
                         "latency_qps": int(lat_qps), "fill_names": 100000}, "servers": res, "warnings": warn},

@@ -58,9 +58,14 @@ impl QueryCounters {
         }
     }
 
-    /// Counts a reply by the RCODE in its header.
+    /// Counts a reply by its RCODE. An extended RCODE (BADVERS) lives in the
+    /// OPT record, which our replies always carry last: those count as OTHER.
     pub(crate) fn answered(&self, reply: &[u8]) {
-        let rc = reply.get(3).map_or(6, |b| usize::from(b & 0x0f).min(6));
+        let mut rc = reply.get(3).map_or(6, |b| usize::from(b & 0x0f).min(6));
+        let n = reply.len();
+        if n >= 23 && reply[n - 11..n - 8] == [0, 0, 41] && reply[n - 6] != 0 {
+            rc = 6;
+        }
         self.by_rcode[rc].increment(1);
     }
 }

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-const UDP_BUFFER: usize = 4 << 20;
+/// Receive/send buffer asked for (the kernel doubles it): deep enough for
+/// bursts, shallow enough that an overloaded server fails fast rather than
+/// answering seconds late.
+const UDP_BUFFER: usize = 1 << 20;
 
 fn base(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
