@@ -15,6 +15,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps size classes apart: with glibc's malloc, the short-lived
+/// allocations of each upstream exchange fragment the heap between
+/// long-lived cache entries (100 k entries: 112 MiB RSS with glibc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Palanquin: a resilient DNS resolver and server with redundancy built in.
 #[derive(Parser)]
 #[command(name = "palanquin", version, about)]

@@ -223,16 +223,32 @@ async fn kdig_pipelines_several_queries_on_one_tcp_connection() {
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("kdig")
             .args(["@127.0.67.1", "-p", "5300", "+tcp", "+keepopen", "+timeout=5"])
-            .args(["www.example.test", "A", "nx.example.test", "A", "www.example.test", "AAAA"])
+            .args([
+                "www.example.test",
+                "A",
+                "nx.example.test",
+                "A",
+                "www.example.test",
+                "AAAA",
+            ])
             .output()
-            .unwrap_or_else(|e| panic!("cannot run kdig ({e}): knot-dnsutils is not installed; run scripts/test"))
+            .unwrap_or_else(|e| {
+                panic!("cannot run kdig ({e}): knot-dnsutils is not installed; run scripts/test")
+            })
     })
     .await
     .expect("kdig");
     let text = String::from_utf8_lossy(&out.stdout);
-    let statuses: Vec<&str> = text.lines().filter_map(|l| l.split("status: ").nth(1)).map(|s| s.split(';').next().unwrap_or("").trim()).collect();
+    let statuses: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("status: ").nth(1))
+        .map(|s| s.split(';').next().unwrap_or("").trim())
+        .collect();
     assert_eq!(statuses, vec!["NOERROR", "NXDOMAIN", "NOERROR"], "{text}");
-    assert!(text.contains("192.0.2.1") && text.contains("2001:db8::1"), "{text}");
+    assert!(
+        text.contains("192.0.2.1") && text.contains("2001:db8::1"),
+        "{text}"
+    );
     assert_eq!(
         Daemon::metric(metrics, "palanquin_tcp_connections_total{event=\"accepted\"}"),
         1.0,
