@@ -13,12 +13,12 @@
 //! Keys are (lower-cased QNAME, QTYPE, QCLASS, DO, CD): answers that differ
 //! with DNSSEC records or with validation disabled are kept apart.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ahash::RandomState;
 use lru::LruCache;
 
 use crate::wire::{self, rcode, Query, HEADER, TYPE_OPT, TYPE_SOA};
@@ -307,7 +307,9 @@ pub struct Cache {
 
 const SHARDS: usize = 64;
 
-type Shard = LruCache<Key, Arc<Entry>>;
+/// aHash with a random key: fast, and an attacker choosing query names
+/// cannot aim them at one bucket.
+type Shard = LruCache<Key, Arc<Entry>, RandomState>;
 
 impl Cache {
     /// A cache of at most `capacity` entries (at least one per shard).
@@ -315,7 +317,7 @@ impl Cache {
         let per_shard = NonZeroUsize::new(capacity.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
         Cache {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .map(|_| Mutex::new(LruCache::with_hasher(per_shard, RandomState::new())))
                 .collect(),
             hasher: RandomState::new(),
         }

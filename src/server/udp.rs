@@ -17,17 +17,30 @@ pub(crate) async fn worker(socket: Arc<UdpSocket>, shared: Arc<Shared>, cancel: 
     let mut buf = vec![0u8; 65_535];
     let mut resolving = JoinSet::new();
     loop {
-        let (n, peer) = tokio::select! {
-            biased;
-            () = cancel.cancelled() => break,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, "udp receive error");
-                    continue;
+        // Under load a datagram is nearly always waiting: take it with a plain
+        // non-blocking receive, and only build futures when the queue is empty.
+        let (n, peer) = match socket.try_recv_from(&mut buf) {
+            Ok(v) => v,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => break,
+                    r = socket.readable() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "udp readiness error");
+                        }
+                        continue;
+                    }
                 }
-            },
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "udp receive error");
+                continue;
+            }
         };
+        if cancel.is_cancelled() {
+            break;
+        }
         while resolving.try_join_next().is_some() {}
         let raw = &buf[..n];
         let generation = shared.generation.load();
