@@ -1,17 +1,12 @@
 //! The recursion ACL, and reload without a restart: a good file is swapped
 //! in (the cache survives), a bad one is refused and the old one keeps serving.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use palanquin_testkit::daemon::{answers_of, dig, dig_at, status_of, Daemon};
+use palanquin_testkit::daemon::{answers_of, dig, status_of, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 
-use crate::{bin, sa};
-
-fn ip(a: u8, b: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
-}
+use crate::{bin, dig_async, ip, sa};
 
 fn dig_from(source: &str, server: &str, name: &str) -> String {
     let out = dig(&[
@@ -62,9 +57,7 @@ async fn default_acl_is_loopback_only() {
             up.addr
         ),
     );
-    let out = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let out = dig_async(addr, "www.example.test", "A", &[]).await;
     assert_eq!(status_of(&out), "NOERROR");
 }
 
@@ -89,9 +82,7 @@ async fn reload_good_and_bad() {
         format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{up}\"]\n[metrics]\nlisten = \"{metrics}\"\n")
     };
     let d = Daemon::start(bin(), addr, &config(first.addr));
-    let out = tokio::task::spawn_blocking(move || dig_at(addr, "cached.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let out = dig_async(addr, "cached.example.test", "A", &[]).await;
     assert_eq!(status_of(&out), "NOERROR");
     assert_eq!(first.queries(), 1);
 
@@ -99,14 +90,10 @@ async fn reload_good_and_bad() {
     std::fs::write(d.config_path(), config(second.addr)).expect("write");
     d.signal("HUP");
     assert!(wait_for_log(&d, "configuration reloaded"), "{}", d.log());
-    let new = tokio::task::spawn_blocking(move || dig_at(addr, "new.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let new = dig_async(addr, "new.example.test", "A", &[]).await;
     assert_eq!(answers_of(&new)[0].3, "192.0.2.1");
     assert_eq!(second.queries(), 1, "the new upstream set is in use");
-    let cached = tokio::task::spawn_blocking(move || dig_at(addr, "cached.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let cached = dig_async(addr, "cached.example.test", "A", &[]).await;
     assert_eq!(status_of(&cached), "NOERROR");
     assert_eq!(
         second.queries() + first.queries(),
@@ -129,9 +116,7 @@ async fn reload_good_and_bad() {
         .unwrap_or_default();
     assert!(line.contains("palanquin.toml:4:"), "names file and line: {line}");
     assert!(line.contains("resolver.upstream"), "names the key: {line}");
-    let still = tokio::task::spawn_blocking(move || dig_at(addr, "after.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let still = dig_async(addr, "after.example.test", "A", &[]).await;
     assert_eq!(status_of(&still), "NOERROR");
     assert_eq!(
         second.queries(),

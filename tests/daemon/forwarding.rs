@@ -1,14 +1,13 @@
 //! Forwarding, caching, coalescing, negative caching, TCP, IPv6, split DNS,
 //! malformed queries, clean shutdown.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use palanquin_testkit::daemon::{answers_of, dig_at, status_of, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 use palanquin_testkit::nsd::Nsd;
 
-use crate::{bin, sa};
+use crate::{bin, dig_async, ip, sa};
 
 const ZONE: &str = "\
 $ORIGIN corp.test.
@@ -20,10 +19,6 @@ www  IN A   192.0.2.80
 www  IN AAAA 2001:db8::80
 ";
 
-fn ip(a: u8, b: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, a, b))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caches_answers_and_asks_upstream_once() {
     let up = Fake::start(ip(60, 2), Behaviour::Answer).await;
@@ -33,16 +28,12 @@ async fn caches_answers_and_asks_upstream_once() {
         addr,
         &format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n[metrics]\nlisten = \"127.0.60.1:9153\"\n", up.addr),
     );
-    let first = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let first = dig_async(addr, "www.example.test", "A", &[]).await;
     assert_eq!(status_of(&first), "NOERROR", "{first}");
     assert_eq!(answers_of(&first)[0].3, "192.0.2.1");
     assert!(first.contains(" ra"), "recursion available is set: {first}");
     for _ in 0..5 {
-        let again = tokio::task::spawn_blocking(move || dig_at(addr, "WWW.Example.TEST", "A", &[]))
-            .await
-            .expect("dig");
+        let again = dig_async(addr, "WWW.Example.TEST", "A", &[]).await;
         assert_eq!(status_of(&again), "NOERROR");
         assert!(
             again.contains("WWW.Example.TEST."),
@@ -103,25 +94,19 @@ async fn negative_answers_tcp_ipv6_and_split_dns_with_nsd() {
         nsd.addrs()[0]
     );
     let _d = Daemon::start(bin(), addr, &config);
-    let run = |args: (
-        &'static str,
-        &'static str,
-        Vec<&'static str>,
-        std::net::SocketAddr,
-    )| { tokio::task::spawn_blocking(move || dig_at(args.3, args.0, args.1, &args.2)) };
     // Split DNS: corp.test. from NSD, the rest from the default upstream.
-    let corp = run(("www.corp.test", "A", vec![], addr)).await.expect("dig");
+    let corp = dig_async(addr, "www.corp.test", "A", &[]).await;
     assert_eq!(answers_of(&corp)[0].3, "192.0.2.80", "{corp}");
-    let other = run(("www.example.test", "A", vec![], addr)).await.expect("dig");
+    let other = dig_async(addr, "www.example.test", "A", &[]).await;
     assert_eq!(answers_of(&other)[0].3, "192.0.2.1");
     // Negative caching from NSD's SOA: NXDOMAIN twice, the second from the cache.
     let hits_before = Daemon::metric(sa("127.0.61.1:9153"), "palanquin_cache_hits_total");
     for _ in 0..2 {
-        let nx = run(("nope.corp.test", "A", vec![], addr)).await.expect("dig");
+        let nx = dig_async(addr, "nope.corp.test", "A", &[]).await;
         assert_eq!(status_of(&nx), "NXDOMAIN", "{nx}");
         assert!(nx.contains("SOA"), "the SOA is in the authority section: {nx}");
     }
-    let nodata = run(("www.corp.test", "MX", vec![], addr)).await.expect("dig");
+    let nodata = dig_async(addr, "www.corp.test", "MX", &[]).await;
     assert_eq!(status_of(&nodata), "NOERROR");
     assert!(answers_of(&nodata).is_empty());
     let hits_after = Daemon::metric(sa("127.0.61.1:9153"), "palanquin_cache_hits_total");
@@ -130,17 +115,11 @@ async fn negative_answers_tcp_ipv6_and_split_dns_with_nsd() {
         "the second NXDOMAIN was a cache hit"
     );
     // TCP, and IPv6 transport.
-    let tcp = run(("www.corp.test", "AAAA", vec!["+tcp"], addr))
-        .await
-        .expect("dig");
+    let tcp = dig_async(addr, "www.corp.test", "AAAA", &["+tcp"]).await;
     assert_eq!(answers_of(&tcp)[0].3, "2001:db8::80", "{tcp}");
-    let v6 = run(("www.corp.test", "A", vec![], sa("[::1]:5361")))
-        .await
-        .expect("dig");
+    let v6 = dig_async(sa("[::1]:5361"), "www.corp.test", "A", &[]).await;
     assert_eq!(answers_of(&v6)[0].3, "192.0.2.80", "{v6}");
-    let v6tcp = run(("www.corp.test", "A", vec!["+tcp"], sa("[::1]:5361")))
-        .await
-        .expect("dig");
+    let v6tcp = dig_async(sa("[::1]:5361"), "www.corp.test", "A", &["+tcp"]).await;
     assert_eq!(status_of(&v6tcp), "NOERROR");
 }
 
@@ -154,9 +133,7 @@ async fn dead_upstreams_give_servfail_within_the_deadline() {
         &format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\ntimeout = \"300ms\"\nattempts = 2\nserve_stale = \"0\"\n", hole.addr),
     );
     let started = Instant::now();
-    let out = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let out = dig_async(addr, "www.example.test", "A", &[]).await;
     let took = started.elapsed();
     assert_eq!(status_of(&out), "SERVFAIL", "{out}");
     assert!(took < Duration::from_secs(4), "no hang: {took:?}");
@@ -199,9 +176,7 @@ async fn malformed_queries_get_formerr_and_the_daemon_stops_cleanly() {
     sock.send_to(b"\x00\x08\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00", addr)
         .await
         .expect("send");
-    let ok = tokio::task::spawn_blocking(move || dig_at(addr, "www.example.test", "A", &[]))
-        .await
-        .expect("dig");
+    let ok = dig_async(addr, "www.example.test", "A", &[]).await;
     assert_eq!(status_of(&ok), "NOERROR");
     assert_eq!(
         d.stop(Duration::from_secs(5)),

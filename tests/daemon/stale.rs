@@ -4,10 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use palanquin_testkit::daemon::{answers_of, dig_at, status_of, Daemon};
+use palanquin_testkit::daemon::{answers_of, status_of, Daemon};
 use palanquin_testkit::nsd::Nsd;
 
-use crate::{bin, sa};
+use crate::{bin, dig_async, sa};
 
 const ZONE: &str = "\
 $ORIGIN stale.test.
@@ -37,15 +37,11 @@ async fn expired_answers_are_served_while_the_upstream_is_down() {
             nsd.addrs()[0]
         ),
     );
-    let fresh = tokio::task::spawn_blocking(move || dig_at(addr, "www.stale.test", "A", &[]))
-        .await
-        .expect("dig");
+    let fresh = dig_async(addr, "www.stale.test", "A", &[]).await;
     assert_eq!(answers_of(&fresh)[0].3, "192.0.2.64", "{fresh}");
     drop(nsd); // the upstream is gone
     tokio::time::sleep(Duration::from_millis(2100)).await; // the 1 s TTL has run out
-    let stale = tokio::task::spawn_blocking(move || dig_at(addr, "www.stale.test", "A", &[]))
-        .await
-        .expect("dig");
+    let stale = dig_async(addr, "www.stale.test", "A", &[]).await;
     assert_eq!(status_of(&stale), "NOERROR", "{stale}");
     let records = answers_of(&stale);
     assert_eq!(records[0].3, "192.0.2.64");
@@ -59,8 +55,6 @@ async fn expired_answers_are_served_while_the_upstream_is_down() {
     );
     assert!(counted >= 1.0, "stale answers are counted in metrics");
     // A name never seen has nothing stale: SERVFAIL, not a hang.
-    let unknown = tokio::task::spawn_blocking(move || dig_at(addr, "new.stale.test", "A", &[]))
-        .await
-        .expect("dig");
+    let unknown = dig_async(addr, "new.stale.test", "A", &[]).await;
     assert_eq!(status_of(&unknown), "SERVFAIL", "{unknown}");
 }

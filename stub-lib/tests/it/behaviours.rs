@@ -35,6 +35,14 @@ fn patient(upstreams: Vec<SocketAddr>) -> ResolverConfig {
     cfg
 }
 
+/// `www.example.test. A` through `resolver`; the answer is expected.
+async fn ask_www(resolver: &Resolver) -> palanquin_stub::Answer {
+    resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect("answer")
+}
+
 fn state_of(resolver: &Resolver, addr: SocketAddr) -> State {
     resolver
         .upstreams()
@@ -54,17 +62,11 @@ async fn black_hole_first_costs_one_hedge_then_leaves_the_hot_path() {
     cfg.health.hedge_floor = Duration::from_millis(200);
     let resolver = Resolver::new(cfg).expect("resolver");
 
-    let first = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let first = ask_www(&resolver).await;
     assert_eq!(first.upstream, good.addr);
     assert_eq!(first.attempts, 2, "asked the hole, then hedged to the good one");
     for _ in 0..200 {
-        let a = resolver
-            .query(&name("www.example.test."), RecordType::A)
-            .await
-            .expect("answer");
+        let a = ask_www(&resolver).await;
         assert_eq!(a.upstream, good.addr);
         assert_eq!(a.attempts, 1, "no hedge once the hole is known");
     }
@@ -83,20 +85,14 @@ async fn refused_servfail_and_closed_port_move_on_at_once() {
     let upstreams = vec![refused.addr, servfail.addr, closed, notimp.addr, good.addr];
     let resolver = Resolver::new(patient(upstreams)).expect("resolver");
 
-    let a = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let a = ask_www(&resolver).await;
     assert_eq!(a.upstream, good.addr);
     assert_eq!(a.attempts, 5);
     // Four failures in a row without a single 3 s hedge delay.
     assert!(a.latency < Duration::from_secs(2), "took {:?}", a.latency);
 
     for _ in 0..5 {
-        let a = resolver
-            .query(&name("www.example.test."), RecordType::A)
-            .await
-            .expect("answer");
+        let a = ask_www(&resolver).await;
         assert_eq!(a.upstream, good.addr);
         assert_eq!(a.attempts, 1, "failed upstreams rank behind the good one");
     }
@@ -132,16 +128,10 @@ async fn slow_upstream_is_hedged_over_and_then_ranked_last() {
     let slow = Fake::start(ip(4, 1), Behaviour::Slow(Duration::from_millis(300))).await;
     let fast = Fake::start(ip(4, 2), Behaviour::Answer).await;
     let resolver = Resolver::new(ResolverConfig::new(vec![slow.addr, fast.addr])).expect("resolver");
-    let first = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let first = ask_www(&resolver).await;
     assert_eq!(first.upstream, fast.addr, "hedged after the initial estimate");
     for _ in 0..50 {
-        let a = resolver
-            .query(&name("www.example.test."), RecordType::A)
-            .await
-            .expect("answer");
+        let a = ask_www(&resolver).await;
         assert_eq!(a.upstream, fast.addr);
     }
     assert!(
@@ -155,10 +145,7 @@ async fn slow_upstream_is_hedged_over_and_then_ranked_last() {
 async fn a_slow_only_upstream_still_answers() {
     let slow = Fake::start(ip(4, 3), Behaviour::Slow(Duration::from_millis(200))).await;
     let resolver = Resolver::new(ResolverConfig::new(vec![slow.addr])).expect("resolver");
-    let a = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let a = ask_www(&resolver).await;
     assert_eq!(a.upstream, slow.addr);
     assert!(a.latency >= Duration::from_millis(200));
 }
@@ -168,10 +155,7 @@ async fn truncated_udp_answer_is_retried_over_tcp_to_the_same_upstream() {
     let trunc = Fake::start(ip(5, 1), Behaviour::Truncating).await;
     let other = Fake::start(ip(5, 2), Behaviour::Answer).await;
     let resolver = Resolver::new(patient(vec![trunc.addr, other.addr])).expect("resolver");
-    let a = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let a = ask_www(&resolver).await;
     assert_eq!(a.upstream, trunc.addr);
     assert!(a.over_tcp);
     assert_eq!(trunc.tcp_queries(), 1);
@@ -190,10 +174,7 @@ async fn forged_replies_are_ignored_and_the_real_answer_taken() {
     let forger = Fake::start(ip(6, 1), Behaviour::Forger).await;
     let resolver = Resolver::new(patient(vec![forger.addr])).expect("resolver");
     for _ in 0..5 {
-        let a = resolver
-            .query(&name("www.example.test."), RecordType::A)
-            .await
-            .expect("answer");
+        let a = ask_www(&resolver).await;
         assert_eq!(a.upstream, forger.addr);
         let ips: Vec<_> = a
             .message
@@ -224,10 +205,7 @@ async fn nothing_listening_anywhere_fails_fast_and_asks_again_later() {
     assert_eq!(state_of(&resolver, a), State::Down);
     // All down: still asked, so the first one back answers at once.
     let back = Fake::start_on(a, Behaviour::Answer).await;
-    let answer = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let answer = ask_www(&resolver).await;
     assert_eq!(answer.upstream, back.addr);
     assert_eq!(state_of(&resolver, a), State::Up);
 }
@@ -262,10 +240,7 @@ async fn fan_out_asks_everyone_at_once() {
     let mut cfg = patient(vec![slow.addr, fast.addr]);
     cfg.mode = Mode::FanOut;
     let resolver = Resolver::new(cfg).expect("resolver");
-    let a = resolver
-        .query(&name("www.example.test."), RecordType::A)
-        .await
-        .expect("answer");
+    let a = ask_www(&resolver).await;
     assert_eq!(a.upstream, fast.addr);
     assert_eq!(a.attempts, 2);
     assert!(
