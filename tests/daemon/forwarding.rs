@@ -51,6 +51,23 @@ async fn caches_answers_and_asks_upstream_once() {
     );
     let hits = Daemon::metric(sa("127.0.60.1:9153"), "palanquin_cache_hits_total");
     assert!(hits >= 5.0, "hits = {hits}");
+    // `palanquin status` reads the same config and asks the status endpoint.
+    let status = std::process::Command::new(bin())
+        .args(["status", "--config"])
+        .arg(d.config_path())
+        .output()
+        .expect("run status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(text.contains("cache: 1 / 100000 entries"), "{text}");
+    assert!(
+        text.contains(&up.addr.to_string()) && text.contains(" up "),
+        "{text}"
+    );
     drop(d);
 }
 
