@@ -247,3 +247,69 @@ async fn kdig_pipelines_several_queries_on_one_tcp_connection() {
         "three queries, one connection"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_and_cd_bits_are_separate_cache_keys() {
+    let up = Fake::start(ip(68, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.68.1:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n",
+            up.addr
+        ),
+    );
+    for (extra, expected) in [
+        (&[][..], 1),
+        (&["+dnssec"][..], 2),
+        (&["+cdflag"][..], 3),
+        (&[][..], 3),
+        (&["+dnssec"][..], 3),
+    ] {
+        let out = dig_async(addr, "www.example.test", "A", extra).await;
+        assert_eq!(status_of(&out), "NOERROR", "{out}");
+        assert_eq!(up.queries(), expected, "after dig {extra:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_beyond_the_bound_are_closed() {
+    let up = Fake::start(ip(69, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.69.1:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\ntcp_max_connections = 2\n[resolver]\nupstreams = [\"{}\"]\n",
+            up.addr
+        ),
+    );
+    use tokio::io::AsyncReadExt;
+    let held: Vec<_> = hold_connections(addr, 2).await;
+    let mut third = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the kernel accepts");
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(3), third.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the third connection is closed at once: {closed:?}"
+    );
+    drop(held);
+    // Slots come back: a new connection is served.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let out = dig_async(addr, "www.example.test", "A", &["+tcp"]).await;
+    assert_eq!(status_of(&out), "NOERROR", "{out}");
+}
+
+/// Opens `n` TCP connections and keeps them idle.
+async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+    }
+    // Let the daemon accept them and take their slots.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held
+}
