@@ -131,15 +131,29 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
             return;
         }
     };
+    let mut settings = settings;
     let old = &current.settings;
     if settings.listen != old.listen
         || settings.udp_workers != old.udp_workers
         || settings.metrics != old.metrics
+        || settings.tcp_max_connections != old.tcp_max_connections
+        || settings.cache_size != old.cache_size
     {
-        tracing::warn!("listen addresses, udp_workers and metrics.listen change only with a restart; keeping the current ones");
+        tracing::warn!(
+            "listen, udp_workers, tcp_max_connections, metrics.listen and cache_size change only with a restart; keeping the current ones"
+        );
     }
-    if settings.cache_size != old.cache_size {
-        tracing::warn!("cache_size changes only with a restart (the cache survives reloads)");
+    // What is not applied stays as it is in force, so /status and the next
+    // reload's comparison tell the truth.
+    settings.listen.clone_from(&old.listen);
+    settings.udp_workers = old.udp_workers;
+    settings.tcp_max_connections = old.tcp_max_connections;
+    settings.metrics = old.metrics;
+    settings.cache_size = old.cache_size;
+    if let Some(looped) = settings.upstream_addrs().find(|a| settings.listen.contains(a)) {
+        tracing::error!(upstream = %looped, "reload refused: an upstream is one of our own listen addresses (queries would loop); the running configuration stays in force");
+        metrics::counter!(RELOADS, "result" => "error").increment(1);
+        return;
     }
     match generation(current.number + 1, settings, cache) {
         Ok(next) => {

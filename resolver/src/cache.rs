@@ -88,6 +88,8 @@ pub struct Entry {
     expires: Instant,
     stale_until: Instant,
     negative: bool,
+    /// Upper 8 bits of a 12-bit RCODE, from the upstream's OPT (passthrough only).
+    ext_rcode: u8,
 }
 
 /// Why a response is not cached.
@@ -105,7 +107,16 @@ pub enum Uncacheable {
     ZeroTtl,
     /// OPT is not the last record (stripping it would break compression).
     OptNotLast,
+    /// Larger than [`MAX_CACHED`]: the entry bound is in entries, so the
+    /// bytes per entry are bounded here.
+    TooLarge,
+    /// An extended RCODE (in OPT) other than 0.
+    ExtendedRcode,
 }
+
+/// Largest response kept in the cache (a 100,000-entry cache of these
+/// stays under 1.6 GB even in the worst case; typical answers are ~100 bytes).
+pub const MAX_CACHED: usize = 16 * 1024;
 
 impl Entry {
     /// Prepares an upstream response for the cache.
@@ -144,18 +155,28 @@ impl Entry {
             .or(layout.answers.last());
         let mut end = last.map_or(layout.question_end, |r| r.end);
         let mut additional = layout.additional.len() as u16;
+        let mut ext_rcode = 0u8;
         if let Some(pos) = layout.additional.iter().position(|r| r.rtype == TYPE_OPT) {
             if pos + 1 != layout.additional.len() {
                 return Err(Uncacheable::OptNotLast);
             }
+            ext_rcode = (layout.additional[pos].ttl >> 24) as u8;
             end = layout.additional[pos].start;
             additional -= 1;
+        }
+        if for_cache && ext_rcode != 0 {
+            return Err(Uncacheable::ExtendedRcode);
+        }
+        if for_cache && end > MAX_CACHED {
+            return Err(Uncacheable::TooLarge);
         }
         let records = layout
             .answers
             .iter()
             .chain(&layout.authority)
             .chain(&layout.additional);
+        // RFC 2181 §8: a TTL with the top bit set is read as zero.
+        let ttl_of = |r: &wire::RrPos| if r.ttl >= 1 << 31 { 0 } else { r.ttl };
         let records: Vec<_> = records.filter(|r| r.rtype != TYPE_OPT).collect();
         let negative = rc == rcode::NXDOMAIN || layout.answers.is_empty();
         let mut stored = wire[..end].to_vec();
@@ -182,7 +203,7 @@ impl Entry {
         } else {
             records
                 .iter()
-                .map(|r| r.ttl.clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl)))
+                .map(|r| ttl_of(r).clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl)))
                 .min()
                 .unwrap_or(0)
         };
@@ -194,7 +215,7 @@ impl Entry {
             let ttl = if negative && soa.is_some() {
                 entry_ttl
             } else {
-                r.ttl.clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl))
+                ttl_of(r).clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl))
             };
             let at = u16::try_from(r.ttl_at).map_err(|_| Uncacheable::Malformed)?;
             stored[r.ttl_at..r.ttl_at + 4].copy_from_slice(&ttl.to_be_bytes());
@@ -209,6 +230,7 @@ impl Entry {
             expires,
             stale_until: expires + policy.serve_stale,
             negative,
+            ext_rcode,
         })
     }
 
@@ -264,9 +286,12 @@ impl Entry {
             out[at..at + 4].copy_from_slice(&value.to_be_bytes());
         }
         if let Some(e) = query.edns {
-            wire::push_opt(&mut out, e.dnssec_ok, 0);
+            wire::push_opt(&mut out, e.dnssec_ok, self.ext_rcode);
             let ar = u16::from_be_bytes([out[10], out[11]]).wrapping_add(1);
             out[10..12].copy_from_slice(&ar.to_be_bytes());
+        } else if self.ext_rcode != 0 {
+            // An extended RCODE cannot be told to a client without EDNS.
+            out[3] = (out[3] & 0xf0) | rcode::SERVFAIL;
         }
         match udp_limit {
             Some(limit) if out.len() > limit => truncated(&out, self.question_end, query),
@@ -515,6 +540,43 @@ mod tests {
         let l = wire::layout(&tc).expect("valid");
         assert!(l.answers.is_empty());
         assert_eq!(l.additional.len(), 1);
+    }
+
+    #[test]
+    fn extended_rcodes_big_answers_and_huge_ttls() {
+        let t0 = Instant::now();
+        let p = Policy::default();
+        let mut badcookie = response(0, None, Some((60, 60)), true);
+        let opt_ttl = badcookie.len() - 6;
+        badcookie[opt_ttl] = 1; // extended RCODE 1 << 4 | 7 = 23 (BADCOOKIE)
+        badcookie[3] = (badcookie[3] & 0xf0) | 7;
+        assert_eq!(Entry::from_response(&badcookie, t0, &p), Err(Uncacheable::Rcode));
+        let mut badvers = badcookie.clone();
+        badvers[3] &= 0xf0; // 1 << 4 | 0 = 16 (BADVERS): header says NOERROR
+        assert_eq!(
+            Entry::from_response(&badvers, t0, &p),
+            Err(Uncacheable::ExtendedRcode)
+        );
+        let e = Entry::passthrough(&badcookie, t0).expect("answered once");
+        let q = parse_query(Q).expect("query");
+        assert_eq!(
+            e.render(Q, &q, t0, None, None)[3] & 0x0f,
+            rcode::SERVFAIL,
+            "no EDNS: SERVFAIL"
+        );
+        let mut m = response(0, None, None, false);
+        m[7] = 1;
+        m.extend_from_slice(b"\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c");
+        let rdata = vec![5u8; MAX_CACHED];
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(&rdata);
+        assert_eq!(Entry::from_response(&m, t0, &p), Err(Uncacheable::TooLarge));
+        let huge = Entry::from_response(&response(0, Some(0x8000_0000), None, false), t0, &p);
+        assert_eq!(
+            huge,
+            Err(Uncacheable::ZeroTtl),
+            "RFC 2181: a TTL with the top bit set is zero"
+        );
     }
 
     #[test]

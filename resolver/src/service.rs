@@ -103,6 +103,21 @@ pub struct Service {
     counters: Counters,
 }
 
+/// Completes a question in flight with no answer unless the leader did.
+struct Release<'a> {
+    inflight: &'a Inflight,
+    key: &'a Key,
+    done: bool,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.inflight.complete(self.key, &None);
+        }
+    }
+}
+
 const QTYPE_AXFR: u16 = 252;
 const QTYPE_IXFR: u16 = 251;
 const QCLASS_IN: u16 = 1;
@@ -186,6 +201,8 @@ impl Service {
                 };
                 let this = Arc::clone(self);
                 let key = key.clone();
+                // Not joined: the task ends by the stub's deadline, and its
+                // `Release` guard frees the waiters even if it never finishes.
                 tokio::spawn(async move { this.lead(key, request).await });
                 rx
             }
@@ -222,6 +239,13 @@ impl Service {
     /// every waiter. Runs in its own task, so a client going away cannot
     /// cancel a refresh others wait for.
     async fn lead(self: Arc<Self>, key: Key, request: palanquin_stub::dns::Request) {
+        // Whatever happens to this task (a panic, the runtime shutting down),
+        // the waiters are released and the key leaves the in-flight map.
+        let mut release = Release {
+            inflight: &self.inflight,
+            key: &key,
+            done: false,
+        };
         let resolver = self.resolver_for(&key.qname);
         let outcome = match resolver.exchange(&request).await {
             Ok(answer) => {
@@ -244,6 +268,7 @@ impl Service {
             }
         };
         self.inflight.complete(&key, &outcome);
+        release.done = true;
     }
 
     fn resolver_for(&self, qname: &[u8]) -> &Resolver {

@@ -105,6 +105,16 @@ impl Ctx<'_> {
 }
 
 impl Settings {
+    /// Every upstream address, default set and forward zones.
+    pub(crate) fn upstream_addrs(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.resolver.iter().flat_map(|r| {
+            r.upstreams
+                .upstreams
+                .iter()
+                .chain(r.forward.iter().flat_map(|f| f.upstreams.upstreams.iter()))
+        })
+    }
+
     pub(crate) fn from_file(raw: file::Config, path: &Path, text: &str) -> Result<Self, ConfigError> {
         let cx = Ctx { path, text };
         let server = &raw.server;
@@ -140,8 +150,12 @@ impl Settings {
             Duration::from_secs(10),
         )?;
         let tcp_max_connections = match &server.tcp_max_connections {
-            Some(n) if *n.get_ref() == 0 => {
-                return cx.err(n.span(), "server.tcp_max_connections", "must be at least 1")
+            Some(n) if *n.get_ref() == 0 || *n.get_ref() > 65_535 => {
+                return cx.err(
+                    n.span(),
+                    "server.tcp_max_connections",
+                    "must be between 1 and 65535",
+                );
             }
             Some(n) => *n.get_ref(),
             None => 1024,

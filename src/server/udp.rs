@@ -41,6 +41,10 @@ pub(crate) async fn worker(socket: Arc<UdpSocket>, shared: Arc<Shared>, cancel: 
         if cancel.is_cancelled() {
             break;
         }
+        // try_recv_from and try_send_to never return to the scheduler: spend
+        // the task's budget so a flood cannot starve timers, TCP, signals and
+        // the resolutions this worker spawned.
+        tokio::task::coop::consume_budget().await;
         while resolving.try_join_next().is_some() {}
         let raw = &buf[..n];
         let generation = shared.generation.load();

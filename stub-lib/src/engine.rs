@@ -62,8 +62,9 @@ pub(crate) struct Upstream {
     pub(crate) label: String,
     health: Mutex<Health>,
     pub(crate) mismatched: AtomicU64,
-    /// The question it failed last: re-asked by probes, so an authoritative
-    /// upstream that refuses `. NS` can still come back.
+    /// The last question it answered: re-asked by probes when it is down, so
+    /// an authoritative upstream that refuses `. NS` can still come back, and
+    /// a name that fails everywhere does not keep a recovered upstream down.
     probe_question: Mutex<Option<Request>>,
 }
 
@@ -118,30 +119,47 @@ struct Sent {
 /// The sends of one lookup. Whatever is still open when it is dropped (the
 /// caller gave up on the lookup) is recorded as cancelled, so in-flight counts
 /// stay exact.
+///
+/// One lookup charges an upstream at most one failure, however many times it
+/// was asked (retransmissions): a single slow or broken name must not take a
+/// healthy upstream down by itself.
 struct Flight<'a> {
     inner: &'a Inner,
     req: &'a Request,
     sends: Vec<Sent>,
+    /// Per upstream: already charged a failure in this lookup.
+    charged: Vec<bool>,
 }
 
 impl Flight<'_> {
-    fn close(&mut self, key: usize, now: Instant, outcome: Outcome, failure: Option<&Failure>) {
-        if let Some(s) = self.sends.get_mut(key) {
-            if !s.done {
-                s.done = true;
-                let upstream = &self.inner.upstreams[s.upstream];
-                if matches!(outcome, Outcome::Failed | Outcome::Silent(_)) {
-                    *upstream.probe_question.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(self.req.clone());
-                }
-                self.inner.record(s.upstream, now, outcome, failure);
-            }
+    fn close(&mut self, key: usize, now: Instant, mut outcome: Outcome, mut failure: Option<&Failure>) {
+        let Some(s) = self.sends.get_mut(key) else { return };
+        if s.done {
+            return;
         }
+        s.done = true;
+        let u = s.upstream;
+        match outcome {
+            Outcome::Failed | Outcome::Silent(_) if self.charged[u] => {
+                outcome = Outcome::Cancelled;
+                failure = None;
+            }
+            Outcome::Failed | Outcome::Silent(_) => self.charged[u] = true,
+            Outcome::Answer(_) => {
+                // A question it answers: what the probes re-ask should it go down.
+                *self.inner.upstreams[u]
+                    .probe_question
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(self.req.clone());
+            }
+            Outcome::Cancelled => {}
+        }
+        self.inner.record(u, now, outcome, failure);
     }
 
     /// Closes every open send: those that were overdue count as silent, the
-    /// others as cancelled.
-    fn close_rest(&mut self, now: Instant) {
+    /// others (and other sends to the upstream that answered) as cancelled.
+    fn close_rest(&mut self, now: Instant, answered_by: Option<usize>) {
         for key in 0..self.sends.len() {
             let s = &self.sends[key];
             if s.done {
@@ -149,7 +167,7 @@ impl Flight<'_> {
             }
             let elapsed = now.saturating_duration_since(s.at);
             let upstream = self.inner.upstreams[s.upstream].addr;
-            if elapsed >= s.delay {
+            if elapsed >= s.delay && answered_by != Some(s.upstream) {
                 self.close(
                     key,
                     now,
@@ -272,6 +290,7 @@ impl Inner {
             inner: self,
             req: &req,
             sends: Vec::new(),
+            charged: vec![false; self.upstreams.len()],
         };
         let mut pending = FuturesUnordered::new();
         let mut last = Failure::NotSent;
@@ -300,7 +319,7 @@ impl Inner {
                     pending.push(async move { (key, self.exchange(u, template, req).await) });
                 }
                 Step::GiveUp => {
-                    flight.close_rest(now);
+                    flight.close_rest(now, None);
                     metrics::counter!(m::QUERIES, "outcome" => "exhausted").increment(1);
                     if matches!(last, Failure::NotSent) {
                         if let Some(s) = flight.sends.last() {
@@ -324,7 +343,7 @@ impl Inner {
                             match self.judge(u, result) {
                                 Ok(received) => {
                                     flight.close(key, now, Outcome::Answer(rtt), None);
-                                    flight.close_rest(now);
+                                    flight.close_rest(now, Some(u));
                                     metrics::counter!(m::QUERIES, "outcome" => "answer").increment(1);
                                     return Ok(self.answer(received, u, now - start, plan.sent()));
                                 }

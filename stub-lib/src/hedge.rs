@@ -107,7 +107,20 @@ impl HedgePlan {
     /// An in-flight exchange failed fast: move on to the next send at once.
     pub fn on_failed(&mut self, now: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.next_at = self.next_at.min(now);
+        // Within a round only: a new round (re-asking upstreams that already
+        // failed) still waits for the retransmission floor, so a name that
+        // fails everywhere does not turn into a burst of upstream queries.
+        let len = self.order.len().max(1);
+        if self.sent % len != 0 {
+            self.next_at = self.next_at.min(now);
+        } else if self.in_flight == 0 {
+            // The whole round failed fast: its hedge delays mean nothing now,
+            // only the retransmission floor does.
+            let round = (self.sent / len).saturating_sub(1) as u32;
+            self.next_at = self
+                .next_at
+                .min(now + self.retransmit_floor * 2u32.saturating_pow(round));
+        }
     }
 
     /// Queries sent so far.
@@ -148,6 +161,27 @@ mod tests {
         assert_eq!(plan.poll(t0 + ms(1)), Step::Send(1));
         plan.on_failed(t0 + ms(2));
         assert_eq!(plan.poll(t0 + ms(2)), Step::GiveUp, "all asked, all failed");
+    }
+
+    #[test]
+    fn a_new_round_after_fast_failures_still_waits_for_the_floor() {
+        let t0 = Instant::now();
+        let mut plan =
+            HedgePlan::new(vec![(0, ms(5)), (1, ms(5))], 2, t0, t0 + ms(5000)).with_retransmit_floor(ms(400));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        plan.on_failed(t0 + ms(1));
+        assert_eq!(
+            plan.poll(t0 + ms(1)),
+            Step::Send(1),
+            "moves on at once within the round"
+        );
+        plan.on_failed(t0 + ms(2));
+        assert_eq!(
+            plan.poll(t0 + ms(2)),
+            Step::Wait(t0 + ms(401)),
+            "re-asking waits for the floor"
+        );
+        assert_eq!(plan.poll(t0 + ms(401)), Step::Send(0));
     }
 
     #[test]
