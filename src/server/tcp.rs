@@ -1,12 +1,20 @@
-//! TCP (RFC 7766): several queries per connection, an idle timeout that also
-//! cuts off slow senders, and a bound on concurrent connections.
+//! TCP (RFC 7766): several queries per connection, answered as they are
+//! ready (a slow miss does not hold up cached answers behind it), an idle
+//! timeout that also cuts off slow senders, and a bound on connections.
+//!
+//! ```text
+//!  connection ─ reader: frame ─▶ route ─▶ Reply ──────────────┐
+//!                                     └─▶ Resolve: task (≤ 16) ┴─▶ mpsc ─▶ writer ─▶ framed reply
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +48,7 @@ pub(crate) async fn acceptor(listener: TcpListener, shared: Arc<Shared>, cancel:
         accepted.increment(1);
         let (shared, cancel) = (Arc::clone(&shared), cancel.clone());
         connections.spawn(async move {
-            serve(stream, peer, &shared, &cancel).await;
+            serve(stream, peer, shared, &cancel).await;
             drop(slot);
         });
     }
@@ -53,8 +61,12 @@ enum Cut {
     Closed,
 }
 
-async fn read_message(
-    stream: &mut TcpStream,
+/// Questions of one connection being resolved at once; the reader waits
+/// for one to finish before it takes another message.
+const PER_CONNECTION: usize = 16;
+
+async fn read_message<R: AsyncRead + Unpin>(
+    stream: &mut R,
     idle: Duration,
     cancel: &CancellationToken,
 ) -> Result<Vec<u8>, Cut> {
@@ -76,34 +88,68 @@ async fn read_message(
     }
 }
 
-async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, cancel: &CancellationToken) {
+async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel: &CancellationToken) {
     let _ = stream.set_nodelay(true);
     let idle = shared.generation.load().settings.tcp_idle_timeout;
-    loop {
-        let msg = match read_message(&mut stream, idle, cancel).await {
-            Ok(msg) => msg,
-            Err(Cut::Idle) => {
-                metrics::counter!(TCP_CONNECTIONS, "event" => "idle_timeout").increment(1);
-                return;
+    let (mut reader, writer) = stream.into_split();
+    let (replies, outbox) = mpsc::channel::<Vec<u8>>(PER_CONNECTION);
+    let write = write_replies(writer, outbox, idle, Arc::clone(&shared));
+    let read = async move {
+        let mut resolving = JoinSet::new();
+        loop {
+            let msg = match read_message(&mut reader, idle, cancel).await {
+                Ok(msg) => msg,
+                Err(Cut::Idle) => {
+                    metrics::counter!(TCP_CONNECTIONS, "event" => "idle_timeout").increment(1);
+                    break;
+                }
+                Err(Cut::Closed) => break,
+            };
+            let generation = shared.generation.load_full();
+            match router::route(generation.service.as_ref(), &msg, peer.ip(), false) {
+                Routed::Reply(reply) => {
+                    if replies.send(reply).await.is_err() {
+                        break;
+                    }
+                }
+                Routed::Drop => {
+                    // Garbage on a stream leaves no way to find the next message.
+                    shared.tcp_counters.dropped.increment(1);
+                    break;
+                }
+                Routed::Resolve(service, q, _) => {
+                    let Ok(permit) = Arc::clone(&shared.pending).try_acquire_owned() else {
+                        shared.tcp_counters.overload.increment(1);
+                        break;
+                    };
+                    if resolving.len() >= PER_CONNECTION {
+                        resolving.join_next().await;
+                    }
+                    let replies = replies.clone();
+                    resolving.spawn(async move {
+                        let reply = service.resolve(&msg, &q, None).await;
+                        let _ = replies.send(reply).await;
+                        drop(permit);
+                    });
+                }
             }
-            Err(Cut::Closed) => return,
-        };
-        let generation = shared.generation.load_full();
-        let reply = match router::route(generation.service.as_ref(), &msg, peer.ip(), false) {
-            Routed::Reply(reply) => reply,
-            Routed::Drop => {
-                // Garbage on a stream leaves no way to find the next message.
-                shared.tcp_counters.dropped.increment(1);
-                return;
-            }
-            Routed::Resolve(service, q, _) => {
-                let Ok(_permit) = shared.pending.try_acquire() else {
-                    shared.tcp_counters.overload.increment(1);
-                    return;
-                };
-                service.resolve(&msg, &q, None).await
-            }
-        };
+        }
+        // Answer what was asked before the client stopped asking.
+        while resolving.join_next().await.is_some() {}
+        drop(replies);
+    };
+    tokio::join!(read, write);
+}
+
+/// Frames and writes replies until the reader is done; a client that does
+/// not read its answers within the idle timeout is cut off.
+async fn write_replies(
+    mut writer: OwnedWriteHalf,
+    mut outbox: mpsc::Receiver<Vec<u8>>,
+    idle: Duration,
+    shared: Arc<Shared>,
+) {
+    while let Some(reply) = outbox.recv().await {
         shared.tcp_counters.answered(&reply);
         let Ok(len) = u16::try_from(reply.len()) else {
             return;
@@ -112,10 +158,11 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, cancel:
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&reply);
         if !matches!(
-            tokio::time::timeout(idle, stream.write_all(&out)).await,
+            tokio::time::timeout(idle, writer.write_all(&out)).await,
             Ok(Ok(()))
         ) {
             return;
         }
     }
+    let _ = writer.shutdown().await;
 }

@@ -313,3 +313,53 @@ async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::ne
     tokio::time::sleep(Duration::from_millis(200)).await;
     held
 }
+
+/// A framed A query for `name` with `id`.
+fn framed_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut framed = (m.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&m);
+    framed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_answers_pipelined_queries_as_they_are_ready() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Fake::start(ip(71, 2), Behaviour::Slow(Duration::from_millis(600))).await;
+    let addr = sa("127.0.71.1:5300");
+    let _d = Daemon::start(
+        bin(),
+        addr,
+        &format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n",
+            up.addr
+        ),
+    );
+    let primed = dig_async(addr, "cached.example.test", "A", &[]).await;
+    assert_eq!(status_of(&primed), "NOERROR");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut both = framed_query(0x5110, "slow.example.test");
+    both.extend_from_slice(&framed_query(0xCA5E, "cached.example.test"));
+    tcp.write_all(&both).await.expect("write");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let len = tokio::time::timeout(Duration::from_secs(5), tcp.read_u16())
+            .await
+            .expect("in time")
+            .expect("len");
+        let mut msg = vec![0u8; usize::from(len)];
+        tcp.read_exact(&mut msg).await.expect("reply");
+        ids.push(u16::from_be_bytes([msg[0], msg[1]]));
+    }
+    assert_eq!(
+        ids,
+        vec![0xCA5E, 0x5110],
+        "the cached answer does not wait behind the slow miss"
+    );
+}

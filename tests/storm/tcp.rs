@@ -1,5 +1,5 @@
 //! The TCP storm: pipelined framed garbage between well-formed queries
-//! (every reply checked, in order), unframed garbage, and slow-loris
+//! (every reply checked, matched by ID), unframed garbage, and slow-loris
 //! clients the daemon must cut off after `tcp_idle_timeout`; then 200
 //! clients at once to show the connection slots were given back.
 
@@ -90,8 +90,9 @@ enum Closer {
 }
 
 /// 10-59 framed messages, a quarter of them well-formed queries, the rest
-/// garbage that deserves FORMERR/NOTIMP/BADVERS/REFUSED, all pipelined; the
-/// replies must come back in order, then the connection must close.
+/// garbage that deserves FORMERR/NOTIMP/BADVERS/REFUSED, all pipelined; every
+/// message must get its reply (in any order, RFC 7766), then the connection
+/// must close.
 async fn mixed_connection(seed: u64) -> Result<ConnStats, String> {
     let mut rng = Rng::new(seed);
     let answerable: Vec<&Generator> = GENERATORS
@@ -150,19 +151,10 @@ async fn mixed_connection(seed: u64) -> Result<ConnStats, String> {
     };
     let reader = async {
         let mut stats = stats;
-        for (i, (kind, sent, expect)) in plan.iter().enumerate() {
-            let described = || format!("message {i}/{n} ({kind}, {})", wire::hex(sent));
-            match read_frame(&mut rd).await {
-                Ok(Some(reply)) => {
-                    check_reply(sent, &reply, *expect).map_err(|e| format!("{}: {e}", described()))?
-                }
-                Ok(None) => return Err(format!("closed before the reply to {}", described())),
-                Err(e) => return Err(format!("{}: {e}", described())),
-            }
-            stats.replies_checked += 1;
-            stats.queries_answered += u64::from(*expect == Expect::Answer);
-        }
-        // Now the closer: at most one reply (to random bytes), then a close.
+        // RFC 7766 lets a server answer pipelined queries in any order: each
+        // reply is matched to an unanswered message with its ID whose
+        // expectation it meets (IDs are random, so they may repeat).
+        let mut open: Vec<usize> = (0..plan.len()).collect();
         let (allowed, what) = match &closer {
             Closer::Shutdown => (0, "our shutdown".to_owned()),
             Closer::Frame(kind, m, expect) => (
@@ -173,16 +165,51 @@ async fn mixed_connection(seed: u64) -> Result<ConnStats, String> {
         };
         let mut extra = 0;
         loop {
-            match read_frame(&mut rd).await {
+            let reply = match read_frame(&mut rd).await {
+                Ok(Some(reply)) => reply,
                 Ok(None) => break,
-                Ok(Some(reply)) => {
-                    extra += 1;
-                    if extra > allowed {
-                        return Err(format!("after {what}: unexpected reply {}", wire::hex(&reply)));
-                    }
+                Err(e) if open.is_empty() => return Err(format!("after {what}: not closed: {e}")),
+                Err(e) => return Err(format!("{e} with {} messages unanswered", open.len())),
+            };
+            let matched = open
+                .iter()
+                .position(|&i| check_reply(&plan[i].1, &reply, plan[i].2).is_ok());
+            match matched {
+                Some(at) => {
+                    let i = open.remove(at);
+                    stats.replies_checked += 1;
+                    stats.queries_answered += u64::from(plan[i].2 == Expect::Answer);
                 }
-                Err(e) => return Err(format!("after {what}: not closed: {e}")),
+                None if extra < allowed => extra += 1,
+                None => {
+                    let same_id: Vec<String> = open
+                        .iter()
+                        .filter(|&&i| wire::id_of(&plan[i].1) == wire::id_of(&reply))
+                        .map(|&i| {
+                            format!(
+                                "message {i}/{n} ({}, {}): {}",
+                                plan[i].0,
+                                wire::hex(&plan[i].1),
+                                check_reply(&plan[i].1, &reply, plan[i].2)
+                                    .err()
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    return Err(format!(
+                        "reply {} matches no unanswered message; same ID: {same_id:?}",
+                        wire::hex(&reply)
+                    ));
+                }
             }
+        }
+        if let Some(&i) = open.first() {
+            return Err(format!(
+                "closed with {} messages unanswered, first: message {i}/{n} ({}, {})",
+                open.len(),
+                plan[i].0,
+                wire::hex(&plan[i].1)
+            ));
         }
         Ok(stats)
     };
