@@ -8,6 +8,7 @@
 //!   tcp.rs: acceptor per address ── connection tasks (JoinSet), idle timeout, limit
 //! ```
 
+pub(crate) mod per_client;
 pub(crate) mod socket;
 pub(crate) mod tcp;
 pub(crate) mod udp;
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) generation: ArcSwap<Generation>,
     pub(crate) pending: Arc<Semaphore>,
     pub(crate) tcp_slots: Arc<Semaphore>,
+    /// TCP connections per client address, so one client cannot hold every slot.
+    pub(crate) tcp_per_client: per_client::PerClient,
     pub(crate) udp_counters: QueryCounters,
     pub(crate) tcp_counters: QueryCounters,
     pub(crate) started: Instant,

@@ -41,15 +41,20 @@ pub(crate) async fn acceptor(listener: TcpListener, shared: Arc<Shared>, cancel:
             },
         };
         while connections.try_join_next().is_some() {}
+        // Dropping the stream closes it.
+        let Some(claim) = shared.tcp_per_client.claim(peer.ip()) else {
+            refused.increment(1);
+            continue;
+        };
         let Ok(slot) = Arc::clone(&shared.tcp_slots).try_acquire_owned() else {
             refused.increment(1);
-            continue; // dropping the stream closes it
+            continue;
         };
         accepted.increment(1);
         let (shared, cancel) = (Arc::clone(&shared), cancel.clone());
         connections.spawn(async move {
             serve(stream, peer, shared, &cancel).await;
-            drop(slot);
+            drop((slot, claim));
         });
     }
     while connections.join_next().await.is_some() {}

@@ -274,40 +274,57 @@ async fn do_and_cd_bits_are_separate_cache_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_connections_beyond_the_bound_are_closed() {
+async fn tcp_connections_beyond_the_bounds_are_closed() {
     let up = Fake::start(ip(69, 2), Behaviour::Answer).await;
     let addr = sa("127.0.69.1:5300");
     let _d = Daemon::start(
         bin(),
         addr,
         &format!(
-            "[server]\nlisten = [\"{addr}\"]\ntcp_max_connections = 2\n[resolver]\nupstreams = [\"{}\"]\n",
+            "[server]\nlisten = [\"{addr}\"]\ntcp_max_connections = 8\n[resolver]\nupstreams = [\"{}\"]\n",
             up.addr
         ),
     );
-    use tokio::io::AsyncReadExt;
-    let held: Vec<_> = hold_connections(addr, 2).await;
-    let mut third = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the kernel accepts");
-    let mut byte = [0u8; 1];
-    let closed = tokio::time::timeout(Duration::from_secs(3), third.read(&mut byte)).await;
+    // Per client: a quarter of the slots (2 of 8).
+    let mut held = hold_connections(addr, 10, 2).await;
     assert!(
-        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
-        "the third connection is closed at once: {closed:?}"
+        is_closed(addr, 10).await,
+        "a third connection from one address is closed"
     );
+    // In all: 8 slots.
+    for client in 11..14 {
+        held.extend(hold_connections(addr, client, 2).await);
+    }
+    assert!(is_closed(addr, 14).await, "a ninth connection is closed");
     drop(held);
     // Slots come back: a new connection is served.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let out = dig_async(addr, "www.example.test", "A", &["+tcp"]).await;
     assert_eq!(status_of(&out), "NOERROR", "{out}");
 }
 
-/// Opens `n` TCP connections and keeps them idle.
-async fn hold_connections(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+async fn connect_from(addr: std::net::SocketAddr, client: u8) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(sa(&format!("127.0.69.{client}:0"))).expect("bind");
+    socket.connect(addr).await.expect("the kernel accepts")
+}
+
+/// Whether a new connection from `127.0.69.{client}` is closed by the daemon at once.
+async fn is_closed(addr: std::net::SocketAddr, client: u8) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut stream = connect_from(addr, client).await;
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), stream.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+/// Opens `n` TCP connections from `127.0.69.{client}` and keeps them idle.
+async fn hold_connections(addr: std::net::SocketAddr, client: u8, n: usize) -> Vec<tokio::net::TcpStream> {
     let mut held = Vec::new();
     for _ in 0..n {
-        held.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
+        held.push(connect_from(addr, client).await);
     }
     // Let the daemon accept them and take their slots.
     tokio::time::sleep(Duration::from_millis(200)).await;

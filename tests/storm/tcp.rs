@@ -46,9 +46,13 @@ struct ConnStats {
 }
 
 async fn connect() -> std::io::Result<TcpStream> {
+    connect_from(TCP_CLIENT_IP).await
+}
+
+async fn connect_from(ip: std::net::Ipv4Addr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
-    socket.bind(SocketAddr::new(IpAddr::V4(TCP_CLIENT_IP), 0))?;
+    socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
     socket.connect(DAEMON).await
 }
 
@@ -395,7 +399,10 @@ pub(crate) async fn concurrent_tcp_queries(n: usize) -> Vec<String> {
     for i in 0..n {
         set.spawn(async move {
             let id = i as u16;
-            let stream = connect().await.map_err(|e| format!("connect: {e}"))?;
+            // Four client addresses: the daemon lets one address hold at
+            // most a quarter of the connection slots.
+            let from = std::net::Ipv4Addr::new(127, 0, 70, 31 + (i % 4) as u8);
+            let stream = connect_from(from).await.map_err(|e| format!("connect: {e}"))?;
             let (mut rd, mut wr) = stream.into_split();
             let query = wire::query(id, &format!("www{}.example.test.", i % 50));
             wr.write_all(&wire::framed(&query))
