@@ -44,7 +44,7 @@ pub struct HealthParams {
 impl Default for HealthParams {
     fn default() -> Self {
         HealthParams {
-            initial_rtt: Duration::from_millis(25),
+            initial_rtt: Duration::from_millis(20),
             hedge_floor: Duration::from_millis(5),
             hedge_ceiling: Duration::from_secs(1),
             down_after: 3,
@@ -462,7 +462,7 @@ mod tests {
         flaky.on_outcome(t0, Outcome::Failed, &p);
         let fast = answered(3);
         let slow = answered(80);
-        let unknown = Health::default(); // 25 ms assumed
+        let unknown = Health::default(); // 20 ms assumed
         let all = [down, flaky, slow, unknown, fast];
         assert_eq!(rank(&all, &p, false, 0), vec![4, 3, 2, 1, 0]);
     }
