@@ -27,9 +27,19 @@ use crate::server::{self, Generation, Shared, MAX_PENDING};
 
 const DRAIN: Duration = Duration::from_secs(3);
 
-fn generation(number: u64, settings: Settings, cache: &Arc<Cache>) -> anyhow::Result<Generation> {
+fn generation(
+    number: u64,
+    settings: Settings,
+    cache: &Arc<Cache>,
+    previous: Option<&Generation>,
+) -> anyhow::Result<Generation> {
+    let previous = previous.and_then(|g| g.service.as_deref());
     let service = match &settings.resolver {
-        Some(cfg) => Some(Arc::new(Service::new(cfg.clone(), Arc::clone(cache))?)),
+        Some(cfg) => Some(Arc::new(Service::with_previous(
+            cfg.clone(),
+            Arc::clone(cache),
+            previous,
+        )?)),
         None => None,
     };
     Ok(Generation {
@@ -42,7 +52,7 @@ fn generation(number: u64, settings: Settings, cache: &Arc<Cache>) -> anyhow::Re
 /// Runs the daemon until a termination signal.
 pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     let cache = Arc::new(Cache::new(settings.cache_size));
-    let first = generation(1, settings.clone(), &cache)?;
+    let first = generation(1, settings.clone(), &cache, None)?;
     let shared = Arc::new(Shared {
         generation: ArcSwap::from_pointee(first),
         pending: Arc::new(Semaphore::new(MAX_PENDING)),
@@ -157,7 +167,7 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
         metrics::counter!(RELOADS, "result" => "error").increment(1);
         return;
     }
-    match generation(current.number + 1, settings, cache) {
+    match generation(current.number + 1, settings, cache, Some(&current)) {
         Ok(next) => {
             let number = next.number;
             shared.generation.store(Arc::new(next));

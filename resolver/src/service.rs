@@ -126,15 +126,34 @@ impl Service {
     /// Builds the service; must run inside a tokio runtime (stub resolvers
     /// start their background tasks).
     pub fn new(cfg: ServiceConfig, cache: Arc<Cache>) -> Result<Self, Error> {
-        let default = Resolver::new(cfg.upstreams).map_err(|source| Error::Upstreams {
-            context: "default".into(),
-            source,
-        })?;
+        Self::with_previous(cfg, cache, None)
+    }
+
+    /// Builds the next generation after `previous` (a reload): an upstream
+    /// set whose stub settings did not change keeps its resolver, and so
+    /// what it learned about its upstreams' health.
+    pub fn with_previous(
+        cfg: ServiceConfig,
+        cache: Arc<Cache>,
+        previous: Option<&Service>,
+    ) -> Result<Self, Error> {
+        let reuse = |wanted: &ResolverConfig| {
+            previous.and_then(|p| {
+                std::iter::once(&p.default)
+                    .chain(p.forward.iter().map(|(_, r)| r))
+                    .find(|r| r.config() == wanted)
+                    .cloned()
+            })
+        };
+        let build = |stub: ResolverConfig, context: String| match reuse(&stub) {
+            Some(r) => Ok(r),
+            None => Resolver::new(stub).map_err(|source| Error::Upstreams { context, source }),
+        };
+        let default = build(cfg.upstreams, "default".into())?;
         let mut forward = Vec::with_capacity(cfg.forward.len());
         for f in cfg.forward {
             let context = wire::name_to_string(&f.zone);
-            let r = Resolver::new(f.upstreams).map_err(|source| Error::Upstreams { context, source })?;
-            forward.push((f.zone, r));
+            forward.push((f.zone, build(f.upstreams, context)?));
         }
         // Longest zone first: the most specific forward wins.
         forward.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.len()));

@@ -31,7 +31,7 @@ pub enum Transport {
 }
 
 /// Configuration of a stub resolver.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResolverConfig {
     /// Upstream servers, in configuration order (the tie-breaker of ranking).
     pub upstreams: Vec<SocketAddr>,

@@ -132,3 +132,34 @@ async fn reload_good_and_bad() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_what_was_learned_about_unchanged_upstreams() {
+    let up = Fake::start(ip(72, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.72.1:5300");
+    let metrics = sa("127.0.72.1:9153");
+    let config = |allow: &str| {
+        format!(
+            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\nallow = [\"{allow}\"]\n[metrics]\nlisten = \"{metrics}\"\n",
+            up.addr
+        )
+    };
+    let d = Daemon::start(bin(), addr, &config("127.0.0.0/8"));
+    for name in ["a.example.test", "b.example.test", "c.example.test"] {
+        assert_eq!(status_of(&dig_async(addr, name, "A", &[]).await), "NOERROR");
+    }
+    let sent = |status: &str| -> u64 {
+        let v: serde_json::Value = serde_json::from_str(status).expect("status JSON");
+        v["resolver"]["upstreams"]["default"][0]["sent"]
+            .as_u64()
+            .expect("sent")
+    };
+    assert_eq!(sent(&Daemon::http_get(metrics, "/status")), 3);
+    // Only the ACL changes: the upstream set, and its health, carry over.
+    std::fs::write(d.config_path(), config("127.0.72.0/24")).expect("write");
+    d.signal("HUP");
+    assert!(wait_for_log(&d, "configuration reloaded"), "{}", d.log());
+    let status = Daemon::http_get(metrics, "/status");
+    assert!(status.contains("\"generation\":2"), "{status}");
+    assert_eq!(sent(&status), 3, "the stub resolver was kept, not rebuilt");
+}
