@@ -64,6 +64,9 @@ pub struct Policy {
     pub serve_stale: Duration,
     /// TTL given to records of a stale answer (RFC 8767 suggests 30 s).
     pub stale_answer_ttl: u32,
+    /// After a failed refresh, serve stale data at once for this long
+    /// before asking the upstreams again (RFC 8767 suggests 30 s).
+    pub failure_recheck: Duration,
 }
 
 impl Default for Policy {
@@ -74,6 +77,7 @@ impl Default for Policy {
             negative_max_ttl: 3_600,
             serve_stale: Duration::from_secs(86_400),
             stale_answer_ttl: 30,
+            failure_recheck: Duration::from_secs(30),
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct Entry {
     negative: bool,
     /// Upper 8 bits of a 12-bit RCODE, from the upstream's OPT (passthrough only).
     ext_rcode: u8,
+    /// RFC 8767 failure-recheck timer: a refresh failed, so until then the
+    /// stale data is served at once, without asking the upstreams again.
+    recheck_after: Option<Instant>,
 }
 
 /// Why a response is not cached.
@@ -231,7 +238,22 @@ impl Entry {
             stale_until: expires + policy.serve_stale,
             negative,
             ext_rcode,
+            recheck_after: None,
         })
+    }
+
+    /// A copy that defers refreshes until `until` (a refresh just failed).
+    pub fn failed_refresh(&self, until: Instant) -> Entry {
+        Entry {
+            recheck_after: Some(until),
+            ..self.clone()
+        }
+    }
+
+    /// Whether a refresh failed recently enough that stale data should be
+    /// served without asking the upstreams.
+    pub fn refresh_deferred(&self, now: Instant) -> bool {
+        self.recheck_after.is_some_and(|t| now < t)
     }
 
     /// Whether this is an NXDOMAIN/NODATA entry.
@@ -577,6 +599,16 @@ mod tests {
             Err(Uncacheable::ZeroTtl),
             "RFC 2181: a TTL with the top bit set is zero"
         );
+    }
+
+    #[test]
+    fn a_failed_refresh_defers_the_next_one() {
+        let t0 = Instant::now();
+        let e = Entry::from_response(&response(0, Some(1), None, false), t0, &Policy::default()).expect("ok");
+        assert!(!e.refresh_deferred(t0));
+        let deferred = e.failed_refresh(t0 + Duration::from_secs(30));
+        assert!(deferred.refresh_deferred(t0 + Duration::from_secs(29)));
+        assert!(!deferred.refresh_deferred(t0 + Duration::from_secs(30)));
     }
 
     #[test]

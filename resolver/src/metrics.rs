@@ -5,7 +5,8 @@
 pub const CACHE_HITS: &str = "palanquin_cache_hits_total";
 /// Questions not in the cache (or stale) that went upstream.
 pub const CACHE_MISSES: &str = "palanquin_cache_misses_total";
-/// Answers served from expired data (RFC 8767), by `reason` (upstream_failed, client_timer).
+/// Answers served from expired data (RFC 8767), by `reason` (upstream_failed,
+/// client_timer, recheck_timer).
 pub const CACHE_STALE: &str = "palanquin_cache_stale_answers_total";
 /// Entries in the cache.
 pub const CACHE_ENTRIES: &str = "palanquin_cache_entries";

@@ -73,6 +73,7 @@ struct Counters {
     refused: Counter,
     stale_failed: Counter,
     stale_timer: Counter,
+    stale_recheck: Counter,
     servfail: Counter,
 }
 
@@ -85,6 +86,7 @@ impl Counters {
             refused: metrics::counter!(m::ACL_REFUSED),
             stale_failed: metrics::counter!(m::CACHE_STALE, "reason" => "upstream_failed"),
             stale_timer: metrics::counter!(m::CACHE_STALE, "reason" => "client_timer"),
+            stale_recheck: metrics::counter!(m::CACHE_STALE, "reason" => "recheck_timer"),
             servfail: metrics::counter!(m::UPSTREAM_EXHAUSTED),
         }
     }
@@ -208,6 +210,12 @@ impl Service {
                 self.counters.hits.increment(1);
                 return entry.render(raw, q, Instant::now(), None, udp_limit);
             }
+            Lookup::Stale(entry) if entry.refresh_deferred(Instant::now()) => {
+                // RFC 8767 failure-recheck timer: the last refresh failed.
+                self.counters.stale_recheck.increment(1);
+                let ttl = Some(self.policy.stale_answer_ttl);
+                return entry.render(raw, q, Instant::now(), ttl, udp_limit);
+            }
             Lookup::Stale(entry) => Some(entry),
             Lookup::Miss => None,
         };
@@ -283,6 +291,11 @@ impl Service {
             }
             Err(e) => {
                 tracing::debug!(name = %wire::name_to_string(&key.qname), error = %e, "upstreams failed");
+                let now = Instant::now();
+                if let Lookup::Stale(stale) = self.cache.get(&key, now) {
+                    let deferred = stale.failed_refresh(now + self.policy.failure_recheck);
+                    self.cache.insert_shared(key.clone(), Arc::new(deferred));
+                }
                 None
             }
         };

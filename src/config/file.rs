@@ -49,6 +49,8 @@ pub(crate) struct Resolver {
     pub(crate) attempts: Option<Spanned<u8>>,
     /// How long a client waits for a refresh before it gets stale data (default 1.8s).
     pub(crate) client_timer: Option<Text>,
+    /// After a failed refresh, stale data is served at once for this long (default 30s).
+    pub(crate) stale_recheck: Option<Text>,
     #[serde(default)]
     pub(crate) forward: Vec<Forward>,
 }

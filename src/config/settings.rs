@@ -286,6 +286,11 @@ fn resolver(
         )?,
         serve_stale: cx.opt_duration(&r.serve_stale, "resolver.serve_stale", defaults.serve_stale)?,
         stale_answer_ttl: defaults.stale_answer_ttl,
+        failure_recheck: cx.opt_duration(
+            &r.stale_recheck,
+            "resolver.stale_recheck",
+            defaults.failure_recheck,
+        )?,
     };
     if policy.min_ttl > policy.max_ttl {
         return cx.err(
