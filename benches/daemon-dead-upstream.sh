@@ -39,17 +39,9 @@ if [[ -z ${DAEMON_DEAD_NETNS:-} ]]; then   # --- outside: checks, build, re-exec
   for s in $SERVERS; do case $s in
     unbound | dnsdist) need "$s" "$s" ;; dnsmasq | dnsmasq-strict) need dnsmasq dnsmasq-base ;; palanquin) ;;
     *) die "unknown server '$s' in SERVERS (known: $ALL)" ;; esac; done
-  [[ -z ${PALANQUIN:-} ]] || PALANQUIN=$(realpath -m -- "$PALANQUIN")
-  OUT=$(realpath -m -- "${OUT:-/tmp/daemon-dead-upstream.json}") SELF=$(realpath -- "$0")
-  cd "$(dirname "$0")/.."
-  PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
-  if [[ " $SERVERS " == *" palanquin "* && ! -x $PALANQUIN ]]; then
-    [[ $PALANQUIN == "$PWD/target/release/palanquin" ]] || die "PALANQUIN=$PALANQUIN is not an executable"
-    echo "building palanquin (release)" >&2
-    cargo build --release --bin palanquin
-  fi
-  export DAEMON_DEAD_NETNS=1 SERVERS OUT PALANQUIN
-  exec timeout -s TERM "${MAX_SECONDS:-900}" unshare --net -- "$SELF" "$@"
+  # shellcheck source=benches/isolate.sh
+  source "$(dirname "$0")/isolate.sh"
+  reexec_isolated DAEMON_DEAD_NETNS /tmp/daemon-dead-upstream.json "$@"
 fi
 # --- inside the private network namespace --------------------------------------
 RUNS=${RUNS:-5} QUERIES=${QUERIES:-51} QUERY_TIMEOUT=${QUERY_TIMEOUT:-10} MAX_TIMEOUTS=${MAX_TIMEOUTS:-3}

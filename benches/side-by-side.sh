@@ -51,17 +51,9 @@ if [[ -z ${SIDE_BY_SIDE_NETNS:-} ]]; then   # --- outside: checks, build, re-exe
   for s in $SERVERS; do case $s in
     unbound | dnsdist) need "$s" "$s" ;; dnsmasq) need dnsmasq dnsmasq-base ;; palanquin) ;;
     *) die "unknown server '$s' in SERVERS (known: $ALL)" ;; esac; done
-  [[ -z ${PALANQUIN:-} ]] || PALANQUIN=$(realpath -m -- "$PALANQUIN")
-  OUT=$(realpath -m -- "${OUT:-/tmp/side-by-side.json}") SELF=$(realpath -- "$0")
-  cd "$(dirname "$0")/.."
-  PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
-  if [[ " $SERVERS " == *" palanquin "* && ! -x $PALANQUIN ]]; then
-    [[ $PALANQUIN == "$PWD/target/release/palanquin" ]] || die "PALANQUIN=$PALANQUIN is not an executable"
-    echo "building palanquin (release)" >&2
-    cargo build --release --bin palanquin
-  fi
-  export SIDE_BY_SIDE_NETNS=1 SERVERS OUT PALANQUIN
-  exec timeout -s TERM "${MAX_SECONDS:-900}" unshare --net -- "$SELF" "$@"
+  # shellcheck source=benches/isolate.sh
+  source "$(dirname "$0")/isolate.sh"
+  reexec_isolated SIDE_BY_SIDE_NETNS /tmp/side-by-side.json "$@"
 fi
 # --- inside the private network namespace --------------------------------------
 TRIALS=${TRIALS:-7} TRIAL_SECONDS=${TRIAL_SECONDS:-2}

@@ -94,9 +94,9 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
                     u["addr"].as_str().unwrap_or("?"),
                     u["state"].as_str().unwrap_or("?"),
                     srtt,
-                    u["sent"],
-                    u["answered"],
-                    u["failed"]
+                    u["sent"].as_u64().unwrap_or(0),
+                    u["answered"].as_u64().unwrap_or(0),
+                    u["failed"].as_u64().unwrap_or(0)
                 );
             }
         }

@@ -15,6 +15,11 @@ pub(crate) struct Config {
     /// Absent: no recursion at all.
     pub(crate) resolver: Option<Resolver>,
     pub(crate) metrics: Option<Metrics>,
+    /// DESIGN.md's `[[zone]]` (authoritative zones and pools): accepted by the
+    /// parser so that the refusal can say it is not implemented yet.
+    pub(crate) zone: Option<Spanned<toml::Value>>,
+    /// DESIGN.md's `[[vrrp]]`: likewise.
+    pub(crate) vrrp: Option<Spanned<toml::Value>>,
 }
 
 /// `[server]`

@@ -117,6 +117,17 @@ impl Settings {
 
     pub(crate) fn from_file(raw: file::Config, path: &Path, text: &str) -> Result<Self, ConfigError> {
         let cx = Ctx { path, text };
+        // Keys of the contract that later releases implement: refused by name.
+        if let Some(z) = &raw.zone {
+            return cx.err(
+                z.span(),
+                "zone",
+                "authoritative zones are not implemented in this version yet",
+            );
+        }
+        if let Some(v) = &raw.vrrp {
+            return cx.err(v.span(), "vrrp", "VRRP is not implemented in this version yet");
+        }
         let server = &raw.server;
         if server.listen.get_ref().is_empty() {
             return cx.err(
@@ -368,6 +379,34 @@ fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        crate::config::parse(Path::new("/t/p.toml"), text)
+    }
+
+    #[test]
+    fn recursion_is_for_loopback_unless_allow_says_otherwise() {
+        let s = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\n")
+            .expect("valid");
+        let acl = &s.resolver.expect("recursion on").acl;
+        assert!(acl.allows("127.0.0.1".parse().expect("ip")));
+        assert!(acl.allows("::1".parse().expect("ip")));
+        assert!(
+            !acl.allows("192.0.2.7".parse().expect("ip")),
+            "never an open resolver by default"
+        );
+        assert!(!acl.allows("2001:db8::7".parse().expect("ip")));
+    }
+
+    #[test]
+    fn contract_keys_of_later_releases_are_refused_by_name() {
+        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\norigin = \"example.test.\"\n")
+            .expect_err("not yet");
+        assert_eq!((e.line, e.key.as_str()), (4, "zone"));
+        assert!(e.message.contains("not implemented"), "{e}");
+        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[[vrrp]]\nvrid = 53\n").expect_err("not yet");
+        assert_eq!(e.key, "vrrp");
+    }
 
     #[test]
     fn zones_become_wire_names() {

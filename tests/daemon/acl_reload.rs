@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use palanquin_testkit::daemon::{answers_of, dig, status_of, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 
-use crate::{bin, dig_async, ip, sa};
+use crate::{bin, config, dig_async, ip, metrics_of, sa};
 
 fn dig_from(source: &str, server: &str, name: &str) -> String {
     let out = dig(&[
@@ -30,7 +30,7 @@ async fn clients_outside_allow_are_refused() {
     let _d = Daemon::start(
         bin(),
         addr,
-        &format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\nallow = [\"127.0.65.0/28\"]\n", up.addr),
+        &config(addr, up.addr, "allow = [\"127.0.65.0/28\"]\n"),
     );
     let inside = tokio::task::spawn_blocking(|| dig_from("127.0.65.5", "127.0.65.1", "www.example.test"))
         .await
@@ -41,24 +41,6 @@ async fn clients_outside_allow_are_refused() {
         .expect("dig");
     assert_eq!(status_of(&outside), "REFUSED", "{outside}");
     assert_eq!(up.queries(), 1, "a refused client causes no upstream query");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_acl_is_loopback_only() {
-    // Without `allow`, only loopback may recurse: the test can only show the
-    // allowed side from loopback; the refusal side is the case above.
-    let up = Fake::start(ip(65, 12), Behaviour::Answer).await;
-    let addr = sa("127.0.65.11:5300");
-    let _d = Daemon::start(
-        bin(),
-        addr,
-        &format!(
-            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\n",
-            up.addr
-        ),
-    );
-    let out = dig_async(addr, "www.example.test", "A", &[]).await;
-    assert_eq!(status_of(&out), "NOERROR");
 }
 
 fn wait_for_log(d: &Daemon, needle: &str) -> bool {
@@ -77,10 +59,8 @@ async fn reload_good_and_bad() {
     let first = Fake::start(ip(66, 2), Behaviour::Answer).await;
     let second = Fake::start(ip(66, 3), Behaviour::Answer).await;
     let addr = sa("127.0.66.1:5300");
-    let metrics = sa("127.0.66.1:9153");
-    let config = |up: std::net::SocketAddr| {
-        format!("[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{up}\"]\n[metrics]\nlisten = \"{metrics}\"\n")
-    };
+    let metrics = metrics_of(addr);
+    let config = |up: std::net::SocketAddr| config(addr, up, "");
     let d = Daemon::start(bin(), addr, &config(first.addr));
     let out = dig_async(addr, "cached.example.test", "A", &[]).await;
     assert_eq!(status_of(&out), "NOERROR");
@@ -137,13 +117,8 @@ async fn reload_good_and_bad() {
 async fn reload_keeps_what_was_learned_about_unchanged_upstreams() {
     let up = Fake::start(ip(72, 2), Behaviour::Answer).await;
     let addr = sa("127.0.72.1:5300");
-    let metrics = sa("127.0.72.1:9153");
-    let config = |allow: &str| {
-        format!(
-            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\nallow = [\"{allow}\"]\n[metrics]\nlisten = \"{metrics}\"\n",
-            up.addr
-        )
-    };
+    let metrics = metrics_of(addr);
+    let config = |allow: &str| config(addr, up.addr, &format!("allow = [\"{allow}\"]\n"));
     let d = Daemon::start(bin(), addr, &config("127.0.0.0/8"));
     for name in ["a.example.test", "b.example.test", "c.example.test"] {
         assert_eq!(status_of(&dig_async(addr, name, "A", &[]).await), "NOERROR");

@@ -18,6 +18,20 @@ pub(crate) fn bin() -> &'static Path {
 }
 
 /// `ip:port` parsed, for test literals.
+/// The configuration most tests run: one listen address, one upstream,
+/// `resolver_extra` lines in `[resolver]`, metrics on port 9153 of the same IP.
+pub(crate) fn config(addr: SocketAddr, upstream: SocketAddr, resolver_extra: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{upstream}\"]\n{resolver_extra}[metrics]\nlisten = \"{}\"\n",
+        metrics_of(addr)
+    )
+}
+
+/// Where [`config`] puts the metrics listener for `addr`.
+pub(crate) fn metrics_of(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip(), 9153)
+}
+
 pub(crate) fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use palanquin_testkit::daemon::{answers_of, status_of, Daemon};
 use palanquin_testkit::nsd::Nsd;
 
-use crate::{bin, dig_async, sa};
+use crate::{bin, config, dig_async, metrics_of, sa};
 
 const ZONE: &str = "\
 $ORIGIN stale.test.
@@ -28,13 +28,14 @@ async fn expired_answers_are_served_while_the_upstream_is_down() {
     )
     .expect("nsd");
     let addr = sa("127.0.64.1:5300");
-    let metrics = sa("127.0.64.1:9153");
+    let metrics = metrics_of(addr);
     let _d = Daemon::start(
         bin(),
         addr,
-        &format!(
-            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{}\"]\nserve_stale = \"1h\"\ntimeout = \"500ms\"\n[metrics]\nlisten = \"{metrics}\"\n",
-            nsd.addrs()[0]
+        &config(
+            addr,
+            nsd.addrs()[0],
+            "serve_stale = \"1h\"\ntimeout = \"500ms\"\n",
         ),
     );
     let fresh = dig_async(addr, "www.stale.test", "A", &[]).await;
@@ -71,13 +72,11 @@ async fn after_a_failed_refresh_stale_data_is_served_at_once() {
     .expect("nsd");
     let upstream = nsd.addrs()[0];
     let addr = sa("127.0.64.11:5300");
-    let metrics = sa("127.0.64.11:9153");
+    let metrics = metrics_of(addr);
     let _d = Daemon::start(
         bin(),
         addr,
-        &format!(
-            "[server]\nlisten = [\"{addr}\"]\n[resolver]\nupstreams = [\"{upstream}\"]\nserve_stale = \"1h\"\nstale_recheck = \"30s\"\n[metrics]\nlisten = \"{metrics}\"\n"
-        ),
+        &config(addr, upstream, "serve_stale = \"1h\"\nstale_recheck = \"30s\"\n"),
     );
     let fresh = dig_async(addr, "www.stale.test", "A", &[]).await;
     assert_eq!(answers_of(&fresh)[0].3, "192.0.2.64", "{fresh}");

@@ -192,7 +192,7 @@ async fn forged_replies_are_ignored_and_the_real_answer_taken() {
 }
 
 #[tokio::test]
-async fn nothing_listening_anywhere_fails_fast_and_asks_again_later() {
+async fn nothing_listening_anywhere_is_exhausted_and_asked_again_later() {
     let a = fake::closed_port(ip(7, 1)).await;
     let b = fake::closed_port(ip(7, 2)).await;
     let mut cfg = patient(vec![a, b]);
