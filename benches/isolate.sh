@@ -8,6 +8,7 @@ reexec_isolated() {
   local marker=$1 default_out=$2 self
   shift 2
   [[ -z ${PALANQUIN:-} ]] || PALANQUIN=$(realpath -m -- "$PALANQUIN")
+  [[ -z ${BASELINE:-} ]] || BASELINE=$(realpath -m -- "$BASELINE")
   OUT=$(realpath -m -- "${OUT:-$default_out}")
   self=$(realpath -- "$0")
   cd "$(dirname "$self")/.."
@@ -17,6 +18,6 @@ reexec_isolated() {
     echo "building palanquin (release)" >&2
     cargo build --release --bin palanquin
   fi
-  export "$marker"=1 SERVERS OUT PALANQUIN
+  export "$marker"=1 SERVERS OUT PALANQUIN BASELINE
   exec timeout -s TERM "${MAX_SECONDS:-900}" unshare --net -- "$self" "$@"
 }

@@ -7,6 +7,8 @@
 # Run as root from anywhere:   sudo benches/side-by-side.sh     (~3 minutes)
 #   SERVERS="unbound dnsdist dnsmasq palanquin" (default, in this order)
 #   PALANQUIN (default target/release/palanquin, built if absent)
+#   BASELINE=path/to/another/palanquin adds server "baseline" (that binary, the
+#     same configuration): an A/B of two builds within the same rounds.
 #   OUT (default /tmp/side-by-side.json)    TRIALS=7 TRIAL_SECONDS=2
 #   DNSPERF_OPTS="-c 32 -q 180 -T 2"        LAT_TRIALS=5 LAT_SECONDS=3 LAT_QPS=20000
 # The script re-runs itself in a private network namespace (unshare --net)
@@ -50,6 +52,7 @@ if [[ -z ${SIDE_BY_SIDE_NETNS:-} ]]; then   # --- outside: checks, build, re-exe
   need taskset util-linux; need unshare util-linux; need ip iproute2
   for s in $SERVERS; do case $s in
     unbound | dnsdist) need "$s" "$s" ;; dnsmasq) need dnsmasq dnsmasq-base ;; palanquin) ;;
+    baseline) [[ -x $(realpath -m -- "${BASELINE:-/nonexistent}") ]] || die "server 'baseline' needs BASELINE=path/to/palanquin" ;;
     *) die "unknown server '$s' in SERVERS (known: $ALL)" ;; esac; done
   # shellcheck source=benches/isolate.sh
   source "$(dirname "$0")/isolate.sh"
@@ -60,7 +63,7 @@ TRIALS=${TRIALS:-7} TRIAL_SECONDS=${TRIAL_SECONDS:-2}
 LAT_TRIALS=${LAT_TRIALS:-5} LAT_SECONDS=${LAT_SECONDS:-3} LAT_QPS=${LAT_QPS:-20000}
 read -ra PERF <<<"${DNSPERF_OPTS:--c 32 -q 180 -T 2}"
 UP=127.0.2.1
-declare -A PID ADDR=([palanquin]=127.0.2.10:5300 [unbound]=127.0.2.11:5300 [dnsdist]=127.0.2.12:5300 [dnsmasq]=127.0.2.13:5300)
+declare -A PID ADDR=([palanquin]=127.0.2.10:5300 [unbound]=127.0.2.11:5300 [dnsdist]=127.0.2.12:5300 [dnsmasq]=127.0.2.13:5300 [baseline]=127.0.2.14:5300)
 ip link set lo up
 for a in $UP "${ADDR[@]%:*}"; do ip addr add "$a/32" dev lo; done   # dnsmasq binds interface addresses
 
@@ -172,8 +175,11 @@ start_dnsmasq() {
     --listen-address="${1%:*}" --port="${1##*:}" --bind-interfaces --cache-size=200000 \
     --dns-forward-max=1000 --user=root --pid-file= --log-facility=-
 }
-start_palanquin() {
-  cat >"$tmp/palanquin.toml" <<EOF
+start_palanquin() { palanquin_as palanquin "$PALANQUIN" "$1"; }
+start_baseline() { palanquin_as baseline "$BASELINE" "$1"; }
+palanquin_as() { # name binary addr
+  local name=$1 bin=$2; shift 2
+  cat >"$tmp/$name.toml" <<EOF
 [server]
 listen = ["$1"]
 udp_workers = 1
@@ -187,7 +193,7 @@ serve_stale = "0s"
 [metrics]
 listen = "${1%:*}:9153"
 EOF
-  launch palanquin 0 "$PALANQUIN" serve --config "$tmp/palanquin.toml"
+  launch "$name" 0 "$bin" serve --config "$tmp/$name.toml"
 }
 
 for s in $SERVERS; do

@@ -16,13 +16,16 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use palanquin_resolver::{Cache, Service};
+use tokio::runtime::Handle;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{self, Settings};
 use crate::metrics::{QueryCounters, RELOADS};
+use crate::server::udp::CANCEL_POLL;
 use crate::server::{self, Generation, Shared, MAX_PENDING};
 
 const DRAIN: Duration = Duration::from_secs(3);
@@ -59,6 +62,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         tcp_slots: Arc::new(Semaphore::new(settings.tcp_max_connections)),
         // A client may hold at most a quarter of the slots (at least one).
         tcp_per_client: server::per_client::PerClient::new(settings.tcp_max_connections / 4),
+        resolving: TaskTracker::new(),
         udp_counters: QueryCounters::new("udp"),
         tcp_counters: QueryCounters::new("tcp"),
         started: Instant::now(),
@@ -68,21 +72,18 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     for &addr in &settings.listen {
         // Bind the first UDP socket, then the other workers to the port it got
         // (the configuration may say port 0).
-        let first = server::socket::udp(addr).with_context(|| format!("cannot listen on udp {addr}"))?;
+        let first = server::socket::udp(addr, CANCEL_POLL).with_context(|| format!("cannot listen on udp {addr}"))?;
         let bound = first.local_addr()?;
         tracing::info!(proto = "udp", addr = %bound, workers = settings.udp_workers, "listening");
         let mut sockets = vec![first];
         for _ in 1..settings.udp_workers {
             sockets.push(
-                server::socket::udp(bound).with_context(|| format!("cannot add a udp worker on {bound}"))?,
+                server::socket::udp(bound, CANCEL_POLL).with_context(|| format!("cannot add a udp worker on {bound}"))?,
             );
         }
         for socket in sockets {
-            tasks.spawn(server::udp::worker(
-                Arc::new(socket),
-                Arc::clone(&shared),
-                cancel.clone(),
-            ));
+            let (shared, cancel, runtime) = (Arc::clone(&shared), cancel.clone(), Handle::current());
+            tasks.spawn_blocking(move || server::udp::worker(socket, shared, cancel, runtime));
         }
         let tcp = server::socket::tcp(bound).with_context(|| format!("cannot listen on tcp {bound}"))?;
         tracing::info!(proto = "tcp", addr = %tcp.local_addr()?, "listening");
@@ -118,8 +119,12 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     }
     tracing::info!("shutting down: listeners stop, pending answers drain");
     cancel.cancel();
-    if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
-        .await
+    shared.resolving.close();
+    let drained = async {
+        while tasks.join_next().await.is_some() {}
+        shared.resolving.wait().await;
+    };
+    if tokio::time::timeout(DRAIN, drained).await
         .is_err()
     {
         tracing::warn!(

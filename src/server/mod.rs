@@ -4,7 +4,7 @@
 //! ```text
 //!   Shared { generation: ArcSwap<Generation>, pending: Semaphore, tcp: Semaphore }
 //!      ▲ swapped by reload (daemon.rs)          │ load() per message, no lock
-//!   udp.rs: N workers per address ── recv ── route ── reply | spawn resolve (JoinSet)
+//!   udp.rs: N worker threads per address ── recv ── route ── reply | resolve task (resolving)
 //!   tcp.rs: acceptor per address ── connection tasks (JoinSet), idle timeout, limit
 //! ```
 
@@ -19,6 +19,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use palanquin_resolver::Service;
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Settings;
 use crate::metrics::QueryCounters;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) tcp_slots: Arc<Semaphore>,
     /// TCP connections per client address, so one client cannot hold every slot.
     pub(crate) tcp_per_client: per_client::PerClient,
+    /// The UDP workers' resolutions (runtime tasks), waited for on shutdown.
+    pub(crate) resolving: TaskTracker,
     pub(crate) udp_counters: QueryCounters,
     pub(crate) tcp_counters: QueryCounters,
     pub(crate) started: Instant,

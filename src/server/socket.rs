@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -26,14 +27,18 @@ fn base(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// A UDP socket bound to `addr`, shareable with other workers on the same address.
-pub(crate) fn udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+/// A UDP socket bound to `addr`, shareable with other workers on the same
+/// address; blocking, with a receive timeout of `poll` (a worker thread's
+/// own socket: see udp.rs).
+pub(crate) fn udp(addr: SocketAddr, poll: Duration) -> io::Result<std::net::UdpSocket> {
     let socket = base(addr, Type::DGRAM, Protocol::UDP)?;
     // Best effort: the kernel caps these at net.core.[rw]mem_max.
     let _ = socket.set_recv_buffer_size(UDP_BUFFER);
     let _ = socket.set_send_buffer_size(UDP_BUFFER);
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(poll))?;
     socket.bind(&addr.into())?;
-    tokio::net::UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// A TCP listener bound to `addr`.
