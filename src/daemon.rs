@@ -72,13 +72,15 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     for &addr in &settings.listen {
         // Bind the first UDP socket, then the other workers to the port it got
         // (the configuration may say port 0).
-        let first = server::socket::udp(addr, CANCEL_POLL).with_context(|| format!("cannot listen on udp {addr}"))?;
+        let first =
+            server::socket::udp(addr, CANCEL_POLL).with_context(|| format!("cannot listen on udp {addr}"))?;
         let bound = first.local_addr()?;
         tracing::info!(proto = "udp", addr = %bound, workers = settings.udp_workers, "listening");
         let mut sockets = vec![first];
         for _ in 1..settings.udp_workers {
             sockets.push(
-                server::socket::udp(bound, CANCEL_POLL).with_context(|| format!("cannot add a udp worker on {bound}"))?,
+                server::socket::udp(bound, CANCEL_POLL)
+                    .with_context(|| format!("cannot add a udp worker on {bound}"))?,
             );
         }
         for socket in sockets {
@@ -124,9 +126,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         while tasks.join_next().await.is_some() {}
         shared.resolving.wait().await;
     };
-    if tokio::time::timeout(DRAIN, drained).await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN, drained).await.is_err() {
         tracing::warn!(
             after_s = DRAIN.as_secs(),
             "drain timed out; aborting what is left"
@@ -167,7 +167,10 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
     settings.tcp_max_connections = old.tcp_max_connections;
     settings.metrics = old.metrics;
     settings.cache_size = old.cache_size;
-    if let Some(looped) = settings.upstream_addrs().find(|a| settings.listen.contains(a)) {
+    if let Some(looped) = settings
+        .upstream_addrs()
+        .find(|a| config::is_own_listener(&settings.listen, a))
+    {
         tracing::error!(upstream = %looped, "reload refused: an upstream is one of our own listen addresses (queries would loop); the running configuration stays in force");
         metrics::counter!(RELOADS, "result" => "error").increment(1);
         return;

@@ -14,7 +14,7 @@ mod file;
 mod settings;
 
 pub(crate) use error::ConfigError;
-pub(crate) use settings::Settings;
+pub(crate) use settings::{is_own_listener, Settings};
 
 use std::path::Path;
 

@@ -104,6 +104,31 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether a query sent to `upstream` would reach one of our own `listen`
+/// sockets: the same address, or the port of a wildcard listener on a
+/// loopback, unspecified or local interface address.
+pub(crate) fn is_own_listener(listen: &[SocketAddr], upstream: &SocketAddr) -> bool {
+    let local = |ip: IpAddr| {
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || nix::ifaddrs::getifaddrs().is_ok_and(|mut all| {
+                all.any(|i| {
+                    i.address.as_ref().is_some_and(|a| {
+                        a.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(ip)
+                            || a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(ip)
+                    })
+                })
+            })
+    };
+    listen.iter().any(|l| {
+        l == upstream
+            || (l.ip().is_unspecified()
+                && l.is_ipv4() == upstream.is_ipv4()
+                && l.port() == upstream.port()
+                && local(upstream.ip()))
+    })
+}
+
 impl Settings {
     /// Every upstream address, default set and forward zones.
     pub(crate) fn upstream_addrs(&self) -> impl Iterator<Item = &SocketAddr> {
@@ -139,13 +164,6 @@ impl Settings {
         let mut listen = Vec::new();
         for l in server.listen.get_ref() {
             let addr = cx.addr(l, "server.listen", None)?;
-            if addr.ip().is_unspecified() {
-                return cx.err(
-                    l.span(),
-                    "server.listen",
-                    "a wildcard address cannot guarantee that replies leave from the address a query arrived on: list each address (IP_FREEBIND lets a VIP be listed before it is configured)",
-                );
-            }
             listen.push(addr);
         }
         let udp_workers = match &server.udp_workers {
@@ -226,7 +244,7 @@ fn resolver(
     };
     let no_loop =
         |addrs: &[SocketAddr], span: std::ops::Range<usize>, key: &str| -> Result<(), ConfigError> {
-            match addrs.iter().find(|a| listen.contains(a)) {
+            match addrs.iter().find(|a| is_own_listener(listen, a)) {
                 Some(a) => cx.err(
                     span,
                     key,

@@ -9,6 +9,7 @@
 //! ```
 
 pub(crate) mod per_client;
+pub(crate) mod pktinfo;
 pub(crate) mod socket;
 pub(crate) mod tcp;
 pub(crate) mod udp;

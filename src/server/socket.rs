@@ -37,6 +37,9 @@ pub(crate) fn udp(addr: SocketAddr, poll: Duration) -> io::Result<std::net::UdpS
     let _ = socket.set_send_buffer_size(UDP_BUFFER);
     socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(poll))?;
+    if addr.ip().is_unspecified() {
+        super::pktinfo::enable(&socket, addr.is_ipv6())?;
+    }
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }

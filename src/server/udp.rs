@@ -8,6 +8,9 @@
 //! futex wake of another runtime thread: under a dnsperf load that is most
 //! packets, and the kernel side dominates the cost of a cache hit.
 //!
+//! A wildcard socket (`0.0.0.0`, `[::]`) receives and sends with packet
+//! info instead (pktinfo.rs), so each reply leaves from the address queried.
+//!
 //! ```text
 //!  thread: recvfrom ─▶ route ─▶ Reply ─▶ sendto (blocking: backpressure)
 //!                            └─▶ Resolve ─▶ runtime task ─▶ sendto(MSG_DONTWAIT)
@@ -18,10 +21,12 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nix::sys::socket::MsgFlags;
 use socket2::SockRef;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use super::pktinfo::{self, Local};
 use super::Shared;
 use crate::router::{self, Routed};
 
@@ -33,10 +38,16 @@ pub(crate) const CANCEL_POLL: Duration = Duration::from_millis(100);
 /// the calling thread until cancelled. Resolutions go to `runtime`, tracked
 /// by `shared.resolving` so shutdown can wait for them.
 pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: CancellationToken, runtime: Handle) {
+    let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let socket = Arc::new(socket);
     let mut buf = vec![0u8; 65_535];
     while !cancel.is_cancelled() {
-        let (n, peer) = match socket.recv_from(&mut buf) {
+        let received = if wildcard {
+            pktinfo::recv(&socket, &mut buf)
+        } else {
+            socket.recv_from(&mut buf).map(|(n, peer)| (n, peer, None))
+        };
+        let (n, peer, local) = match received {
             Ok(v) => v,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -50,7 +61,7 @@ pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: Cancellatio
         match router::route(generation.service.as_ref(), raw, peer.ip(), true) {
             Routed::Reply(reply) => {
                 shared.udp_counters.answered(&reply);
-                if let Err(e) = socket.send_to(&reply, peer) {
+                if let Err(e) = send(&socket, &reply, peer, local, MsgFlags::empty()) {
                     tracing::debug!(%peer, error = %e, "udp send failed");
                 }
             }
@@ -65,7 +76,11 @@ pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: Cancellatio
                     async move {
                         let reply = service.resolve(&raw, &q, limit).await;
                         shared_.udp_counters.answered(&reply);
-                        send_nonblocking(&socket, &reply, peer);
+                        // From a runtime task: never block it. A full send
+                        // buffer loses this answer; the client retries.
+                        if let Err(e) = send(&socket, &reply, peer, local, MsgFlags::MSG_DONTWAIT) {
+                            tracing::debug!(%peer, error = %e, "udp send failed");
+                        }
                         drop(permit);
                     },
                     &runtime,
@@ -75,10 +90,16 @@ pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: Cancellatio
     }
 }
 
-/// Sends from a runtime task without ever blocking it: a full send buffer
-/// loses this answer (the client retries) rather than stalling the runtime.
-fn send_nonblocking(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) {
-    if let Err(e) = SockRef::from(socket).send_to_with_flags(reply, &peer.into(), libc::MSG_DONTWAIT) {
-        tracing::debug!(%peer, error = %e, "udp send failed");
+/// Sends `reply` to `peer`, from `local` when the query came to a wildcard socket.
+fn send(
+    socket: &UdpSocket,
+    reply: &[u8],
+    peer: SocketAddr,
+    local: Option<Local>,
+    flags: MsgFlags,
+) -> io::Result<usize> {
+    match local {
+        Some(local) => pktinfo::send(socket, reply, peer, local, flags),
+        None => SockRef::from(socket).send_to_with_flags(reply, &peer.into(), flags.bits()),
     }
 }

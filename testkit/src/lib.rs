@@ -5,8 +5,10 @@
 //!   test ──▶ Fake::start(127.0.x.y, Behaviour) ──▶ UDP+TCP on one port, counts queries
 //!   test ──▶ Nsd::start(addrs, port, zone)      ──▶ nsd -d, killed on drop
 //!   test ──▶ Daemon::start(bin, addr, toml)     ──▶ palanquin serve, SIGTERM on drop; dig helpers
+//!   test ──▶ netns::isolated(addrs, || ...)     ──▶ the closure in a private network namespace
 //! ```
 
 pub mod daemon;
 pub mod fake;
+pub mod netns;
 pub mod nsd;

@@ -113,7 +113,7 @@ fn bad_values_name_file_line_and_key() {
     let dir = scratch("values");
     let cases = [
         ("[server]\nlisten = [\"127.0.0.1:99999\"]\n", 2, "server.listen"),
-        ("[server]\nlisten = [\"0.0.0.0:53\"]\n", 2, "server.listen"),
+        ("[server]\nlisten = [\"0.0.0.0:53\"]\n[resolver]\nupstreams = [\"127.0.0.9\"]\n", 4, "resolver.upstreams"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\nserve_stale = \"1 week\"\n", 5, "resolver.serve_stale"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"not-an-ip\"]\n", 4, "resolver.upstreams"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"127.0.0.1:53\"]\n", 4, "resolver.upstreams"),

@@ -6,6 +6,7 @@ mod acl_reload;
 mod config;
 mod forwarding;
 mod stale;
+mod wildcard;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
