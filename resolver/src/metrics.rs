@@ -14,6 +14,9 @@ pub const CACHE_ENTRIES: &str = "palanquin_cache_entries";
 pub const COALESCED: &str = "palanquin_coalesced_queries_total";
 /// Clients outside the recursion ACL, answered REFUSED.
 pub const ACL_REFUSED: &str = "palanquin_recursion_refused_total";
+/// Queries without RD (recursion not desired) answered REFUSED: by a
+/// client not in `allow_no_rd`, or, for one in it, not in the cache.
+pub const NO_RD_REFUSED: &str = "palanquin_no_rd_refused_total";
 /// Questions that no upstream answered and nothing stale could cover (SERVFAIL).
 pub const UPSTREAM_EXHAUSTED: &str = "palanquin_resolver_servfail_total";
 
@@ -26,6 +29,10 @@ pub fn describe() {
     describe_gauge!(CACHE_ENTRIES, "Entries in the answer cache");
     describe_counter!(COALESCED, "Questions coalesced onto one already in flight");
     describe_counter!(ACL_REFUSED, "Recursion refused by the ACL");
+    describe_counter!(
+        NO_RD_REFUSED,
+        "Queries with RD clear refused (cache snooping not allowed, or not cached)"
+    );
     describe_counter!(
         UPSTREAM_EXHAUSTED,
         "SERVFAIL: no upstream answered and nothing stale to serve"

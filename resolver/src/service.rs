@@ -44,6 +44,9 @@ pub struct ServiceConfig {
     pub forward: Vec<ForwardZone>,
     /// Who may recurse.
     pub acl: Acl,
+    /// Who may ask with RD clear and get what the cache holds (cache
+    /// snooping); everyone else's RD-clear queries are REFUSED.
+    pub allow_no_rd: Acl,
     /// TTL and serve-stale policy.
     pub policy: Policy,
     /// How long a client waits for a refresh before a stale answer (RFC 8767 §5: 1.8 s).
@@ -71,6 +74,7 @@ struct Counters {
     misses: Counter,
     coalesced: Counter,
     refused: Counter,
+    no_rd_refused: Counter,
     stale_failed: Counter,
     stale_timer: Counter,
     stale_recheck: Counter,
@@ -84,6 +88,7 @@ impl Counters {
             misses: metrics::counter!(m::CACHE_MISSES),
             coalesced: metrics::counter!(m::COALESCED),
             refused: metrics::counter!(m::ACL_REFUSED),
+            no_rd_refused: metrics::counter!(m::NO_RD_REFUSED),
             stale_failed: metrics::counter!(m::CACHE_STALE, "reason" => "upstream_failed"),
             stale_timer: metrics::counter!(m::CACHE_STALE, "reason" => "client_timer"),
             stale_recheck: metrics::counter!(m::CACHE_STALE, "reason" => "recheck_timer"),
@@ -98,6 +103,7 @@ pub struct Service {
     cache: Arc<Cache>,
     policy: Policy,
     acl: Acl,
+    allow_no_rd: Acl,
     default: Resolver,
     forward: Vec<(Vec<u8>, Resolver)>,
     inflight: Inflight,
@@ -163,6 +169,7 @@ impl Service {
             cache,
             policy: cfg.policy,
             acl: cfg.acl,
+            allow_no_rd: cfg.allow_no_rd,
             default,
             forward,
             inflight: Inflight::default(),
@@ -177,7 +184,10 @@ impl Service {
     }
 
     /// Answers without waiting when it can: a refusal, or a fresh cache hit.
-    /// `None` means: call [`Service::resolve`].
+    /// `None` means: call [`Service::resolve`]. A query with RD clear asks
+    /// for no recursion: it gets only what the cache holds, and only if the
+    /// client may snoop (`allow_no_rd`); otherwise REFUSED, so nobody learns
+    /// what others have been resolving.
     pub fn try_answer(
         &self,
         raw: &[u8],
@@ -194,9 +204,13 @@ impl Service {
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
         }
         match self.cache.get(&Key::of(q), now) {
-            Lookup::Fresh(entry) => {
+            Lookup::Fresh(entry) if q.rd || self.allow_no_rd.allows(client) => {
                 self.counters.hits.increment(1);
                 Some(entry.render(raw, q, now, None, udp_limit))
+            }
+            _ if !q.rd => {
+                self.counters.no_rd_refused.increment(1);
+                Some(wire::error_response(raw, Some(q), rcode::REFUSED))
             }
             _ => None,
         }

@@ -44,6 +44,7 @@ pub(crate) struct Resolver {
     pub(crate) resolv_conf: Option<Text>,
     /// Who may recurse; default loopback only.
     pub(crate) allow: Option<Vec<Text>>,
+    pub(crate) allow_no_rd: Option<Vec<Text>>,
     pub(crate) cache_size: Option<Spanned<usize>>,
     pub(crate) serve_stale: Option<Text>,
     pub(crate) min_ttl: Option<Text>,

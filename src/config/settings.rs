@@ -283,16 +283,19 @@ fn resolver(
             c
         }
     };
+    let nets = |list: &[Spanned<String>], key: &str| -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        list.iter()
+            .map(|p| Acl::parse_prefix(p.get_ref()).or_else(|m| cx.err(p.span(), key, m)))
+            .collect()
+    };
     let acl = match &r.allow {
         None => Acl::loopback(),
-        Some(list) => {
-            let mut nets = Vec::new();
-            for p in list {
-                nets.push(Acl::parse_prefix(p.get_ref()).or_else(|m| cx.err(p.span(), "resolver.allow", m))?);
-            }
-            Acl::new(nets)
-        }
+        Some(list) => Acl::new(nets(list, "resolver.allow")?),
     };
+    let allow_no_rd = Acl::new(match &r.allow_no_rd {
+        None => Vec::new(),
+        Some(list) => nets(list, "resolver.allow_no_rd")?,
+    });
     let cache_size = match &r.cache_size {
         Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100_000_000 => {
             return cx.err(
@@ -352,6 +355,7 @@ fn resolver(
             upstreams,
             forward,
             acl,
+            allow_no_rd,
             policy,
             client_timer,
         },

@@ -9,18 +9,14 @@ use palanquin_testkit::fake::{Behaviour, Fake};
 use crate::{bin, config, dig_async, ip, metrics_of, sa};
 
 fn dig_from(source: &str, server: &str, name: &str) -> String {
-    let out = dig(&[
-        "-b",
-        source,
-        &format!("@{server}"),
-        "-p",
-        "5300",
-        name,
-        "A",
-        "+tries=1",
-        "+time=3",
-    ]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    dig_flags(source, server, name, &[])
+}
+
+fn dig_flags(source: &str, server: &str, name: &str, extra: &[&str]) -> String {
+    let at = format!("@{server}");
+    let mut args = vec!["-b", source, &at, "-p", "5300", name, "A", "+tries=1", "+time=3"];
+    args.extend_from_slice(extra);
+    String::from_utf8_lossy(&dig(&args).stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,6 +37,36 @@ async fn clients_outside_allow_are_refused() {
         .expect("dig");
     assert_eq!(status_of(&outside), "REFUSED", "{outside}");
     assert_eq!(up.queries(), 1, "a refused client causes no upstream query");
+}
+
+/// RD clear (dig +norec) asks for no recursion: REFUSED unless the client
+/// may snoop (`allow_no_rd`), and then only what the cache already holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_without_rd_get_only_the_cache_and_only_for_allow_no_rd() {
+    let up = Fake::start(ip(65, 12), Behaviour::Answer).await;
+    let addr = sa("127.0.65.11:5300");
+    let d = Daemon::start(
+        bin(),
+        addr,
+        &config(addr, up.addr, "allow_no_rd = [\"127.0.65.16/28\"]\n"),
+    );
+    let ask = |source: &'static str, name: &'static str| {
+        tokio::task::spawn_blocking(move || dig_flags(source, "127.0.65.11", name, &["+norec"]))
+    };
+    let uncached = ask("127.0.65.20", "www.example.test").await.expect("dig");
+    assert_eq!(status_of(&uncached), "REFUSED", "not cached: {uncached}");
+    assert_eq!(up.queries(), 0, "RD clear never goes upstream");
+    let recursed = dig_async(addr, "www.example.test", "A", &[]).await;
+    assert_eq!(status_of(&recursed), "NOERROR", "{recursed}");
+    let snooped = ask("127.0.65.20", "www.example.test").await.expect("dig");
+    assert_eq!(status_of(&snooped), "NOERROR", "cached, snooper: {snooped}");
+    assert_eq!(answers_of(&snooped)[0].3, "192.0.2.1", "{snooped}");
+    assert!(!snooped.contains(" rd"), "RD stays clear in the reply: {snooped}");
+    let other = ask("127.0.65.5", "www.example.test").await.expect("dig");
+    assert_eq!(status_of(&other), "REFUSED", "cached, but not a snooper: {other}");
+    assert_eq!(up.queries(), 1, "only the recursive query went upstream");
+    let refused = Daemon::metric(metrics_of(addr), "palanquin_no_rd_refused_total");
+    assert_eq!(refused, 2.0, "both refusals counted\n{}", d.log());
 }
 
 fn wait_for_log(d: &Daemon, needle: &str) -> bool {

@@ -118,6 +118,7 @@ fn bad_values_name_file_line_and_key() {
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"not-an-ip\"]\n", 4, "resolver.upstreams"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"127.0.0.1:53\"]\n", 4, "resolver.upstreams"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\nallow = [\"10.0.0.0/33\"]\n", 5, "resolver.allow"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\nallow_no_rd = [\"::1/129\"]\n", 5, "resolver.allow_no_rd"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\n[[resolver.forward]]\nzone = \"bad..zone\"\nupstreams = [\"192.0.2.2\"]\n", 6, "resolver.forward.zone"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[metrics]\nlisten = \"nowhere\"\n", 4, "metrics.listen"),
         ("[server]\nlisten = 53\n", 2, "server.listen"),
