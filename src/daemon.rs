@@ -69,6 +69,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     });
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let mut wakers = Vec::new();
     for &addr in &settings.listen {
         // Bind the first UDP socket, then the other workers to the port it got
         // (the configuration may say port 0).
@@ -84,6 +85,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
             );
         }
         for socket in sockets {
+            wakers.push(socket.try_clone()?);
             let (shared, cancel, runtime) = (Arc::clone(&shared), cancel.clone(), Handle::current());
             tasks.spawn_blocking(move || server::udp::worker(socket, shared, cancel, runtime));
         }
@@ -121,6 +123,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     }
     tracing::info!("shutting down: listeners stop, pending answers drain");
     cancel.cancel();
+    wakers.iter().for_each(server::udp::wake);
     shared.resolving.close();
     let drained = async {
         while tasks.join_next().await.is_some() {}

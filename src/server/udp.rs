@@ -30,9 +30,10 @@ use super::pktinfo::{self, Local};
 use super::Shared;
 use crate::router::{self, Routed};
 
-/// How often a worker idle in `recvfrom` looks at the cancellation token
-/// (the socket's receive timeout): the bound on how long shutdown waits for it.
-pub(crate) const CANCEL_POLL: Duration = Duration::from_millis(100);
+/// The receive timeout of a worker's socket: only a backstop, since
+/// shutdown wakes the workers at once with [`wake`]; an idle daemon wakes
+/// up this rarely.
+pub(crate) const CANCEL_POLL: Duration = Duration::from_secs(5);
 
 /// Serves `socket` (blocking, with a receive timeout of [`CANCEL_POLL`]) on
 /// the calling thread until cancelled. Resolutions go to `runtime`, tracked
@@ -88,6 +89,14 @@ pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: Cancellatio
             }
         }
     }
+}
+
+/// Wakes the workers blocked on `socket` (another handle to the same socket)
+/// after cancellation: shutting down the read side of a UDP socket wakes its
+/// readers, whose `recvfrom` then returns at once. Linux reports ENOTCONN for
+/// an unconnected socket but does wake them.
+pub(crate) fn wake(socket: &UdpSocket) {
+    let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Read);
 }
 
 /// Sends `reply` to `peer`, from `local` when the query came to a wildcard socket.
