@@ -3,7 +3,7 @@
 # black-holed (reads UDP and TCP, never answers): how long do its first uncached
 # query after start and the uncached queries after it take?  Palanquin next to
 # Unbound, dnsdist and dnsmasq.  Peers: benches/install-peers.
-# Run as root from anywhere:   sudo benches/daemon-dead-upstream.sh   (~40 s)
+# Run as root from anywhere:   benches/daemon-dead-upstream.sh   (~40 s)
 #   SERVERS="palanquin unbound dnsdist dnsmasq" (default; dnsmasq-strict, i.e.
 #   --strict-order, is opt-in: without client retries each of its queries times out)
 #   RUNS=5 QUERIES=51 QUERY_TIMEOUT=10 (s) MAX_TIMEOUTS=3 (per run, then the rest of

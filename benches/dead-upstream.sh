@@ -14,7 +14,7 @@
 #   3. glibc: getent ahosts in a mount namespace with resolv.conf bind-mounted
 # and prints them next to the targets; the results also go to $OUT as JSON.
 #
-# Run as root from anywhere:   sudo benches/dead-upstream.sh
+# Run as root from anywhere:   benches/dead-upstream.sh
 # Environment: PALANQUIN (default target/release/palanquin, built if absent),
 #   OUT (default /tmp/dead-upstream.json), REPEAT (1000), COLD_RUNS (20),
 #   GLIBC_RUNS (3).  Exits 0 after reporting even when targets are missed

@@ -4,11 +4,11 @@
 # dnsperf query file: 2,000 names, half of them NXDOMAIN, all cache hits.
 # Peers: apt-get install -y unbound dnsdist dnsmasq-base dnsperf nsd
 #   (benches/install-peers does exactly that; dig is in bind9-dnsutils)
-# Run as root from anywhere:   sudo benches/side-by-side.sh     (~3 minutes)
+# Run as root from anywhere:   benches/side-by-side.sh     (~3 minutes)
 #   SERVERS="unbound dnsdist dnsmasq palanquin" (default, in this order)
 #   PALANQUIN (default target/release/palanquin, built if absent)
 #   BASELINE=path/to/another/palanquin adds server "baseline" (that binary, the
-#     same configuration): an A/B of two builds within the same rounds.
+#     same configuration) to SERVERS: an A/B of two builds within the same rounds.
 #   OUT (default /tmp/side-by-side.json)    TRIALS=7 TRIAL_SECONDS=2
 #   DNSPERF_OPTS="-c 32 -q 180 -T 2"        LAT_TRIALS=5 LAT_SECONDS=3 LAT_QPS=20000
 # The script re-runs itself in a private network namespace (unshare --net)
@@ -42,7 +42,7 @@ set -euo pipefail
 
 die() { echo "side-by-side.sh: $*" >&2; exit 1; }
 ALL="unbound dnsdist dnsmasq palanquin"
-SERVERS=${SERVERS:-$ALL}
+SERVERS=${SERVERS:-$ALL${BASELINE:+ baseline}}
 
 if [[ -z ${SIDE_BY_SIDE_NETNS:-} ]]; then   # --- outside: checks, build, re-exec
   [[ $(id -u) -eq 0 ]] || die "must be run as root (network namespace, port 53)"
@@ -53,7 +53,7 @@ if [[ -z ${SIDE_BY_SIDE_NETNS:-} ]]; then   # --- outside: checks, build, re-exe
   for s in $SERVERS; do case $s in
     unbound | dnsdist) need "$s" "$s" ;; dnsmasq) need dnsmasq dnsmasq-base ;; palanquin) ;;
     baseline) [[ -x $(realpath -m -- "${BASELINE:-/nonexistent}") ]] || die "server 'baseline' needs BASELINE=path/to/palanquin" ;;
-    *) die "unknown server '$s' in SERVERS (known: $ALL)" ;; esac; done
+    *) die "unknown server '$s' in SERVERS (known: $ALL baseline)" ;; esac; done
   # shellcheck source=benches/isolate.sh
   source "$(dirname "$0")/isolate.sh"
   reexec_isolated SIDE_BY_SIDE_NETNS /tmp/side-by-side.json "$@"

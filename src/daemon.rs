@@ -3,10 +3,12 @@
 //!
 //! ```text
 //!  start: Settings ─▶ Generation 1 (Service over a shared Cache) ─▶ ArcSwap
-//!         bind UDP ×workers and TCP per address, metrics HTTP ─▶ JoinSet
+//!         bind everything (UDP ×workers + TCP per address, metrics), signals
+//!         ─▶ UDP worker threads (udp::Workers), TCP/HTTP tasks (JoinSet) ─▶ "ready"
 //!  SIGHUP: load + validate ─▶ error: log (file:line: key), keep serving
 //!                         └─▶ ok: new Generation (same Cache) ─▶ swap
-//!  SIGTERM/SIGINT: cancel ─▶ listeners stop, pending answers drain (≤ 3 s)
+//!  SIGTERM/SIGINT: cancel + wake the UDP threads ─▶ tasks and threads end,
+//!                  pending resolutions (Shared.resolving) answered, all ≤ 3 s
 //! ```
 
 use std::sync::Arc;
@@ -25,7 +27,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{self, Settings};
 use crate::metrics::{QueryCounters, RELOADS};
-use crate::server::udp::CANCEL_POLL;
 use crate::server::{self, Generation, Shared, MAX_PENDING};
 
 const DRAIN: Duration = Duration::from_secs(3);
@@ -67,36 +68,52 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         tcp_counters: QueryCounters::new("tcp"),
         started: Instant::now(),
     });
-    let cancel = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    let mut wakers = Vec::new();
+    // Bind every socket and register the signals first: a failure here
+    // leaves nothing running behind the error.
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
     for &addr in &settings.listen {
         // Bind the first UDP socket, then the other workers to the port it got
         // (the configuration may say port 0).
-        let first =
-            server::socket::udp(addr, CANCEL_POLL).with_context(|| format!("cannot listen on udp {addr}"))?;
+        let first = server::socket::udp(addr).with_context(|| format!("cannot listen on udp {addr}"))?;
         let bound = first.local_addr()?;
         tracing::info!(proto = "udp", addr = %bound, workers = settings.udp_workers, "listening");
-        let mut sockets = vec![first];
+        udp.push(first);
         for _ in 1..settings.udp_workers {
-            sockets.push(
-                server::socket::udp(bound, CANCEL_POLL)
-                    .with_context(|| format!("cannot add a udp worker on {bound}"))?,
+            udp.push(
+                server::socket::udp(bound).with_context(|| format!("cannot add a udp worker on {bound}"))?,
             );
         }
-        for socket in sockets {
-            wakers.push(socket.try_clone()?);
-            let (shared, cancel, runtime) = (Arc::clone(&shared), cancel.clone(), Handle::current());
-            tasks.spawn_blocking(move || server::udp::worker(socket, shared, cancel, runtime));
-        }
-        let tcp = server::socket::tcp(bound).with_context(|| format!("cannot listen on tcp {bound}"))?;
-        tracing::info!(proto = "tcp", addr = %tcp.local_addr()?, "listening");
-        tasks.spawn(server::tcp::acceptor(tcp, Arc::clone(&shared), cancel.clone()));
+        let listener = server::socket::tcp(bound).with_context(|| format!("cannot listen on tcp {bound}"))?;
+        tracing::info!(proto = "tcp", addr = %listener.local_addr()?, "listening");
+        tcp.push(listener);
     }
-    if let (Some(addr), Some(handle)) = (settings.metrics, metrics) {
-        let listener =
-            server::socket::tcp(addr).with_context(|| format!("cannot listen on metrics {addr}"))?;
-        tracing::info!(proto = "http", addr = %listener.local_addr()?, "metrics and status listening");
+    let http = match (settings.metrics, metrics) {
+        (Some(addr), Some(handle)) => {
+            let listener =
+                server::socket::tcp(addr).with_context(|| format!("cannot listen on metrics {addr}"))?;
+            tracing::info!(proto = "http", addr = %listener.local_addr()?, "metrics and status listening");
+            Some((listener, handle))
+        }
+        _ => None,
+    };
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+
+    // Then serve. Dropping `workers` on any way out stops the UDP threads.
+    let cancel = CancellationToken::new();
+    let mut workers = server::udp::Workers::spawn(udp, &shared, &cancel, &Handle::current())
+        .context("cannot start the udp worker threads")?;
+    let mut tasks = JoinSet::new();
+    for listener in tcp {
+        tasks.spawn(server::tcp::acceptor(
+            listener,
+            Arc::clone(&shared),
+            cancel.clone(),
+        ));
+    }
+    if let Some((listener, handle)) = http {
         tasks.spawn(crate::http::serve(
             listener,
             handle,
@@ -104,10 +121,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
             cancel.clone(),
         ));
     }
-
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    tracing::info!(generation = 1, "ready");
     loop {
         tokio::select! {
             biased;
@@ -122,17 +136,17 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         }
     }
     tracing::info!("shutting down: listeners stop, pending answers drain");
-    cancel.cancel();
-    wakers.iter().for_each(server::udp::wake);
+    workers.stop();
     shared.resolving.close();
     let drained = async {
         while tasks.join_next().await.is_some() {}
+        workers.joined().await;
         shared.resolving.wait().await;
     };
     if tokio::time::timeout(DRAIN, drained).await.is_err() {
         tracing::warn!(
             after_s = DRAIN.as_secs(),
-            "drain timed out; aborting what is left"
+            "drain timed out; exiting with answers still pending"
         );
     }
     Ok(())

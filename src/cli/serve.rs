@@ -24,5 +24,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     // Metric handles are registered when the service is built: the recorder first.
     let handle = settings.metrics.map(|_| crate::metrics::install()).transpose()?;
-    runtime.block_on(crate::daemon::run(settings, handle))
+    let result = runtime.block_on(crate::daemon::run(settings, handle));
+    // Whatever is still running after the drain is abandoned, not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }

@@ -106,27 +106,38 @@ impl Ctx<'_> {
 
 /// Whether a query sent to `upstream` would reach one of our own `listen`
 /// sockets: the same address, or the port of a wildcard listener on a
-/// loopback, unspecified or local interface address.
+/// loopback, unspecified or local interface address. (An unspecified
+/// upstream means loopback to the kernel.)
 pub(crate) fn is_own_listener(listen: &[SocketAddr], upstream: &SocketAddr) -> bool {
-    let local = |ip: IpAddr| {
-        ip.is_loopback()
-            || ip.is_unspecified()
-            || nix::ifaddrs::getifaddrs().is_ok_and(|mut all| {
-                all.any(|i| {
-                    i.address.as_ref().is_some_and(|a| {
-                        a.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())) == Some(ip)
-                            || a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())) == Some(ip)
-                    })
-                })
-            })
-    };
+    let ip = upstream.ip().to_canonical();
+    let upstream = SocketAddr::new(ip, upstream.port());
     listen.iter().any(|l| {
-        l == upstream
-            || (l.ip().is_unspecified()
-                && l.is_ipv4() == upstream.is_ipv4()
-                && l.port() == upstream.port()
-                && local(upstream.ip()))
+        let same_port_family = l.is_ipv4() == upstream.is_ipv4() && l.port() == upstream.port();
+        *l == upstream
+            || (same_port_family && ip.is_unspecified() && (l.ip().is_loopback() || l.ip().is_unspecified()))
+            || (same_port_family
+                && l.ip().is_unspecified()
+                && (ip.is_loopback() || ip.is_unspecified() || host_addresses().contains(&ip)))
     })
+}
+
+/// This host's interface addresses (getifaddrs), or none if it cannot be
+/// read (then only loopback and unspecified count as our own; logged).
+fn host_addresses() -> Vec<IpAddr> {
+    match nix::ifaddrs::getifaddrs() {
+        Ok(all) => all
+            .filter_map(|i| {
+                let a = i.address?;
+                a.as_sockaddr_in()
+                    .map(|v4| IpAddr::V4(v4.ip()))
+                    .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list this host's addresses; the upstream loop check covers loopback only");
+            Vec::new()
+        }
+    }
 }
 
 impl Settings {
@@ -292,10 +303,17 @@ fn resolver(
         None => Acl::loopback(),
         Some(list) => Acl::new(nets(list, "resolver.allow")?),
     };
-    let allow_no_rd = Acl::new(match &r.allow_no_rd {
+    let no_rd = match &r.allow_no_rd {
         None => Vec::new(),
         Some(list) => nets(list, "resolver.allow_no_rd")?,
-    });
+    };
+    for net in no_rd
+        .iter()
+        .filter(|n| !acl.allows(n.network()) || !acl.allows(n.broadcast()))
+    {
+        tracing::warn!(%net, "resolver.allow_no_rd: clients outside resolver.allow are refused all the same");
+    }
+    let allow_no_rd = Acl::new(no_rd);
     let cache_size = match &r.cache_size {
         Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100_000_000 => {
             return cx.err(
@@ -418,6 +436,32 @@ mod tests {
             "never an open resolver by default"
         );
         assert!(!acl.allows("2001:db8::7".parse().expect("ip")));
+    }
+
+    #[test]
+    fn upstreams_that_would_reach_our_own_listeners_are_loops() {
+        let sa = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let own = |listen: &[&str], up: &str| {
+            let listen: Vec<SocketAddr> = listen.iter().map(|l| sa(l)).collect();
+            is_own_listener(&listen, &sa(up))
+        };
+        assert!(own(&["127.0.0.1:53"], "127.0.0.1:53"));
+        assert!(!own(&["127.0.0.1:53"], "127.0.0.2:53"), "another address");
+        assert!(!own(&["127.0.0.1:53"], "127.0.0.1:5353"), "another port");
+        assert!(own(&["127.0.0.1:53"], "[::ffff:127.0.0.1]:53"), "v4-mapped");
+        assert!(own(&["127.0.0.1:53"], "0.0.0.0:53"), "unspecified means loopback");
+        assert!(own(&["[::1]:53"], "[::]:53"));
+        assert!(
+            own(&["0.0.0.0:53"], "127.0.0.9:53"),
+            "any loopback on a wildcard's port"
+        );
+        assert!(
+            !own(&["0.0.0.0:53"], "[::1]:53"),
+            "the v4 wildcard does not take v6"
+        );
+        assert!(own(&["[::]:53"], "[::1]:53"));
+        assert!(!own(&["0.0.0.0:53"], "192.0.2.1:53"), "not this host's address");
+        assert!(!own(&["0.0.0.0:53"], "127.0.0.9:5353"));
     }
 
     #[test]

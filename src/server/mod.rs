@@ -1,10 +1,11 @@
-//! Listeners: UDP workers (one SO_REUSEPORT socket each) and TCP acceptors,
-//! all feeding the router with the configuration generation in force.
+//! Listeners: UDP worker threads (one SO_REUSEPORT socket each) and TCP
+//! acceptors, all feeding the router with the configuration generation in force.
 //!
 //! ```text
-//!   Shared { generation: ArcSwap<Generation>, pending: Semaphore, tcp: Semaphore }
+//!   Shared { generation: ArcSwap<Generation>, pending, tcp_slots, resolving: TaskTracker, .. }
 //!      ▲ swapped by reload (daemon.rs)          │ load() per message, no lock
-//!   udp.rs: N worker threads per address ── recv ── route ── reply | resolve task (resolving)
+//!   udp.rs: N threads per address ── recv ── route ── reply | resolve task (resolving)
+//!           wildcard addresses: recvmsg/sendmsg with packet info (pktinfo.rs)
 //!   tcp.rs: acceptor per address ── connection tasks (JoinSet), idle timeout, limit
 //! ```
 
@@ -36,7 +37,7 @@ pub(crate) struct Generation {
     pub(crate) service: Option<Arc<Service>>,
 }
 
-/// State shared by every listener task.
+/// State shared by every listener (UDP threads, TCP and HTTP tasks).
 pub(crate) struct Shared {
     pub(crate) generation: ArcSwap<Generation>,
     pub(crate) pending: Arc<Semaphore>,

@@ -31,28 +31,29 @@ pub(crate) fn enable(socket: &socket2::Socket, v6: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Receives one datagram into `buf`: its length, sender and destination
-/// (`None` only if the kernel gave no packet info).
-pub(crate) fn recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<Local>)> {
+/// Room for the control message [`recv`] asks for; allocate once per worker.
+pub(crate) fn control_buffer() -> Vec<u8> {
+    nix::cmsg_space!(libc::in6_pktinfo)
+}
+
+/// Receives one datagram into `buf`: its length, sender and destination.
+/// Every datagram carries packet info; a receive without it is a socket
+/// shut for reading (the shutdown wake), reported as `WouldBlock`.
+pub(crate) fn recv(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<Local>)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let mut control = nix::cmsg_space!(libc::in6_pktinfo);
-    let msg = recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut control),
-        MsgFlags::empty(),
-    )?;
-    let peer = msg
-        .address
-        .as_ref()
-        .and_then(to_std)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without a source address"))?;
+    let msg = recvmsg::<SockaddrStorage>(socket.as_raw_fd(), &mut iov, Some(control), MsgFlags::empty())?;
     let mut local = None;
     for cmsg in msg.cmsgs()? {
         match cmsg {
+            // ipi_spec_dst, not ipi_addr (the header's destination): for a
+            // broadcast query it is the interface's address, a valid source.
             ControlMessageOwned::Ipv4PacketInfo(info) => {
                 local = Some(Local {
-                    ip: IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr))),
+                    ip: IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr))),
                     ifindex: u32::try_from(info.ipi_ifindex).unwrap_or(0),
                 });
             }
@@ -65,12 +66,20 @@ pub(crate) fn recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, Soc
             _ => {}
         }
     }
-    Ok((msg.bytes, peer, local))
+    let Some(local) = local else {
+        return Err(io::ErrorKind::WouldBlock.into());
+    };
+    let peer = msg
+        .address
+        .as_ref()
+        .and_then(to_std)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without a source address"))?;
+    Ok((msg.bytes, peer, Some(local)))
 }
 
 /// Sends `reply` to `peer` from `local`'s address. IPv4 lets routing choose
-/// the interface; IPv6 keeps the arrival interface for link-local peers,
-/// whose address means nothing without it.
+/// the interface; IPv6 keeps the arrival interface when either address is
+/// link-local, which means nothing without it.
 pub(crate) fn send(
     socket: &UdpSocket,
     reply: &[u8],
@@ -93,7 +102,9 @@ pub(crate) fn send(
             Ok(sendmsg(fd, &iov, &cmsg, flags, Some(&SockaddrIn::from(peer)))?)
         }
         (SocketAddr::V6(peer), IpAddr::V6(src)) => {
-            let link_local = peer.ip().segments()[0] & 0xffc0 == 0xfe80;
+            let link_local = [*peer.ip(), src]
+                .iter()
+                .any(|a| a.segments()[0] & 0xffc0 == 0xfe80);
             let info = libc::in6_pktinfo {
                 ipi6_addr: libc::in6_addr {
                     s6_addr: src.octets(),
@@ -137,7 +148,7 @@ mod tests {
         let target = SocketAddr::from(([127, 0, 0, 2], port));
         client.send_to(b"question", target).expect("send");
         let mut buf = [0u8; 64];
-        let (n, peer, local) = recv(&server, &mut buf).expect("recv");
+        let (n, peer, local) = recv(&server, &mut buf, &mut control_buffer()).expect("recv");
         assert_eq!(
             (&buf[..n], peer),
             (&b"question"[..], client.local_addr().expect("addr"))

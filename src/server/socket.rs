@@ -1,6 +1,8 @@
 //! The one socket builder: SO_REUSEPORT (several UDP sockets per address,
 //! one per worker), IP_FREEBIND (listen on a VIP the host does not hold yet),
-//! IPV6_V6ONLY, larger buffers.
+//! IPV6_V6ONLY, larger buffers. UDP sockets are blocking (each is one worker
+//! thread's, udp.rs) with bounded waits, and on a wildcard address report
+//! each datagram's destination (pktinfo.rs).
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,20 +25,26 @@ fn base(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
     }
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
     Ok(socket)
 }
 
+/// A blocked receive returns after this long even with nothing to read: only
+/// a backstop, since shutdown wakes the workers at once; an idle daemon
+/// wakes up this rarely.
+const RECV_BACKSTOP: Duration = Duration::from_secs(5);
+/// A blocking send gives up after this long (a full buffer): the bound on
+/// how long a worker can be held up, shutdown included.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A UDP socket bound to `addr`, shareable with other workers on the same
-/// address; blocking, with a receive timeout of `poll` (a worker thread's
-/// own socket: see udp.rs).
-pub(crate) fn udp(addr: SocketAddr, poll: Duration) -> io::Result<std::net::UdpSocket> {
+/// address; blocking, with the timeouts above.
+pub(crate) fn udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let socket = base(addr, Type::DGRAM, Protocol::UDP)?;
     // Best effort: the kernel caps these at net.core.[rw]mem_max.
     let _ = socket.set_recv_buffer_size(UDP_BUFFER);
     let _ = socket.set_send_buffer_size(UDP_BUFFER);
-    socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(poll))?;
+    socket.set_read_timeout(Some(RECV_BACKSTOP))?;
+    socket.set_write_timeout(Some(SEND_TIMEOUT))?;
     if addr.ip().is_unspecified() {
         super::pktinfo::enable(&socket, addr.is_ipv6())?;
     }
@@ -47,6 +55,7 @@ pub(crate) fn udp(addr: SocketAddr, poll: Duration) -> io::Result<std::net::UdpS
 /// A TCP listener bound to `addr`.
 pub(crate) fn tcp(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
     let socket = base(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     tokio::net::TcpListener::from_std(socket.into())

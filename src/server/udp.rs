@@ -12,39 +12,114 @@
 //! info instead (pktinfo.rs), so each reply leaves from the address queried.
 //!
 //! ```text
-//!  thread: recvfrom ─▶ route ─▶ Reply ─▶ sendto (blocking: backpressure)
-//!                            └─▶ Resolve ─▶ runtime task ─▶ sendto(MSG_DONTWAIT)
+//!  thread: recvfrom ─▶ route ─▶ Reply ─▶ sendto (blocking, ≤ 1 s: backpressure)
+//!                            └─▶ Resolve ─▶ runtime task (Shared.resolving) ─▶ sendto(MSG_DONTWAIT)
+//!  stop: cancel ─▶ shutdown(SHUT_RD) wakes every recvfrom ─▶ threads exit ─▶ done channel closes
 //! ```
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
 use nix::sys::socket::MsgFlags;
 use socket2::SockRef;
 use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::pktinfo::{self, Local};
 use super::Shared;
 use crate::router::{self, Routed};
 
-/// The receive timeout of a worker's socket: only a backstop, since
-/// shutdown wakes the workers at once with [`wake`]; an idle daemon wakes
-/// up this rarely.
-pub(crate) const CANCEL_POLL: Duration = Duration::from_secs(5);
+/// The running worker threads. Dropping this stops them (cancel, then wake),
+/// so no exit path of the daemon leaves a thread blocked in `recvfrom`.
+pub(crate) struct Workers {
+    /// Weak: a thread that dies (a panic) drops the last strong handle and
+    /// closes its socket, so SO_REUSEPORT stops sending it a share of the
+    /// clients instead of feeding a socket nobody reads.
+    sockets: Vec<Weak<UdpSocket>>,
+    cancel: CancellationToken,
+    /// Closes when the last thread has exited.
+    done: mpsc::Receiver<()>,
+}
 
-/// Serves `socket` (blocking, with a receive timeout of [`CANCEL_POLL`]) on
-/// the calling thread until cancelled. Resolutions go to `runtime`, tracked
-/// by `shared.resolving` so shutdown can wait for them.
-pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: CancellationToken, runtime: Handle) {
+impl Workers {
+    /// Starts one thread per socket (blocking sockets from socket::udp).
+    pub(crate) fn spawn(
+        sockets: Vec<UdpSocket>,
+        shared: &Arc<Shared>,
+        cancel: &CancellationToken,
+        runtime: &Handle,
+    ) -> io::Result<Workers> {
+        let (done_tx, done) = mpsc::channel(1);
+        let mut workers = Workers {
+            sockets: Vec::with_capacity(sockets.len()),
+            cancel: cancel.clone(),
+            done,
+        };
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let socket = Arc::new(socket);
+            workers.sockets.push(Arc::downgrade(&socket));
+            let (shared, cancel, runtime) = (Arc::clone(shared), cancel.clone(), runtime.clone());
+            let exit = Exit {
+                _done: done_tx.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("palanquin-udp{i}"))
+                .spawn(move || {
+                    worker(&socket, &shared, &cancel, &runtime);
+                    drop(exit);
+                })?;
+        }
+        Ok(workers)
+    }
+
+    /// Cancels and wakes every thread.
+    pub(crate) fn stop(&self) {
+        self.cancel.cancel();
+        for socket in self.sockets.iter().filter_map(Weak::upgrade) {
+            // Shutting down the read side of a UDP socket wakes its readers,
+            // whose recvfrom returns at once (Linux reports ENOTCONN for an
+            // unconnected socket, but wakes them).
+            let _ = SockRef::from(&*socket).shutdown(std::net::Shutdown::Read);
+        }
+    }
+
+    /// Waits until every thread has exited.
+    pub(crate) async fn joined(&mut self) {
+        while self.done.recv().await.is_some() {}
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Held by a worker thread; its drop (normal exit or unwinding) tells
+/// [`Workers::joined`], and a panic is logged.
+struct Exit {
+    _done: mpsc::Sender<()>,
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("a UDP worker thread panicked; its socket is closed, the others serve on");
+        }
+    }
+}
+
+/// Serves `socket` on the calling thread until cancelled. Resolutions go to
+/// `runtime`, tracked by `shared.resolving` so shutdown can wait for them.
+fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationToken, runtime: &Handle) {
     let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
-    let socket = Arc::new(socket);
     let mut buf = vec![0u8; 65_535];
+    let mut control = pktinfo::control_buffer();
     while !cancel.is_cancelled() {
         let received = if wildcard {
-            pktinfo::recv(&socket, &mut buf)
+            pktinfo::recv(socket, &mut buf, &mut control)
         } else {
             socket.recv_from(&mut buf).map(|(n, peer)| (n, peer, None))
         };
@@ -60,55 +135,45 @@ pub(crate) fn worker(socket: UdpSocket, shared: Arc<Shared>, cancel: Cancellatio
         let raw = &buf[..n];
         let generation = shared.generation.load();
         match router::route(generation.service.as_ref(), raw, peer.ip(), true) {
-            Routed::Reply(reply) => {
-                shared.udp_counters.answered(&reply);
-                if let Err(e) = send(&socket, &reply, peer, local, MsgFlags::empty()) {
-                    tracing::debug!(%peer, error = %e, "udp send failed");
-                }
-            }
+            Routed::Reply(reply) => answer(socket, shared, &reply, peer, local, MsgFlags::empty()),
             Routed::Drop => shared.udp_counters.dropped.increment(1),
             Routed::Resolve(service, q, limit) => {
                 let Ok(permit) = Arc::clone(&shared.pending).try_acquire_owned() else {
                     shared.udp_counters.overload.increment(1);
                     continue;
                 };
-                let (raw, socket, shared_) = (raw.to_vec(), Arc::clone(&socket), Arc::clone(&shared));
+                let (raw, socket, shared_) = (raw.to_vec(), Arc::clone(socket), Arc::clone(shared));
                 shared.resolving.spawn_on(
                     async move {
                         let reply = service.resolve(&raw, &q, limit).await;
-                        shared_.udp_counters.answered(&reply);
                         // From a runtime task: never block it. A full send
                         // buffer loses this answer; the client retries.
-                        if let Err(e) = send(&socket, &reply, peer, local, MsgFlags::MSG_DONTWAIT) {
-                            tracing::debug!(%peer, error = %e, "udp send failed");
-                        }
+                        answer(&socket, &shared_, &reply, peer, local, MsgFlags::MSG_DONTWAIT);
                         drop(permit);
                     },
-                    &runtime,
+                    runtime,
                 );
             }
         }
     }
 }
 
-/// Wakes the workers blocked on `socket` (another handle to the same socket)
-/// after cancellation: shutting down the read side of a UDP socket wakes its
-/// readers, whose `recvfrom` then returns at once. Linux reports ENOTCONN for
-/// an unconnected socket but does wake them.
-pub(crate) fn wake(socket: &UdpSocket) {
-    let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Read);
-}
-
-/// Sends `reply` to `peer`, from `local` when the query came to a wildcard socket.
-fn send(
+/// Counts `reply` and sends it to `peer`, from `local` when the query came
+/// to a wildcard socket.
+fn answer(
     socket: &UdpSocket,
+    shared: &Shared,
     reply: &[u8],
     peer: SocketAddr,
     local: Option<Local>,
     flags: MsgFlags,
-) -> io::Result<usize> {
-    match local {
+) {
+    shared.udp_counters.answered(reply);
+    let sent = match local {
         Some(local) => pktinfo::send(socket, reply, peer, local, flags),
         None => SockRef::from(socket).send_to_with_flags(reply, &peer.into(), flags.bits()),
+    };
+    if let Err(e) = sent {
+        tracing::debug!(%peer, error = %e, "udp send failed");
     }
 }

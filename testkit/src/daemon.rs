@@ -55,7 +55,8 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
-            if self.log().contains("listening") && self.log().matches("listening").count() >= 2 {
+            // Logged once every listener is bound and serving.
+            if self.log().contains(" ready") {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -181,6 +182,11 @@ pub fn dig(args: &[&str]) -> Output {
 
 /// `dig @addr -p port NAME TYPE +tries=1 +time=5` plus `extra`; returns stdout.
 pub fn dig_at(addr: SocketAddr, name: &str, rtype: &str, extra: &[&str]) -> String {
+    dig_from(None, addr, name, rtype, extra)
+}
+
+/// [`dig_at`] from the client address `source` (`dig -b`) when given.
+pub fn dig_from(source: Option<&str>, addr: SocketAddr, name: &str, rtype: &str, extra: &[&str]) -> String {
     let server = format!("@{}", addr.ip());
     let port = addr.port().to_string();
     let mut args = vec![
@@ -192,6 +198,9 @@ pub fn dig_at(addr: SocketAddr, name: &str, rtype: &str, extra: &[&str]) -> Stri
         "+tries=1",
         "+time=5",
     ];
+    if let Some(source) = source {
+        args.extend_from_slice(&["-b", source]);
+    }
     args.extend_from_slice(extra);
     let out = dig(&args);
     String::from_utf8_lossy(&out.stdout).into_owned()

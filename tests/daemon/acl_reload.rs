@@ -3,20 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use palanquin_testkit::daemon::{answers_of, dig, status_of, Daemon};
+use palanquin_testkit::daemon::{answers_of, status_of, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 
 use crate::{bin, config, dig_async, ip, metrics_of, sa};
 
-fn dig_from(source: &str, server: &str, name: &str) -> String {
-    dig_flags(source, server, name, &[])
-}
-
-fn dig_flags(source: &str, server: &str, name: &str, extra: &[&str]) -> String {
-    let at = format!("@{server}");
-    let mut args = vec!["-b", source, &at, "-p", "5300", name, "A", "+tries=1", "+time=3"];
-    args.extend_from_slice(extra);
-    String::from_utf8_lossy(&dig(&args).stdout).into_owned()
+fn dig_from(source: &'static str, server: &str, name: &str) -> String {
+    palanquin_testkit::daemon::dig_from(Some(source), sa(&format!("{server}:5300")), name, "A", &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +44,9 @@ async fn queries_without_rd_get_only_the_cache_and_only_for_allow_no_rd() {
         &config(addr, up.addr, "allow_no_rd = [\"127.0.65.16/28\"]\n"),
     );
     let ask = |source: &'static str, name: &'static str| {
-        tokio::task::spawn_blocking(move || dig_flags(source, "127.0.65.11", name, &["+norec"]))
+        tokio::task::spawn_blocking(move || {
+            palanquin_testkit::daemon::dig_from(Some(source), addr, name, "A", &["+norec"])
+        })
     };
     let uncached = ask("127.0.65.20", "www.example.test").await.expect("dig");
     assert_eq!(status_of(&uncached), "REFUSED", "not cached: {uncached}");

@@ -136,3 +136,42 @@ fn bad_values_name_file_line_and_key() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A listener that cannot be bound (here the metrics port, taken) is a
+/// startup error: `serve` says which and exits non-zero at once, leaving no
+/// worker thread behind to keep the process alive.
+#[test]
+fn serve_exits_with_the_error_when_a_listener_cannot_be_bound() {
+    let dir = scratch("bind");
+    let taken = std::net::TcpListener::bind("127.0.61.31:9153").expect("take the metrics port");
+    let file = dir.join("taken.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = [\"127.0.61.31:5300\"]\nudp_workers = 2\n[resolver]\nupstreams = [\"127.0.61.32\"]\n\
+         [metrics]\nlisten = \"127.0.61.31:9153\"\n",
+    )
+    .expect("write");
+    let mut child = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&file)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("serve still running 5 s after failing to bind the metrics port");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("read");
+    assert!(!status.success(), "non-zero exit: {err}");
+    assert!(err.contains("cannot listen on metrics 127.0.61.31:9153"), "{err}");
+    drop(taken);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -190,6 +190,30 @@ async fn malformed_queries_get_formerr_and_the_daemon_stops_cleanly() {
     );
 }
 
+/// SIGTERM while a question waits on a slow upstream: the daemon stops
+/// taking queries but still answers the one in flight, then exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_what_is_in_flight_before_exiting() {
+    let up = Fake::start(ip(61, 22), Behaviour::Slow(Duration::from_millis(800))).await;
+    let addr = sa("127.0.61.21:5300");
+    let mut d = Daemon::start(bin(), addr, &config(addr, up.addr, ""));
+    let pending = tokio::spawn(dig_async(addr, "www.example.test", "A", &[]));
+    let until = Instant::now() + Duration::from_secs(3);
+    while up.queries() == 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(up.queries(), 1, "the question reached the upstream");
+    let stopped = tokio::task::spawn_blocking(move || d.stop(Duration::from_secs(4)));
+    let answer = pending.await.expect("dig task");
+    assert_eq!(
+        status_of(&answer),
+        "NOERROR",
+        "answered during the drain: {answer}"
+    );
+    assert_eq!(answers_of(&answer)[0].3, "192.0.2.1");
+    assert_eq!(stopped.await.expect("stop"), Some(0), "then exits 0");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kdig_pipelines_several_queries_on_one_tcp_connection() {
     let up = Fake::start(ip(67, 2), Behaviour::Answer).await;

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use palanquin_testkit::daemon::{answers_of, dig, status_of, Daemon};
+use palanquin_testkit::daemon::{answers_of, dig_from, status_of, Daemon};
 use palanquin_testkit::netns;
 use palanquin_testkit::nsd::Nsd;
 
@@ -20,22 +20,10 @@ ns1  IN A   127.0.0.5
 www  IN A   192.0.2.80
 ";
 
-/// `dig -b source @server www.wild.test A` plus `extra`; returns stdout.
+/// `dig -b source @server -p 53 www.wild.test A` plus `extra`; returns stdout.
 fn ask(source: &str, server: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "-b",
-        source,
-        "-p",
-        "53",
-        "www.wild.test",
-        "A",
-        "+tries=1",
-        "+time=2",
-    ];
-    let at = format!("@{server}");
-    args.insert(0, &at);
-    args.extend_from_slice(extra);
-    String::from_utf8_lossy(&dig(&args).stdout).into_owned()
+    let server = SocketAddr::new(server.parse().expect("ip"), 53);
+    dig_from(Some(source), server, "www.wild.test", "A", extra)
 }
 
 #[test]
