@@ -34,7 +34,8 @@ pub fn isolated<T: Send + 'static>(addrs: &[&str], f: impl FnOnce() -> T + Send 
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-fn ip(args: &[&str]) {
+/// Runs `ip ARGS` (iproute2) in the calling thread's namespace; panics on failure.
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip")
         .args(args)
         .output()

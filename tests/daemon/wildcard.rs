@@ -3,7 +3,8 @@
 //! addresses: a reply must leave from the address the query was sent to,
 //! or dig discards it ("reply from unexpected source") and times out.
 
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::time::Duration;
 
 use palanquin_testkit::daemon::{answers_of, dig_from, status_of, Daemon};
 use palanquin_testkit::netns;
@@ -56,6 +57,39 @@ fn wildcard_replies_leave_from_the_address_queried_and_outsiders_are_refused() {
             assert_eq!(status_of(&outside), "REFUSED", "ipv4 outsider: {outside}");
             let outside6 = ask("fd00::1", "fd00::53", &[]);
             assert_eq!(status_of(&outside6), "REFUSED", "ipv6 outsider: {outside6}");
+
+            // Link-local addresses mean something only with their interface:
+            // the reply must leave from fe80::53 on the interface asked.
+            netns::ip(&["link", "add", "ll0", "type", "veth", "peer", "name", "ll1"]);
+            for dev in ["ll0", "ll1"] {
+                netns::ip(&["link", "set", dev, "up"]);
+            }
+            for a in ["fe80::53/64", "fe80::1/64"] {
+                netns::ip(&["-6", "addr", "add", a, "dev", "ll0", "nodad"]);
+            }
+            let scope = nix::net::if_::if_nametoindex("ll0").expect("ll0 index");
+            let client =
+                UdpSocket::bind(SocketAddrV6::new(ip6("fe80::1"), 0, 0, scope)).expect("bind fe80::1");
+            client
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            let server = SocketAddrV6::new(ip6("fe80::53"), 53, 0, scope);
+            // ID 0xabcd, RD, one question: www.wild.test A IN.
+            let query = b"\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x04wild\x04test\x00\x00\x01\x00\x01";
+            client.send_to(query, server).expect("send");
+            let mut buf = [0u8; 512];
+            let (n, from) = client.recv_from(&mut buf).expect("a reply over link-local");
+            assert_eq!(
+                from,
+                SocketAddr::V6(server),
+                "from the link-local address asked, on its interface"
+            );
+            assert!(n >= 12 && buf[..2] == [0xab, 0xcd], "our reply");
+            assert_eq!(buf[3] & 0x0f, 5, "REFUSED: fe80::1 is not loopback");
         },
     );
+}
+
+fn ip6(s: &str) -> Ipv6Addr {
+    s.parse().expect("ipv6")
 }
