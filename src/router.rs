@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use palanquin_resolver::wire::{self, rcode, Malformed, Query};
-use palanquin_resolver::Service;
+use palanquin_resolver::{Front, Service};
 
 /// Largest UDP answer sent, whatever the client advertises (DNS flag day 2020).
 const MAX_UDP: usize = 1232;
@@ -37,8 +37,15 @@ pub(crate) fn udp_limit(q: &Query) -> usize {
     q.edns.map_or(512, |e| usize::from(e.payload).min(MAX_UDP))
 }
 
-/// Routes `raw` from `client`; `udp` selects the size limit.
-pub(crate) fn route(service: Option<&Arc<Service>>, raw: &[u8], client: IpAddr, udp: bool) -> Routed {
+/// Routes `raw` from `client`; `udp` selects the size limit. `front` is the
+/// calling thread's front cache, if it keeps one.
+pub(crate) fn route(
+    service: Option<&Arc<Service>>,
+    raw: &[u8],
+    client: IpAddr,
+    udp: bool,
+    front: Option<&mut Front>,
+) -> Routed {
     let q = match wire::parse_query(raw) {
         Ok(q) => q,
         Err(Malformed::NotQuery) => return Routed::Drop,
@@ -55,7 +62,7 @@ pub(crate) fn route(service: Option<&Arc<Service>>, raw: &[u8], client: IpAddr, 
         return Routed::Reply(wire::error_response(raw, Some(&q), rcode::REFUSED));
     };
     let limit = udp.then(|| udp_limit(&q));
-    match service.try_answer(raw, &q, client, limit, Instant::now()) {
+    match service.try_answer(raw, &q, client, limit, Instant::now(), front) {
         Some(reply) => Routed::Reply(reply),
         None => Routed::Resolve(Arc::clone(service), q, limit),
     }

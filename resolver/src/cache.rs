@@ -256,6 +256,27 @@ impl Entry {
         self.recheck_after.is_some_and(|t| now < t)
     }
 
+    /// Whether it is within its TTL at `now`.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        now < self.expires
+    }
+
+    /// Whether the question this entry answers is `q`'s (name compared
+    /// case-insensitively, then type and class).
+    pub fn answers(&self, q: &Query) -> bool {
+        let name_end = HEADER + q.qname.len();
+        let (Some(name), Some(rest)) = (
+            self.wire.get(HEADER..name_end),
+            self.wire.get(name_end..name_end + 4),
+        ) else {
+            return false;
+        };
+        // Label lengths are below 64, so folding ASCII case leaves them alone.
+        name.eq_ignore_ascii_case(&q.qname)
+            && rest[..2] == q.qtype.to_be_bytes()
+            && rest[2..] == q.qclass.to_be_bytes()
+    }
+
     /// Whether this is an NXDOMAIN/NODATA entry.
     pub fn is_negative(&self) -> bool {
         self.negative

@@ -6,6 +6,7 @@
 //!   wire.rs   parse a query / locate a response's TTLs (no allocation-heavy decode)
 //!   acl.rs    who may recurse
 //!   cache.rs  pure: entries, TTL countdown, clamps, LRU bound, stale window
+//!   front.rs  per-thread, lock-free slots in front of the cache (fresh hits only)
 //!   inflight.rs  one upstream query per identical question in flight
 //!   service.rs   the path: ACL → cache → coalesce → stub (forward zones) → answer
 //!   dns.rs    the adapter from wire questions to stub requests
@@ -14,6 +15,7 @@
 pub mod acl;
 pub mod cache;
 mod dns;
+pub mod front;
 pub mod inflight;
 pub mod metrics;
 pub mod service;
@@ -21,4 +23,5 @@ pub mod wire;
 
 pub use acl::Acl;
 pub use cache::{Cache, Policy};
+pub use front::Front;
 pub use service::{ForwardZone, Service, ServiceConfig};

@@ -22,6 +22,7 @@ use palanquin_stub::{Resolver, ResolverConfig, UpstreamStatus};
 
 use crate::acl::Acl;
 use crate::cache::{Cache, Entry, Key, Lookup, Policy};
+use crate::front::Front;
 use crate::inflight::{Inflight, Role};
 use crate::wire::{self, rcode, Query};
 use crate::{dns, metrics as m};
@@ -183,7 +184,8 @@ impl Service {
         &self.cache
     }
 
-    /// Answers without waiting when it can: a refusal, or a fresh cache hit.
+    /// Answers without waiting when it can: a refusal, or a fresh cache hit
+    /// (from the caller's `front` when it has one, and then kept there).
     /// `None` means: call [`Service::resolve`]. A query with RD clear asks
     /// for no recursion: it gets only what the cache holds, and only if the
     /// client may snoop (`allow_no_rd`); otherwise REFUSED, so nobody learns
@@ -195,6 +197,7 @@ impl Service {
         client: IpAddr,
         udp_limit: Option<usize>,
         now: Instant,
+        front: Option<&mut Front>,
     ) -> Option<Vec<u8>> {
         if !self.acl.allows(client) {
             self.counters.refused.increment(1);
@@ -203,10 +206,19 @@ impl Service {
         if q.qclass != QCLASS_IN || q.qtype == QTYPE_AXFR || q.qtype == QTYPE_IXFR {
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
         }
+        let may_read = q.rd || self.allow_no_rd.allows(client);
+        if let Some(entry) = front.as_deref().filter(|_| may_read).and_then(|f| f.get(q, now)) {
+            self.counters.hits.increment(1);
+            return Some(entry.render(raw, q, now, None, udp_limit));
+        }
         match self.cache.get(&Key::of(q), now) {
-            Lookup::Fresh(entry) if q.rd || self.allow_no_rd.allows(client) => {
+            Lookup::Fresh(entry) if may_read => {
                 self.counters.hits.increment(1);
-                Some(entry.render(raw, q, now, None, udp_limit))
+                let reply = entry.render(raw, q, now, None, udp_limit);
+                if let Some(front) = front {
+                    front.put(q, entry);
+                }
+                Some(reply)
             }
             _ if !q.rd => {
                 self.counters.no_rd_refused.increment(1);

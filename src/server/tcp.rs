@@ -111,7 +111,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel:
                 Err(Cut::Closed) => break,
             };
             let generation = shared.generation.load_full();
-            match router::route(generation.service.as_ref(), &msg, peer.ip(), false) {
+            match router::route(generation.service.as_ref(), &msg, peer.ip(), false, None) {
                 Routed::Reply(reply) => {
                     if replies.send(reply).await.is_err() {
                         break;

@@ -12,7 +12,7 @@
 //! info instead (pktinfo.rs), so each reply leaves from the address queried.
 //!
 //! ```text
-//!  thread: recvfrom ─▶ route ─▶ Reply ─▶ sendto (blocking, ≤ 1 s: backpressure)
+//!  thread: recvfrom ─▶ route (+ the thread's front cache) ─▶ Reply ─▶ sendto (blocking, ≤ 1 s)
 //!                            └─▶ Resolve ─▶ runtime task (Shared.resolving) ─▶ sendto(MSG_DONTWAIT)
 //!  stop: cancel ─▶ shutdown(SHUT_RD) wakes every recvfrom ─▶ threads exit ─▶ done channel closes
 //! ```
@@ -22,6 +22,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Weak};
 
 use nix::sys::socket::MsgFlags;
+use palanquin_resolver::front::{self, Front};
 use socket2::SockRef;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -117,6 +118,7 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
     let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut buf = vec![0u8; 65_535];
     let mut control = pktinfo::control_buffer();
+    let mut front = Front::new(front::DEFAULT_SLOTS);
     while !cancel.is_cancelled() {
         let received = if wildcard {
             pktinfo::recv(socket, &mut buf, &mut control)
@@ -134,7 +136,13 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
         };
         let raw = &buf[..n];
         let generation = shared.generation.load();
-        match router::route(generation.service.as_ref(), raw, peer.ip(), true) {
+        match router::route(
+            generation.service.as_ref(),
+            raw,
+            peer.ip(),
+            true,
+            Some(&mut front),
+        ) {
             Routed::Reply(reply) => answer(socket, shared, &reply, peer, local, MsgFlags::empty()),
             Routed::Drop => shared.udp_counters.dropped.increment(1),
             Routed::Resolve(service, q, limit) => {
