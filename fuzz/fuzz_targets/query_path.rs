@@ -20,9 +20,11 @@ use palanquin_stub::ResolverConfig;
 const CLIENT: &[u8] = b"\x42\x42\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\
 \x03www\x07example\x04test\x00\x00\x01\x00\x01\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00";
 
-/// The answer an upstream gave to [`CLIENT`]: www.example.test. 300 A 192.0.2.1.
+/// The answer an upstream gave to [`CLIENT`], its question spelled as
+/// another client asked: wWw.ExAmple.TeST. 86400 A 192.0.2.1 (a day, so
+/// a long campaign keeps hitting it fresh).
 const ANSWER: &[u8] = b"\x42\x42\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\
-\x03www\x07example\x04test\x00\x00\x01\x00\x01\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00\x02\x01";
+\x03wWw\x07ExAmple\x04TeST\x00\x00\x01\x00\x01\xc0\x0c\x00\x01\x00\x01\x00\x01\x51\x80\x00\x04\xc0\x00\x02\x01";
 
 /// A service whose cache holds [`ANSWER`]; its upstream is never asked
 /// (try_answer does not go upstream). The runtime only hosts the stub's
@@ -64,8 +66,12 @@ fuzz_target!(|data: &[u8]| {
                 let client: IpAddr = client.parse().expect("ip");
                 let mut front = Front::new(4);
                 for limit in [None, Some(512), Some(1232), Some(512)] {
-                    // The last round reads the front cache the previous ones filled.
-                    if let Some(reply) = service.try_answer(data, &q, client, limit, now, Some(&mut front)) {
+                    // The later rounds read the front the earlier ones filled;
+                    // a front must never change the answer.
+                    let plain = service.try_answer(data, &q, client, limit, now, None);
+                    let fronted = service.try_answer(data, &q, client, limit, now, Some(&mut front));
+                    assert_eq!(plain, fronted, "the front changes nothing but the path");
+                    if let Some(reply) = fronted {
                         assert!(wire::layout(&reply).is_ok(), "service answer must be well formed");
                         assert_eq!(&reply[..2], &data[..2], "the client's ID");
                         assert!(limit.is_none_or(|l| reply.len() <= l.max(512)), "fits the UDP limit");

@@ -123,6 +123,9 @@ pub enum Uncacheable {
 
 /// Largest response kept in the cache (a 100,000-entry cache of these
 /// stays under 1.6 GB even in the worst case; typical answers are ~100 bytes).
+/// The UDP workers' front caches (front.rs) may keep a further 16,384
+/// entries of at most 1.2 KiB each alive per thread after the cache has
+/// evicted them, until they expire.
 pub const MAX_CACHED: usize = 16 * 1024;
 
 impl Entry {
@@ -287,6 +290,11 @@ impl Entry {
         self.wire[3] & 0x0f
     }
 
+    /// Bytes of the stored message.
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
     /// Approximate heap bytes held.
     pub fn heap_size(&self) -> usize {
         self.wire.len() + self.ttls.len() * 8
@@ -410,6 +418,11 @@ impl Cache {
         }
         shard.pop(key);
         Lookup::Miss
+    }
+
+    /// Marks `key` as just used (moves it up the LRU), if it is held.
+    pub fn touch(&self, key: &Key) {
+        let _ = self.shard(key).get(key);
     }
 
     /// Stores `entry` under `key`, evicting the least recently used entry of
@@ -645,6 +658,32 @@ mod tests {
         let out = e.render(&edns_q, &q, t0, None, None);
         let l = wire::layout(&out).expect("well formed");
         assert_eq!(l.additional.last().map(|r| r.end), Some(out.len()));
+    }
+
+    #[test]
+    fn touch_keeps_an_entry_from_being_the_one_evicted() {
+        let t0 = Instant::now();
+        let cache = Cache::new(2 * SHARDS); // two entries per shard
+        let e =
+            Entry::from_response(&response(0, Some(300), None, false), t0, &Policy::default()).expect("ok");
+        let key = |i: u32| Key {
+            qname: i.to_be_bytes().to_vec().into(),
+            qtype: 1,
+            qclass: 1,
+            dnssec_ok: false,
+            cd: false,
+        };
+        // Three keys of one shard.
+        let shard_of = |k: &Key| (cache.hasher.hash_one(k) as usize) % SHARDS;
+        let first = shard_of(&key(0));
+        let same: Vec<Key> = (1..).map(key).filter(|k| shard_of(k) == first).take(2).collect();
+        let (a, b, c) = (key(0), same[0].clone(), same[1].clone());
+        cache.insert(a.clone(), e.clone());
+        cache.insert(b.clone(), e.clone());
+        cache.touch(&a); // a is now the most recently used: b goes
+        cache.insert(c, e.clone());
+        assert!(matches!(cache.get(&a, t0), Lookup::Fresh(_)), "touched: kept");
+        assert!(matches!(cache.get(&b, t0), Lookup::Miss), "untouched: evicted");
     }
 
     #[test]

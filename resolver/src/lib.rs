@@ -8,7 +8,7 @@
 //!   cache.rs  pure: entries, TTL countdown, clamps, LRU bound, stale window
 //!   front.rs  per-thread, lock-free slots in front of the cache (fresh hits only)
 //!   inflight.rs  one upstream query per identical question in flight
-//!   service.rs   the path: ACL → cache → coalesce → stub (forward zones) → answer
+//!   service.rs   the path: ACL → front → cache → coalesce → stub (forward zones) → answer
 //!   dns.rs    the adapter from wire questions to stub requests
 //! ```
 

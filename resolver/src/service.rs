@@ -2,7 +2,8 @@
 //! `palanquin-stub`, serve-stale.
 //!
 //! ```text
-//!  query ─▶ try_answer (no await): REFUSED by ACL │ NOTIMP/REFUSED │ fresh hit ─▶ answer
+//!  query ─▶ try_answer (no await): REFUSED: ACL, class/AXFR, RD clear (unless allow_no_rd)
+//!              │  fresh hit: the worker's Front, else the shared Cache (fills the Front) ─▶ answer
 //!              │ None
 //!              ▼
 //!           resolve: cache again ── stale? ─┐
@@ -206,20 +207,25 @@ impl Service {
         if q.qclass != QCLASS_IN || q.qtype == QTYPE_AXFR || q.qtype == QTYPE_IXFR {
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
         }
-        let may_read = q.rd || self.allow_no_rd.allows(client);
-        if let Some(entry) = front.as_deref().filter(|_| may_read).and_then(|f| f.get(q, now)) {
+        if !q.rd && !self.allow_no_rd.allows(client) {
+            self.counters.no_rd_refused.increment(1);
+            return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
+        }
+        let mut front = front;
+        if let Some(entry) = front.as_deref_mut().and_then(|f| f.get(q, now, &self.cache)) {
             self.counters.hits.increment(1);
             return Some(entry.render(raw, q, now, None, udp_limit));
         }
         match self.cache.get(&Key::of(q), now) {
-            Lookup::Fresh(entry) if may_read => {
+            Lookup::Fresh(entry) => {
                 self.counters.hits.increment(1);
                 let reply = entry.render(raw, q, now, None, udp_limit);
                 if let Some(front) = front {
-                    front.put(q, entry);
+                    front.put(q, entry, now);
                 }
                 Some(reply)
             }
+            // RD clear, from a client that may snoop: only what is cached.
             _ if !q.rd => {
                 self.counters.no_rd_refused.increment(1);
                 Some(wire::error_response(raw, Some(q), rcode::REFUSED))
@@ -350,5 +356,76 @@ impl Service {
     /// Questions in flight upstream right now.
     pub fn inflight(&self) -> usize {
         self.inflight.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::wire::parse_query;
+
+    /// `www.example.test. A` from a client, RD as given.
+    fn query(rd: bool) -> Vec<u8> {
+        let mut q =
+            b"\x42\x42\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01"
+                .to_vec();
+        q[2] = u8::from(rd);
+        q
+    }
+
+    const ANSWER: &[u8] = b"\x42\x42\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x03www\x07example\x04test\x00\
+\x00\x01\x00\x01\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00\x02\x01";
+
+    /// A front filled by one hit answers later hits, but never a client the
+    /// ACL refuses nor an RD-clear query from a client that may not snoop.
+    #[tokio::test]
+    async fn a_filled_front_still_applies_the_acl_and_the_rd_rule() {
+        let now = Instant::now();
+        let cache = Arc::new(Cache::new(100));
+        let (raw, raw_no_rd) = (query(true), query(false));
+        let (q, q_no_rd) = (parse_query(&raw).expect("q"), parse_query(&raw_no_rd).expect("q"));
+        cache.insert(
+            Key::of(&q),
+            Entry::from_response(ANSWER, now, &Policy::default()).expect("cacheable"),
+        );
+        let net = |p: &str| Acl::parse_prefix(p).expect("prefix");
+        let service = Service::new(
+            ServiceConfig {
+                upstreams: ResolverConfig::new(vec![SocketAddr::from(([127, 0, 0, 1], 9))]),
+                forward: Vec::new(),
+                acl: Acl::new(vec![net("127.0.0.0/8")]),
+                allow_no_rd: Acl::new(vec![net("127.0.0.1/32")]),
+                policy: Policy::default(),
+                client_timer: Duration::from_millis(1800),
+            },
+            cache,
+        )
+        .expect("service");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let rcode_of = |reply: Option<Vec<u8>>| reply.expect("answered at once")[3] & 0x0f;
+        let mut front = Front::new(16);
+        let first = service.try_answer(&raw, &q, ip("127.0.0.2"), None, now, Some(&mut front));
+        assert_eq!(rcode_of(first), rcode::NOERROR);
+        assert!(
+            front.get(&q, now, service.cache()).is_some(),
+            "the hit filled the front"
+        );
+        let mut ask = |raw: &[u8], q: &Query, client: &str| {
+            rcode_of(service.try_answer(raw, q, ip(client), None, now, Some(&mut front)))
+        };
+        assert_eq!(ask(&raw, &q, "127.0.0.3"), rcode::NOERROR);
+        assert_eq!(ask(&raw, &q, "192.0.2.1"), rcode::REFUSED, "outside the ACL");
+        assert_eq!(
+            ask(&raw_no_rd, &q_no_rd, "127.0.0.2"),
+            rcode::REFUSED,
+            "RD clear, no snooping"
+        );
+        assert_eq!(
+            ask(&raw_no_rd, &q_no_rd, "127.0.0.1"),
+            rcode::NOERROR,
+            "RD clear, may snoop"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! ```text
 //!   Shared { generation: ArcSwap<Generation>, pending, tcp_slots, resolving: TaskTracker, .. }
 //!      ▲ swapped by reload (daemon.rs)          │ load() per message, no lock
-//!   udp.rs: N threads per address ── recv ── route ── reply | resolve task (resolving)
+//!   udp.rs: N threads per address ── recv ── route (+ own front cache) ── reply | resolve task
 //!           wildcard addresses: recvmsg/sendmsg with packet info (pktinfo.rs)
 //!   tcp.rs: acceptor per address ── connection tasks (JoinSet), idle timeout, limit
 //! ```

@@ -78,8 +78,10 @@ pub(crate) fn recv(
 }
 
 /// Sends `reply` to `peer` from `local`'s address. IPv4 lets routing choose
-/// the interface; IPv6 keeps the arrival interface when either address is
-/// link-local, which means nothing without it.
+/// the interface. For IPv6, a link-local peer's scope id already picks the
+/// interface; the arrival interface is named too whenever either address is
+/// link-local (which means nothing without it), so a link-local source is
+/// never paired with another interface.
 pub(crate) fn send(
     socket: &UdpSocket,
     reply: &[u8],

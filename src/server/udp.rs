@@ -22,7 +22,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Weak};
 
 use nix::sys::socket::MsgFlags;
-use palanquin_resolver::front::{self, Front};
+use palanquin_resolver::Front;
 use socket2::SockRef;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -118,7 +118,7 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
     let wildcard = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut buf = vec![0u8; 65_535];
     let mut control = pktinfo::control_buffer();
-    let mut front = Front::new(front::DEFAULT_SLOTS);
+    let mut front = Front::for_cache(shared.generation.load().settings.cache_size);
     while !cancel.is_cancelled() {
         let received = if wildcard {
             pktinfo::recv(socket, &mut buf, &mut control)
