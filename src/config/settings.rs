@@ -55,6 +55,25 @@ impl Ctx<'_> {
         v.as_ref().map_or(Ok(default), |v| self.duration(v, key))
     }
 
+    /// A whole number within `range`, or `default` when absent.
+    fn opt_count<T: Copy + PartialOrd + std::fmt::Display>(
+        &self,
+        v: &Option<Spanned<T>>,
+        key: &str,
+        range: std::ops::RangeInclusive<T>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(n) if range.contains(n.get_ref()) => Ok(*n.get_ref()),
+            Some(n) => self.err(
+                n.span(),
+                key,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ),
+        }
+    }
+
     fn ttl(&self, v: &Option<Spanned<String>>, key: &str, default: u32) -> Result<u32, ConfigError> {
         let d = self.opt_duration(v, key, Duration::from_secs(u64::from(default)))?;
         Ok(u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
@@ -177,29 +196,23 @@ impl Settings {
             let addr = cx.addr(l, "server.listen", None)?;
             listen.push(addr);
         }
-        let udp_workers = match &server.udp_workers {
-            Some(w) if *w.get_ref() == 0 || *w.get_ref() > 256 => {
-                return cx.err(w.span(), "server.udp_workers", "must be between 1 and 256");
-            }
-            Some(w) => *w.get_ref(),
-            None => std::thread::available_parallelism().map_or(1, usize::from),
-        };
+        let udp_workers = cx.opt_count(
+            &server.udp_workers,
+            "server.udp_workers",
+            1..=256,
+            std::thread::available_parallelism().map_or(1, usize::from),
+        )?;
         let tcp_idle_timeout = cx.opt_duration(
             &server.tcp_idle_timeout,
             "server.tcp_idle_timeout",
             Duration::from_secs(10),
         )?;
-        let tcp_max_connections = match &server.tcp_max_connections {
-            Some(n) if *n.get_ref() == 0 || *n.get_ref() > 65_535 => {
-                return cx.err(
-                    n.span(),
-                    "server.tcp_max_connections",
-                    "must be between 1 and 65535",
-                );
-            }
-            Some(n) => *n.get_ref(),
-            None => 1024,
-        };
+        let tcp_max_connections = cx.opt_count(
+            &server.tcp_max_connections,
+            "server.tcp_max_connections",
+            1..=65_535,
+            1024,
+        )?;
         let metrics = raw
             .metrics
             .as_ref()
@@ -238,13 +251,7 @@ fn resolver(
             "must be positive",
         );
     }
-    let attempts = match &r.attempts {
-        Some(a) if !(1..=5).contains(a.get_ref()) => {
-            return cx.err(a.span(), "resolver.attempts", "must be 1 to 5")
-        }
-        Some(a) => *a.get_ref(),
-        None => 2,
-    };
+    let attempts = cx.opt_count(&r.attempts, "resolver.attempts", 1..=5, 2)?;
     let stub = |upstreams: Vec<SocketAddr>| {
         let mut c = ResolverConfig::new(upstreams);
         c.timeout = timeout;
@@ -314,17 +321,7 @@ fn resolver(
         tracing::warn!(%net, "resolver.allow_no_rd: clients outside resolver.allow are refused all the same");
     }
     let allow_no_rd = Acl::new(no_rd);
-    let cache_size = match &r.cache_size {
-        Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100_000_000 => {
-            return cx.err(
-                n.span(),
-                "resolver.cache_size",
-                "must be between 1 and 100000000 entries",
-            );
-        }
-        Some(n) => *n.get_ref(),
-        None => 100_000,
-    };
+    let cache_size = cx.opt_count(&r.cache_size, "resolver.cache_size", 1..=100_000_000, 100_000)?;
     let defaults = Policy::default();
     let policy = Policy {
         min_ttl: cx.ttl(&r.min_ttl, "resolver.min_ttl", defaults.min_ttl)?,

@@ -35,6 +35,15 @@ fn patient(upstreams: Vec<SocketAddr>) -> ResolverConfig {
     cfg
 }
 
+/// The addresses in an answer's answer section.
+fn ips_of(a: &palanquin_stub::Answer) -> Vec<IpAddr> {
+    a.message
+        .answers
+        .iter()
+        .filter_map(palanquin_stub::dns::record_ip)
+        .collect()
+}
+
 /// `www.example.test. A` through `resolver`; the answer is expected.
 async fn ask_www(resolver: &Resolver) -> palanquin_stub::Answer {
     resolver
@@ -160,13 +169,7 @@ async fn truncated_udp_answer_is_retried_over_tcp_to_the_same_upstream() {
     assert!(a.over_tcp);
     assert_eq!(trunc.tcp_queries(), 1);
     assert_eq!(other.queries(), 0);
-    let ips: Vec<_> = a
-        .message
-        .answers
-        .iter()
-        .filter_map(palanquin_stub::dns::record_ip)
-        .collect();
-    assert_eq!(ips, vec![IpAddr::V4(fake::IPV4)]);
+    assert_eq!(ips_of(&a), vec![IpAddr::V4(fake::IPV4)]);
 }
 
 #[tokio::test]
@@ -176,13 +179,11 @@ async fn forged_replies_are_ignored_and_the_real_answer_taken() {
     for _ in 0..5 {
         let a = ask_www(&resolver).await;
         assert_eq!(a.upstream, forger.addr);
-        let ips: Vec<_> = a
-            .message
-            .answers
-            .iter()
-            .filter_map(palanquin_stub::dns::record_ip)
-            .collect();
-        assert_eq!(ips, vec![IpAddr::V4(fake::IPV4)], "a forged record was accepted");
+        assert_eq!(
+            ips_of(&a),
+            vec![IpAddr::V4(fake::IPV4)],
+            "a forged record was accepted"
+        );
     }
     let status = &resolver.upstreams()[0];
     // Wrong ID and wrong question are seen and counted; the wrong source port
