@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn,
-    SockaddrIn6, SockaddrStorage,
+    recvfrom, recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockaddrIn, SockaddrIn6, SockaddrStorage,
 };
 
 /// Where a query arrived: the address it was sent to and the interface.
@@ -75,6 +75,22 @@ pub(crate) fn recv(
         .and_then(to_std)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without a source address"))?;
     Ok((msg.bytes, peer, Some(local)))
+}
+
+/// Receives one datagram on a socket bound to one address: its length and
+/// sender. Not `UdpSocket::recv_from`: std asserts that the kernel filled in
+/// a whole address, and a receive woken by `shutdown(SHUT_RD)` returns none
+/// (that assertion panicked every worker that had served traffic at
+/// SIGTERM). No address is the shutdown wake, reported as `WouldBlock`.
+pub(crate) fn recv_plain(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<Local>)> {
+    let (n, from) = recvfrom::<SockaddrStorage>(socket.as_raw_fd(), buf)?;
+    match from.as_ref().and_then(to_std) {
+        Some(peer) => Ok((n, peer, None)),
+        None => Err(io::ErrorKind::WouldBlock.into()),
+    }
 }
 
 /// Sends `reply` to `peer` from `local`'s address. IPv4 lets routing choose
@@ -160,5 +176,17 @@ mod tests {
         send(&server, b"answer", peer, local, MsgFlags::empty()).expect("send reply");
         let (n, from) = client.recv_from(&mut buf).expect("reply");
         assert_eq!((&buf[..n], from), (&b"answer"[..], target));
+    }
+
+    /// A receive woken by `shutdown(SHUT_RD)` carries no sender address:
+    /// reported as `WouldBlock`, not a panic (std's `recv_from` asserts).
+    #[test]
+    fn a_receive_woken_by_shutdown_is_not_a_panic() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        // Linux says ENOTCONN for an unconnected socket, but shuts it.
+        let _ = socket2::SockRef::from(&server).shutdown(std::net::Shutdown::Read);
+        let mut buf = [0u8; 64];
+        let err = recv_plain(&server, &mut buf).expect_err("no datagram");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
     }
 }

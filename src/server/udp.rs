@@ -123,7 +123,7 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
         let received = if wildcard {
             pktinfo::recv(socket, &mut buf, &mut control)
         } else {
-            socket.recv_from(&mut buf).map(|(n, peer)| (n, peer, None))
+            pktinfo::recv_plain(socket, &mut buf)
         };
         let (n, peer, local) = match received {
             Ok(v) => v,

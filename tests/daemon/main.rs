@@ -5,6 +5,7 @@
 mod acl_reload;
 mod config;
 mod forwarding;
+mod lifecycle;
 mod stale;
 mod wildcard;
 

@@ -1,0 +1,86 @@
+//! Starting and stopping: a clean stop logs no panic; a second instance on
+//! the same addresses is refused at start, naming the address.
+
+use std::process::Command;
+use std::time::Duration;
+
+use palanquin_testkit::daemon::{status_of, Daemon};
+use palanquin_testkit::fake::{Behaviour, Fake};
+
+use crate::{bin, config, dig_async, ip, sa};
+
+/// Every UDP worker has served traffic (several workers, many queries),
+/// then SIGTERM: the process exits 0 and nothing panicked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_after_traffic_stops_without_a_panic() {
+    let upstream = Fake::start(ip(91, 2), Behaviour::Answer).await;
+    let addr = sa("127.0.91.1:5391");
+    let cfg = config(addr, upstream.addr, "").replace("[server]\n", "[server]\nudp_workers = 4\n");
+    let mut daemon = Daemon::start(bin(), addr, &cfg);
+    for i in 0..20 {
+        let out = dig_async(addr, &format!("n{i}.example.test"), "A", &[]).await;
+        assert_eq!(status_of(&out), "NOERROR", "{out}");
+    }
+    assert_eq!(daemon.stop(Duration::from_secs(5)), Some(0), "{}", daemon.log());
+    let log = daemon.log();
+    assert!(!log.contains("panicked"), "a clean stop logged a panic:\n{log}");
+    assert!(!log.contains("UDP worker thread panicked"), "{log}");
+}
+
+/// A second `serve` with the same configuration must not share the ports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_on_the_same_addresses_fails_at_start() {
+    let upstream = Fake::start(ip(91, 12), Behaviour::Answer).await;
+    let addr = sa("127.0.91.11:5391");
+    let first = Daemon::start(bin(), addr, &config(addr, upstream.addr, ""));
+    let out = tokio::task::spawn_blocking({
+        let path = first.config_path();
+        move || {
+            Command::new(bin())
+                .args(["serve", "--config"])
+                .arg(path)
+                .output()
+                .expect("run a second serve")
+        }
+    })
+    .await
+    .expect("thread");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second instance started:\n{stderr}");
+    assert!(
+        stderr.contains("127.0.91.11:5391") && stderr.contains("already in use"),
+        "the error names the address: {stderr}"
+    );
+    // The first one still answers, alone.
+    let out = dig_async(addr, "still.example.test", "A", &[]).await;
+    assert_eq!(status_of(&out), "NOERROR", "{out}");
+}
+
+/// Someone else holding only the UDP port (a server without SO_REUSEPORT
+/// on TCP elsewhere) is found too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_port_held_by_another_program_is_refused() {
+    let holder = std::net::UdpSocket::bind("127.0.91.21:5391").expect("hold the port");
+    let upstream = Fake::start(ip(91, 22), Behaviour::Answer).await;
+    let addr = holder.local_addr().expect("addr");
+    let dir = std::env::temp_dir().join(format!("palanquin-udp-held-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("palanquin.toml");
+    std::fs::write(&path, config(addr, upstream.addr, "")).expect("write");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(path)
+            .output()
+            .expect("run serve")
+    })
+    .await
+    .expect("thread");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started beside another UDP server:\n{stderr}"
+    );
+    assert!(stderr.contains("udp 127.0.91.21:5391"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
