@@ -73,25 +73,22 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for &addr in &settings.listen {
-        // Bind the first UDP socket, then the other workers to the port it got
-        // (the configuration may say port 0).
-        let first = server::socket::udp(addr).with_context(|| format!("cannot listen on udp {addr}"))?;
-        let bound = first.local_addr()?;
-        tracing::info!(proto = "udp", addr = %bound, workers = settings.udp_workers, "listening");
-        udp.push(first);
-        for _ in 1..settings.udp_workers {
-            udp.push(
-                server::socket::udp(bound).with_context(|| format!("cannot add a udp worker on {bound}"))?,
-            );
-        }
-        let listener = server::socket::tcp(bound).with_context(|| format!("cannot listen on tcp {bound}"))?;
-        tracing::info!(proto = "tcp", addr = %listener.local_addr()?, "listening");
+        // TCP first: it binds alone (socket.rs), so another server on this
+        // address stops us here. Then the UDP workers on the port it got
+        // (the configuration may say port 0), after checking nobody holds it.
+        let listener = server::socket::tcp(addr).map_err(|e| in_use("tcp", addr, e))?;
+        let bound = listener.local_addr()?;
+        tracing::info!(proto = "tcp", addr = %bound, "listening");
         tcp.push(listener);
+        server::socket::udp_is_free(bound).map_err(|e| in_use("udp", bound, e))?;
+        for _ in 0..settings.udp_workers {
+            udp.push(server::socket::udp(bound).map_err(|e| in_use("udp", bound, e))?);
+        }
+        tracing::info!(proto = "udp", addr = %bound, workers = settings.udp_workers, "listening");
     }
     let http = match (settings.metrics, metrics) {
         (Some(addr), Some(handle)) => {
-            let listener =
-                server::socket::tcp(addr).with_context(|| format!("cannot listen on metrics {addr}"))?;
+            let listener = server::socket::tcp(addr).map_err(|e| in_use("metrics (tcp)", addr, e))?;
             tracing::info!(proto = "http", addr = %listener.local_addr()?, "metrics and status listening");
             Some((listener, handle))
         }
@@ -150,6 +147,18 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         );
     }
     Ok(())
+}
+
+/// The start-up error for a socket that cannot be bound, saying plainly
+/// when something else already listens there.
+fn in_use(what: &str, addr: std::net::SocketAddr, e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "cannot listen on {what} {addr}: the address is already in use (another palanquin, or another server, listens there)"
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("cannot listen on {what} {addr}"))
+    }
 }
 
 /// Parses, validates and swaps in the configuration file again. A bad file
