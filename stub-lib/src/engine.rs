@@ -8,8 +8,13 @@
 //!       │ first NOERROR/NXDOMAIN                 ▼
 //!       └──── FuturesUnordered of exchanges (transport.rs) ── SERVFAIL, REFUSED,
 //!                                                            NOTIMP, unreachable:
-//!                                                            next upstream at once
+//!                                                            next upstream at once;
+//!                                                            all said no: Rejected
 //! ```
+//!
+//! REFUSED proves an upstream alive: a server that refuses names outside
+//! its zones is healthy, so REFUSED is an RTT sample, never a failure that
+//! could mark it down. The lookup still moves on to the next upstream.
 //!
 //! Health is one small `Mutex` per upstream, held for a few field updates and
 //! never across an await: every exchange writes it, so an `ArcSwap` snapshot
@@ -145,6 +150,7 @@ impl Flight<'_> {
                 failure = None;
             }
             Outcome::Failed | Outcome::Silent(_) => self.charged[u] = true,
+            Outcome::Refused(_) => {}
             Outcome::Answer(_) => {
                 // A question it answers: what the probes re-ask should it go down.
                 *self.inner.upstreams[u]
@@ -233,7 +239,7 @@ impl Inner {
         transition: Option<Transition>,
     ) {
         let u = &self.upstreams[upstream];
-        if let Outcome::Answer(rtt) = outcome {
+        if let Outcome::Answer(rtt) | Outcome::Refused(rtt) = outcome {
             metrics::histogram!(m::UPSTREAM_RTT, "upstream" => u.label.clone()).record(rtt.as_secs_f64());
         }
         if let Some(f) = failure {
@@ -294,6 +300,8 @@ impl Inner {
         };
         let mut pending = FuturesUnordered::new();
         let mut last = Failure::NotSent;
+        // Per upstream, its definite refusal in this lookup (the error's text).
+        let mut rejected: Vec<Failure> = Vec::new();
         loop {
             let now = Instant::now();
             match plan.poll(now) {
@@ -317,6 +325,11 @@ impl Inner {
                     }
                     let (template, req) = (&template, &req);
                     pending.push(async move { (key, self.exchange(u, template, req).await) });
+                }
+                Step::GiveUp if plan.all_definite() => {
+                    flight.close_rest(now, None);
+                    metrics::counter!(m::QUERIES, "outcome" => "rejected").increment(1);
+                    return Err(Error::Rejected { failures: rejected });
                 }
                 Step::GiveUp => {
                     flight.close_rest(now, None);
@@ -348,8 +361,18 @@ impl Inner {
                                     return Ok(self.answer(received, u, now - start, plan.sent()));
                                 }
                                 Err(failure) => {
-                                    flight.close(key, now, Outcome::Failed, Some(&failure));
-                                    plan.on_failed(now);
+                                    let outcome = if failure.proves_alive() {
+                                        Outcome::Refused(rtt)
+                                    } else {
+                                        Outcome::Failed
+                                    };
+                                    flight.close(key, now, outcome, Some(&failure));
+                                    plan.on_failed(now, u, failure.is_definite());
+                                    if failure.is_definite()
+                                        && !rejected.iter().any(|f| f.upstream() == failure.upstream())
+                                    {
+                                        rejected.push(failure.clone());
+                                    }
                                     last = failure;
                                 }
                             }

@@ -23,7 +23,15 @@ pub enum Error {
     /// domain is appended).
     #[error("cannot encode the query: {0}")]
     Encode(String),
-    /// Every upstream that was asked failed or stayed silent until the deadline.
+    /// Every upstream said no: an error RCODE (REFUSED, SERVFAIL, NOTIMP,
+    /// FORMERR) or ICMP port unreachable. The lookup ends as soon as the last
+    /// one does, without retransmitting.
+    #[error("{}", rejected_text(failures))]
+    Rejected {
+        /// Each upstream's answer, in the order they were asked.
+        failures: Vec<Failure>,
+    },
+    /// Some upstream stayed silent or failed until the deadline.
     #[error("no upstream answered within {deadline_ms} ms ({attempts} queries sent; last failure: {last})")]
     Exhausted {
         /// Queries sent in total, over all upstreams and rounds.
@@ -50,6 +58,52 @@ pub enum Error {
     /// Setting up the resolver's own runtime failed (blocking wrapper only).
     #[error("cannot start the resolver runtime: {0}")]
     Runtime(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The response code every upstream gave, when they all gave the same
+    /// one (a [`Error::Rejected`] lookup): what a caller passes on.
+    pub fn rcode(&self) -> Option<ResponseCode> {
+        let Error::Rejected { failures } = self else {
+            return None;
+        };
+        let mut rcodes = failures.iter().map(|f| match f {
+            Failure::Rcode { rcode, .. } => Some(*rcode),
+            _ => None,
+        });
+        let first = rcodes.next()??;
+        rcodes.all(|r| r == Some(first)).then_some(first)
+    }
+}
+
+/// "every upstream refused (a, b)", "nothing listens at any upstream (a)",
+/// or a mix: "every upstream said no (a answered SERVFAIL; b unreachable)".
+fn rejected_text(failures: &[Failure]) -> String {
+    let addrs = || {
+        failures
+            .iter()
+            .filter_map(Failure::upstream)
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let all_rcode = |r: ResponseCode| {
+        !failures.is_empty()
+            && failures
+                .iter()
+                .all(|f| matches!(f, Failure::Rcode { rcode, .. } if *rcode == r))
+    };
+    let all = |p: fn(&Failure) -> bool| !failures.is_empty() && failures.iter().all(p);
+    if all_rcode(ResponseCode::Refused) {
+        format!("every upstream refused ({})", addrs())
+    } else if all_rcode(ResponseCode::ServFail) {
+        format!("every upstream answered SERVFAIL ({})", addrs())
+    } else if all(|f| matches!(f, Failure::Unreachable { .. })) {
+        format!("nothing listens at any upstream: port unreachable ({})", addrs())
+    } else {
+        let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        format!("every upstream said no ({})", each.join("; "))
+    }
 }
 
 /// One upstream's failure to answer a query, as the engine classifies it.
@@ -97,6 +151,36 @@ impl std::fmt::Display for Failure {
 }
 
 impl Failure {
+    /// The upstream concerned, if any.
+    pub fn upstream(&self) -> Option<SocketAddr> {
+        match self {
+            Failure::Timeout { upstream }
+            | Failure::Unreachable { upstream }
+            | Failure::Rcode { upstream, .. }
+            | Failure::Transport { upstream, .. } => Some(*upstream),
+            Failure::NotSent => None,
+        }
+    }
+
+    /// Whether asking the same upstream again would only repeat it: an
+    /// error RCODE, or ICMP saying nothing listens.
+    pub fn is_definite(&self) -> bool {
+        matches!(self, Failure::Rcode { .. } | Failure::Unreachable { .. })
+    }
+
+    /// Whether it shows the upstream alive and well: REFUSED is what a
+    /// healthy server says for names it does not serve, so it must not count
+    /// towards marking it down.
+    pub fn proves_alive(&self) -> bool {
+        matches!(
+            self,
+            Failure::Rcode {
+                rcode: ResponseCode::Refused,
+                ..
+            }
+        )
+    }
+
     /// A short fixed label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {

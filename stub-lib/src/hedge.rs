@@ -4,6 +4,8 @@
 //! ```text
 //!  t=0        send #1 ──(hedge delay of #1)──▶ send #2 ──(delay of #2)──▶ send #3
 //!   │   fast failure of any in-flight upstream: the next send is due at once
+//!   │   definite failure (an error RCODE, ICMP unreachable): that upstream is
+//!   │   not asked again; once every upstream has given one, give up at once
 //!   │   every upstream asked, still nothing: a new round, delays doubled and
 //!   │   at least the retransmission floor (doubling too) after the last send
 //!   └── deadline (timeout × attempts): give up; all in-flight count as silent
@@ -37,6 +39,11 @@ pub struct HedgePlan {
     deadline: Instant,
     in_flight: usize,
     retransmit_floor: Duration,
+    /// Upstreams that gave a definite answer that is not an answer (REFUSED,
+    /// SERVFAIL, NOTIMP, port unreachable): asking again would only repeat it.
+    definite: Vec<usize>,
+    /// Places of the schedule passed over because of `definite`.
+    skipped: usize,
 }
 
 impl HedgePlan {
@@ -51,6 +58,8 @@ impl HedgePlan {
             deadline,
             in_flight: 0,
             retransmit_floor: Duration::ZERO,
+            definite: Vec::new(),
+            skipped: 0,
         }
     }
 
@@ -78,8 +87,17 @@ impl HedgePlan {
 
     /// The next step at `now`. Call again after acting on a `Send`.
     pub fn poll(&mut self, now: Instant) -> Step {
-        if now >= self.deadline {
+        if now >= self.deadline || self.all_definite() {
             return Step::GiveUp;
+        }
+        // Later rounds skip the upstreams that already said no.
+        while self.sent < self.total()
+            && self
+                .definite
+                .contains(&self.order[self.sent % self.order.len()].0)
+        {
+            self.sent += 1;
+            self.skipped += 1;
         }
         if self.sent < self.total() {
             if now >= self.next_at {
@@ -104,9 +122,19 @@ impl HedgePlan {
         Step::Wait(self.deadline)
     }
 
-    /// An in-flight exchange failed fast: move on to the next send at once.
-    pub fn on_failed(&mut self, now: Instant) {
+    /// Whether every upstream of the plan gave a definite failure.
+    pub fn all_definite(&self) -> bool {
+        !self.order.is_empty() && self.order.iter().all(|(u, _)| self.definite.contains(u))
+    }
+
+    /// An in-flight exchange with `upstream` failed fast: move on to the
+    /// next send at once. `definite`: it answered with an error RCODE or
+    /// ICMP said nothing listens, so it is not asked again in this plan.
+    pub fn on_failed(&mut self, now: Instant, upstream: usize, definite: bool) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if definite && !self.definite.contains(&upstream) {
+            self.definite.push(upstream);
+        }
         // Within a round only: a new round (re-asking upstreams that already
         // failed) still waits for the retransmission floor, so a name that
         // fails everywhere does not turn into a burst of upstream queries.
@@ -125,7 +153,7 @@ impl HedgePlan {
 
     /// Queries sent so far.
     pub fn sent(&self) -> usize {
-        self.sent
+        self.sent - self.skipped
     }
 }
 
@@ -157,9 +185,9 @@ mod tests {
         let t0 = Instant::now();
         let mut plan = HedgePlan::new(vec![(0, ms(25)), (1, ms(25))], 1, t0, t0 + ms(1000));
         assert_eq!(plan.poll(t0), Step::Send(0));
-        plan.on_failed(t0 + ms(1)); // REFUSED, SERVFAIL or port unreachable
+        plan.on_failed(t0 + ms(1), 0, false); // a transport error
         assert_eq!(plan.poll(t0 + ms(1)), Step::Send(1));
-        plan.on_failed(t0 + ms(2));
+        plan.on_failed(t0 + ms(2), 1, false);
         assert_eq!(plan.poll(t0 + ms(2)), Step::GiveUp, "all asked, all failed");
     }
 
@@ -169,19 +197,55 @@ mod tests {
         let mut plan =
             HedgePlan::new(vec![(0, ms(5)), (1, ms(5))], 2, t0, t0 + ms(5000)).with_retransmit_floor(ms(400));
         assert_eq!(plan.poll(t0), Step::Send(0));
-        plan.on_failed(t0 + ms(1));
+        plan.on_failed(t0 + ms(1), 0, false);
         assert_eq!(
             plan.poll(t0 + ms(1)),
             Step::Send(1),
             "moves on at once within the round"
         );
-        plan.on_failed(t0 + ms(2));
+        plan.on_failed(t0 + ms(2), 1, false);
         assert_eq!(
             plan.poll(t0 + ms(2)),
             Step::Wait(t0 + ms(401)),
             "re-asking waits for the floor"
         );
         assert_eq!(plan.poll(t0 + ms(401)), Step::Send(0));
+    }
+
+    /// REFUSED/SERVFAIL/NOTIMP or port unreachable from every upstream:
+    /// the plan ends at once instead of re-asking after the floor.
+    #[test]
+    fn definite_failures_from_every_upstream_give_up_at_once() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(3, ms(5)), (1, ms(5))], 4, t0, t0 + ms(10_000))
+            .with_retransmit_floor(ms(400));
+        assert_eq!(plan.poll(t0), Step::Send(3));
+        plan.on_failed(t0 + ms(1), 3, true);
+        assert_eq!(plan.poll(t0 + ms(1)), Step::Send(1), "the next one at once");
+        assert!(!plan.all_definite());
+        plan.on_failed(t0 + ms(2), 1, true);
+        assert!(plan.all_definite());
+        assert_eq!(plan.poll(t0 + ms(2)), Step::GiveUp, "no new round");
+        assert_eq!(plan.sent(), 2);
+    }
+
+    /// One upstream refuses, the other is silent: only the silent one is
+    /// asked again in later rounds.
+    #[test]
+    fn later_rounds_skip_an_upstream_that_said_no() {
+        let t0 = Instant::now();
+        let mut plan = HedgePlan::new(vec![(0, ms(5)), (1, ms(5))], 3, t0, t0 + ms(10_000))
+            .with_retransmit_floor(ms(400));
+        assert_eq!(plan.poll(t0), Step::Send(0));
+        plan.on_failed(t0 + ms(1), 0, true);
+        assert_eq!(plan.poll(t0 + ms(1)), Step::Send(1));
+        // 1 stays silent: round two asks 1 only, after the floor.
+        assert_eq!(plan.poll(t0 + ms(2)), Step::Wait(t0 + ms(401)));
+        assert_eq!(plan.poll(t0 + ms(401)), Step::Send(1), "0 is skipped");
+        assert_eq!(plan.poll(t0 + ms(402)), Step::Wait(t0 + ms(1201)));
+        assert_eq!(plan.poll(t0 + ms(1201)), Step::Send(1));
+        assert_eq!(plan.poll(t0 + ms(1202)), Step::Wait(t0 + ms(10_000)));
+        assert_eq!(plan.sent(), 4, "skipped places are not sends");
     }
 
     #[test]

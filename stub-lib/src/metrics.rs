@@ -23,6 +23,17 @@ pub const UPSTREAM_MISMATCHED: &str = "palanquin_upstream_mismatched_responses_t
 /// Background probes of down upstreams, by `upstream` and `result`.
 pub const UPSTREAM_PROBES: &str = "palanquin_upstream_probes_total";
 
+/// The `outcome` labels of [`QUERIES`].
+pub const QUERY_OUTCOMES: &[&str] = &["answer", "exhausted", "rejected"];
+/// The `kind` labels of [`UPSTREAM_FAILURES`] (`Failure::kind`).
+pub const FAILURE_KINDS: &[&str] = &["timeout", "unreachable", "rcode", "transport"];
+/// The `to` labels of [`UPSTREAM_TRANSITIONS`].
+pub const TRANSITIONS_TO: &[&str] = &["up", "down"];
+/// The `reason` labels of [`UPSTREAM_MISMATCHED`] (`Mismatch::label`).
+pub const MISMATCH_REASONS: &[&str] = &["id", "question", "not_response", "malformed"];
+/// The `result` labels of [`UPSTREAM_PROBES`].
+pub const PROBE_RESULTS: &[&str] = &["answer", "failure"];
+
 /// Registers descriptions with whatever recorder is installed. Call once.
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};

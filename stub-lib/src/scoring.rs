@@ -83,8 +83,12 @@ pub enum Outcome {
     /// Silent for `elapsed` until given up on or overtaken by another upstream;
     /// `elapsed` is a lower bound of its RTT.
     Silent(Duration),
-    /// An immediate failure (port unreachable, SERVFAIL, REFUSED, ...).
+    /// An immediate failure (port unreachable, SERVFAIL, NOTIMP, ...).
     Failed,
+    /// REFUSED after `rtt`: the upstream is alive (a server refuses names
+    /// it does not serve), so this never counts towards marking it down; it
+    /// only ranks behind upstreams that answered, until it answers again.
+    Refused(Duration),
     /// Cancelled before it could tell us anything (another upstream answered
     /// before this one was due): no information.
     Cancelled,
@@ -111,6 +115,8 @@ pub struct Health {
     next_probe: Option<Instant>,
     probing: bool,
     last_sample: Option<Instant>,
+    /// Its last word was REFUSED.
+    refusing: bool,
     sent: u64,
     answered: u64,
     failed: u64,
@@ -128,6 +134,7 @@ impl Default for Health {
             next_probe: None,
             probing: false,
             last_sample: None,
+            refusing: false,
             sent: 0,
             answered: 0,
             failed: 0,
@@ -149,6 +156,11 @@ impl Health {
     /// Consecutive failures since the last answer.
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// Whether its last word was REFUSED (alive, but ranked behind).
+    pub fn refusing(&self) -> bool {
+        self.refusing
     }
 
     /// Queries sent to this upstream, answered by it, and failed by it.
@@ -197,6 +209,14 @@ impl Health {
                 self.sample(now, rtt);
                 self.answered += 1;
                 self.failures = 0;
+                self.refusing = false;
+                self.bring_up()
+            }
+            Outcome::Refused(rtt) => {
+                self.sample(now, rtt);
+                self.failed += 1;
+                self.failures = 0;
+                self.refusing = true;
                 self.bring_up()
             }
             Outcome::Silent(elapsed) => {
@@ -291,7 +311,7 @@ impl Health {
 }
 
 /// Orders upstreams for one query: up ones without recent failures by score,
-/// then up ones with failures by score, then down ones by the probe they
+/// then up ones with failures (or whose last word was REFUSED) by score, then down ones by the probe they
 /// are closest to. Ties keep configuration order.
 ///
 /// With `rotate` (glibc's `options rotate`), the first place rotates by
@@ -302,7 +322,7 @@ pub fn rank(health: &[Health], p: &HealthParams, rotate: bool, rotation: usize) 
     order.sort_by_key(|&i| {
         let h = &health[i];
         match h.state {
-            State::Up => (0u8, h.failures.min(1), h.score(p), None),
+            State::Up => (0u8, u8::from(h.failures > 0 || h.refusing), h.score(p), None),
             State::Down => (1u8, 0, Duration::ZERO, h.next_probe),
         }
     });
@@ -313,7 +333,7 @@ pub fn rank(health: &[Health], p: &HealthParams, rotate: bool, rotation: usize) 
                 .iter()
                 .take_while(|&&i| {
                     let h = &health[i];
-                    h.state == State::Up && h.failures == 0 && h.score(p) <= limit
+                    h.state == State::Up && h.failures == 0 && !h.refusing && h.score(p) <= limit
                 })
                 .count();
             if peers > 1 {
@@ -357,6 +377,33 @@ mod tests {
         // Converged to a fast upstream: the floor applies.
         assert_eq!(h.hedge_delay(&p), p.hedge_floor);
         assert!(h.srtt().expect("srtt") < ms(1));
+    }
+
+    /// A server that refuses names outside its zones is healthy: refusals
+    /// never take it down, however many, but rank it behind one that answers.
+    #[test]
+    fn refusals_never_take_an_upstream_down_but_rank_it_last() {
+        let p = HealthParams::default();
+        let t0 = Instant::now();
+        let (mut refusing, mut answering) = (Health::default(), Health::default());
+        for i in 0..10 {
+            refusing.on_sent();
+            assert_eq!(
+                refusing.on_outcome(t0, Outcome::Refused(ms(1)), &p),
+                None,
+                "refusal {i}"
+            );
+        }
+        assert_eq!(refusing.state(), State::Up);
+        assert_eq!(refusing.failures(), 0);
+        answering.on_outcome(t0, Outcome::Answer(ms(30)), &p);
+        assert_eq!(
+            rank(&[refusing.clone(), answering], &p, false, 0),
+            vec![1, 0],
+            "the slower one that answers first"
+        );
+        refusing.on_outcome(t0, Outcome::Answer(ms(1)), &p);
+        assert!(!refusing.refusing());
     }
 
     #[test]

@@ -18,12 +18,14 @@ use tokio::net::{TcpStream, UdpSocket};
 use crate::dns::{self, Message, Request};
 use crate::metrics as m;
 
-/// UDP receive buffer. We advertise at most 1232 bytes (EDNS) or 512, so a
-/// longer datagram is an upstream's mistake; it is read cut short, fails
-/// validation and is ignored. Kept small on purpose: a 64 KiB buffer per
-/// query fragments the heap of a long-running daemon (100 k cached answers
-/// cost 119 MiB RSS with it, see the side-by-side harness).
-const UDP_BUFFER: usize = 4096;
+/// Largest UDP answer read as it is. We advertise at most 1232 bytes (EDNS)
+/// or 512, yet some upstreams send more; a datagram longer than this is
+/// read cut short, and a cut answer is handled as a truncated one: if its
+/// header is ours, the same upstream is asked over TCP. The buffer is one
+/// byte longer, so that a cut datagram can be told from one that fits.
+/// Kept small on purpose, and each answer is copied out at its own length:
+/// a 64 KiB buffer per query fragments the heap of a long-running daemon.
+const UDP_MAX: usize = 4096;
 
 /// A validated answer.
 #[derive(Debug)]
@@ -84,22 +86,23 @@ pub(crate) async fn udp_then_tcp(
     let socket = UdpSocket::bind(local).await.map_err(classify)?;
     socket.connect(target.addr).await.map_err(classify)?;
     socket.send(query).await.map_err(classify)?;
-    let mut buf = Vec::with_capacity(UDP_BUFFER);
+    let mut buf = vec![0u8; UDP_MAX + 1];
     loop {
-        buf.clear();
-        socket.recv_buf(&mut buf).await.map_err(classify)?;
-        if dns::is_truncated(&buf) && dns::check_header(&buf, id).is_ok() {
+        let n = socket.recv(&mut buf).await.map_err(classify)?;
+        let datagram = &buf[..n];
+        let cut = n > UDP_MAX;
+        if (cut || dns::is_truncated(datagram)) && dns::check_header(datagram, id).is_ok() {
             // The body of a truncated answer may not decode; the TCP answer is
             // checked in full, so a forged TC can only cost a TCP exchange.
-            tracing::debug!(upstream = %target.addr, "truncated over UDP, retrying over TCP");
+            tracing::debug!(upstream = %target.addr, bytes = n, "truncated over UDP, retrying over TCP");
             drop(socket);
             return tcp(target, query, id, req).await;
         }
-        match dns::check_response(&buf, id, req) {
+        match dns::check_response(datagram, id, req) {
             Ok(message) => {
                 return Ok(Received {
                     message,
-                    wire: buf,
+                    wire: datagram.to_vec(),
                     over_tcp: false,
                 })
             }

@@ -33,6 +33,10 @@ pub enum Behaviour {
     Slow(Duration),
     /// Sets TC with no records over UDP; answers fully over TCP.
     Truncating,
+    /// Answers A queries with [`OVERSIZED_RECORDS`] addresses (about 4.8 KB)
+    /// in one UDP datagram, TC clear, ignoring the advertised size; the
+    /// same over TCP.
+    Oversized,
     /// Sends a reply with the wrong ID, one for the wrong question and one
     /// from another source port, all claiming FORGED; then the real answer.
     Forger,
@@ -125,6 +129,20 @@ pub fn respond(query: &Message, rcode: ResponseCode, with_records: bool) -> Mess
     resp
 }
 
+/// How many A records an [`Behaviour::Oversized`] answer carries.
+pub const OVERSIZED_RECORDS: u8 = 250;
+
+fn oversized(query: &Message) -> Message {
+    let mut resp = respond(query, ResponseCode::NoError, false);
+    if let Some(q) = query.queries.first() {
+        for i in 0..OVERSIZED_RECORDS {
+            let a = Ipv4Addr::new(192, 0, 2, i);
+            resp.add_answer(Record::from_rdata(q.name().clone(), 60, RData::A(A(a))));
+        }
+    }
+    resp
+}
+
 fn forged(query: &Message) -> Message {
     let mut resp = respond(query, ResponseCode::NoError, false);
     if let Some(q) = query.queries.first() {
@@ -165,6 +183,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, behaviour: Behaviour, count: Arc<Atom
                     let _ = socket
                         .send_to(&wire(&respond(&query, ResponseCode::NoError, true)), peer)
                         .await;
+                }
+                Behaviour::Oversized => {
+                    let _ = socket.send_to(&wire(&oversized(&query)), peer).await;
                 }
                 Behaviour::Truncating => {
                     let mut resp = respond(&query, ResponseCode::NoError, false);
@@ -218,6 +239,7 @@ async fn serve_tcp(listener: TcpListener, behaviour: Behaviour, count: Arc<Atomi
                         return;
                     }
                     Behaviour::Rcode(rcode) => respond(&query, rcode, false),
+                    Behaviour::Oversized => oversized(&query),
                     Behaviour::Slow(delay) => {
                         tokio::time::sleep(delay).await;
                         respond(&query, ResponseCode::NoError, true)

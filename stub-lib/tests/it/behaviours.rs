@@ -110,26 +110,74 @@ async fn refused_servfail_and_closed_port_move_on_at_once() {
     assert_eq!(notimp.queries(), 1);
 }
 
+/// SERVFAIL in three lookups takes an upstream down; REFUSED, however
+/// often, does not (a healthy server refuses names it does not serve).
+/// Each lookup ends as soon as both have said no: no retransmission round.
 #[tokio::test]
-async fn failing_upstreams_are_marked_down() {
+async fn servfail_marks_an_upstream_down_refused_does_not() {
     let servfail = Fake::start(ip(3, 1), Behaviour::Rcode(ResponseCode::ServFail)).await;
     let refused = Fake::start(ip(3, 2), Behaviour::Rcode(ResponseCode::Refused)).await;
     let mut cfg = patient(vec![servfail.addr, refused.addr]);
     cfg.attempts = 1;
     cfg.health.probe_backoff_min = Duration::from_secs(60);
     let resolver = Resolver::new(cfg).expect("resolver");
-    for round in 1..=3 {
+    for round in 1..=5 {
         match resolver.query(&name("www.example.test."), RecordType::A).await {
-            Err(Error::Exhausted {
-                attempts: 4,
-                last: Failure::Rcode { .. },
-                ..
-            }) => {}
-            other => panic!("lookup {round}: expected both upstreams to fail, got {other:?}"),
+            Err(e @ Error::Rejected { .. }) => {
+                assert_eq!(e.rcode(), None, "two different rcodes");
+                let Error::Rejected { failures } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(failures.len(), 2, "{e}");
+            }
+            other => panic!("lookup {round}: expected both upstreams to say no, got {other:?}"),
         }
     }
+    assert_eq!(
+        servfail.queries() + refused.queries(),
+        10,
+        "each asked once per lookup"
+    );
     assert_eq!(state_of(&resolver, servfail.addr), State::Down);
-    assert_eq!(state_of(&resolver, refused.addr), State::Down);
+    assert_eq!(state_of(&resolver, refused.addr), State::Up);
+}
+
+/// Every upstream REFUSED: the lookup ends at once with that rcode and says
+/// so, instead of re-asking for seconds and blaming a timeout.
+#[tokio::test]
+async fn every_upstream_refusing_ends_the_lookup_at_once() {
+    let a = Fake::start(ip(3, 11), Behaviour::Rcode(ResponseCode::Refused)).await;
+    let b = Fake::start(ip(3, 12), Behaviour::Rcode(ResponseCode::Refused)).await;
+    let resolver = Resolver::new(patient(vec![a.addr, b.addr])).expect("resolver");
+    let started = std::time::Instant::now();
+    let err = resolver
+        .query(&name("www.example.test."), RecordType::A)
+        .await
+        .expect_err("refused");
+    // Far below the 400 ms retransmission floor and the 3 s hedge delays.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.rcode(), Some(ResponseCode::Refused));
+    let text = err.to_string();
+    assert!(text.starts_with("every upstream refused"), "{text}");
+    assert!(!text.contains("within"), "{text}");
+    assert_eq!((a.queries(), b.queries()), (1, 1), "no retransmission");
+}
+
+/// An answer longer than the UDP buffer is read as truncated: the same
+/// upstream is asked over TCP, and the whole answer comes back.
+#[tokio::test]
+async fn an_oversized_udp_answer_is_retried_over_tcp() {
+    let big = Fake::start(ip(3, 21), Behaviour::Oversized).await;
+    let resolver = Resolver::new(patient(vec![big.addr])).expect("resolver");
+    let a = ask_www(&resolver).await;
+    assert!(a.over_tcp, "asked again over TCP");
+    assert_eq!(big.tcp_queries(), 1);
+    assert_eq!(ips_of(&a).len(), usize::from(fake::OVERSIZED_RECORDS));
+    assert_eq!(resolver.upstreams()[0].mismatched, 0, "not taken for a forgery");
 }
 
 #[tokio::test]
@@ -193,16 +241,20 @@ async fn forged_replies_are_ignored_and_the_real_answer_taken() {
 }
 
 #[tokio::test]
-async fn nothing_listening_anywhere_is_exhausted_and_asked_again_later() {
+async fn nothing_listening_anywhere_ends_at_once_and_is_asked_again_later() {
     let a = fake::closed_port(ip(7, 1)).await;
     let b = fake::closed_port(ip(7, 2)).await;
     let mut cfg = patient(vec![a, b]);
-    cfg.attempts = 1; // one retransmission round, 400 ms after the fast failures
     let resolver = Resolver::new(cfg).expect("resolver");
     for _ in 0..4 {
         match resolver.query(&name("www.example.test."), RecordType::A).await {
-            Err(Error::Exhausted { attempts, .. }) => assert!(attempts >= 2, "asked every upstream"),
-            other => panic!("expected exhaustion, got {other:?}"),
+            Err(e @ Error::Rejected { .. }) => {
+                assert!(
+                    e.to_string().starts_with("nothing listens at any upstream"),
+                    "{e}"
+                );
+            }
+            other => panic!("expected port unreachable everywhere, got {other:?}"),
         }
     }
     assert_eq!(state_of(&resolver, a), State::Down);
