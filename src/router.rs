@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use palanquin_resolver::wire::{self, rcode, Malformed, Query};
 use palanquin_resolver::{Front, Service};
+use palanquin_wire::{self as wire, rcode, Malformed, Query};
 
 /// Largest UDP answer sent, whatever the client advertises (DNS flag day 2020).
 const MAX_UDP: usize = 1232;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use palanquin_resolver::cache::{Entry, Key, Policy};
-use palanquin_resolver::wire::{self, rcode};
+use palanquin_wire::{self as wire, rcode};
 use palanquin_resolver::{Acl, Cache, Front, Service, ServiceConfig};
 use palanquin_stub::ResolverConfig;
 

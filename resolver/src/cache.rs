@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use ahash::RandomState;
 use lru::LruCache;
 
-use crate::wire::{self, rcode, Query, HEADER, TYPE_OPT, TYPE_SOA};
+use palanquin_wire::{self as wire, rcode, Query, HEADER, TYPE_OPT, TYPE_SOA};
 
 /// What identifies a cached answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -453,7 +453,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::parse_query;
+    use palanquin_wire::parse_query;
 
     const Q: &[u8] =
         b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03WWW\x07example\x04test\x00\x00\x01\x00\x01";

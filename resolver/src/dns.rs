@@ -3,7 +3,7 @@
 
 use palanquin_stub::dns::{DNSClass, Name, RecordType, Request};
 
-use crate::wire::Query;
+use palanquin_wire::Query;
 
 /// The stub request that forwards `q` upstream, with the client's DO, CD
 /// and AD bits.
@@ -35,7 +35,7 @@ pub(crate) fn request(q: &Query) -> Result<Request, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::parse_query;
+    use palanquin_wire::parse_query;
 
     #[test]
     fn wire_question_becomes_a_request() {

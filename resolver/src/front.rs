@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use ahash::RandomState;
 
 use crate::cache::{Cache, Entry, Key};
-use crate::wire::Query;
+use palanquin_wire::Query;
 
 /// Slots per front at most (a power of two): 32 bytes each, 512 KiB per
 /// worker thread. A front is never larger than the shared cache.
@@ -127,7 +127,7 @@ mod tests {
 
     use super::*;
     use crate::cache::Policy;
-    use crate::wire::parse_query;
+    use palanquin_wire::parse_query;
 
     /// A `NAME A` query (ID 0x4242, RD) with `name` spelled as given,
     /// optionally with OPT (DO when `dnssec_ok`).

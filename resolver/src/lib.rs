@@ -1,9 +1,9 @@
 //! `palanquin-resolver`: the recursive-facing side of the daemon. A cache
 //! (positive, negative, serve-stale) in front of `palanquin-stub`, with
-//! coalescing, split-DNS forwarding and a recursion ACL.
+//! coalescing, split-DNS forwarding and a recursion ACL. Messages are read
+//! and written through `palanquin-wire`, the workspace's one wire layer.
 //!
 //! ```text
-//!   wire.rs   parse a query / locate a response's TTLs (no allocation-heavy decode)
 //!   acl.rs    who may recurse
 //!   cache.rs  pure: entries, TTL countdown, clamps, LRU bound, stale window
 //!   front.rs  per-thread, lock-free slots in front of the cache (fresh hits only)
@@ -19,7 +19,6 @@ pub mod front;
 pub mod inflight;
 pub mod metrics;
 pub mod service;
-pub mod wire;
 
 pub use acl::Acl;
 pub use cache::{Cache, Policy};

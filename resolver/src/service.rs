@@ -25,8 +25,8 @@ use crate::acl::Acl;
 use crate::cache::{Cache, Entry, Key, Lookup, Policy};
 use crate::front::Front;
 use crate::inflight::{Inflight, Role};
-use crate::wire::{self, rcode, Query};
 use crate::{dns, metrics as m};
+use palanquin_wire::{self as wire, rcode, Query};
 
 /// Where names under a zone are forwarded.
 #[derive(Debug, Clone)]
@@ -364,7 +364,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::wire::parse_query;
+    use palanquin_wire::parse_query;
 
     /// `www.example.test. A` from a client, RD as given.
     fn query(rd: bool) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! Just enough DNS wire format for the query path, without allocation-heavy
+//! DNS messages as bytes: just enough wire format for the query path, without allocation-heavy
 //! decoding: a query's header, question and OPT record; the TTL positions of
 //! a stored response; error responses. Never panics on any input.
 //!

@@ -1,0 +1,21 @@
+//! `palanquin-wire`: the workspace's one DNS wire layer. The stub, the
+//! resolver and the authoritative side read and write messages through it;
+//! hickory types appear only at API edges that need them (the stub's
+//! `Message` for library callers).
+//!
+//! ```text
+//!   client bytes ──parse_query──▶ Query (header bits, lower-cased QNAME, QTYPE, EDNS)
+//!   upstream bytes ──layout──▶ Layout (every record's offsets and TTL) ──▶ cache / scrub
+//!   error_response / push_opt ──▶ bytes (ID, flags, question echoed, OPT, EDE)
+//! ```
+//!
+//! Why hand-written: the query path reads a header, one question and the
+//! OPT record, and a cached answer is the upstream's bytes with TTLs and the
+//! ID patched. Decoding every message into owned records (hickory's
+//! `Message::from_vec`) allocates a `Name` and an `RData` per record only
+//! for them to be thrown away. Every function here is bounds-checked and
+//! never panics on any input (fuzzed against hickory on the same bytes).
+
+mod message;
+
+pub use message::*;
