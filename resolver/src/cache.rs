@@ -198,38 +198,45 @@ impl Entry {
         stored[10..12].copy_from_slice(&additional.to_be_bytes());
 
         let soa = layout.authority.iter().find(|r| r.rtype == TYPE_SOA);
-        let entry_ttl = if negative && (for_cache || soa.is_some()) {
-            // RFC 2308 §5: min(SOA TTL, SOA MINIMUM) of the authority SOA.
+        let clamp = |ttl: u32| ttl.clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl));
+        // RFC 2308 §5: the negative TTL is min(SOA TTL, SOA MINIMUM) of the
+        // authority SOA, and it is for the negative part only: a CNAME or
+        // DNAME chain in the answer section keeps its own TTLs.
+        let negative_ttl = if negative && (for_cache || soa.is_some()) {
             let soa = soa.ok_or(Uncacheable::NoSoa)?;
             if soa.end < soa.rdata_at + 22 {
                 return Err(Uncacheable::Malformed); // two names and five 32-bit fields at least
             }
             let b = &wire[soa.end - 4..soa.end];
             let minimum = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            soa.ttl
-                .min(minimum)
-                .min(policy.negative_max_ttl)
-                .max(policy.min_ttl)
+            let minimum = if minimum >= 1 << 31 { 0 } else { minimum };
+            Some(
+                ttl_of(soa)
+                    .min(minimum)
+                    .min(policy.negative_max_ttl)
+                    .max(policy.min_ttl),
+            )
         } else {
-            records
-                .iter()
-                .map(|r| ttl_of(r).clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl)))
-                .min()
-                .unwrap_or(0)
+            None
         };
-        if entry_ttl == 0 && for_cache {
-            return Err(Uncacheable::ZeroTtl);
-        }
+        // `records` lists the answer section first.
+        let in_answer = layout.answers.len();
         let mut ttls = Vec::with_capacity(records.len());
-        for r in &records {
-            let ttl = if negative && soa.is_some() {
-                entry_ttl
-            } else {
-                ttl_of(r).clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl))
+        for (i, r) in records.iter().enumerate() {
+            let ttl = match negative_ttl {
+                Some(neg) if i >= in_answer => neg,
+                _ => clamp(ttl_of(r)),
             };
             let at = u16::try_from(r.ttl_at).map_err(|_| Uncacheable::Malformed)?;
             stored[r.ttl_at..r.ttl_at + 4].copy_from_slice(&ttl.to_be_bytes());
             ttls.push((at, ttl));
+        }
+        let entry_ttl = match negative_ttl {
+            Some(neg) => ttls.iter().map(|&(_, t)| t).chain([neg]).min().unwrap_or(neg),
+            None => ttls.iter().map(|&(_, t)| t).min().unwrap_or(0),
+        };
+        if entry_ttl == 0 && for_cache {
+            return Err(Uncacheable::ZeroTtl);
         }
         let expires = now + Duration::from_secs(u64::from(entry_ttl));
         Ok(Entry {
@@ -543,6 +550,38 @@ mod tests {
         assert_eq!(
             Entry::from_response(&response(3, None, None, false), t0, &p),
             Err(Uncacheable::NoSoa)
+        );
+    }
+
+    /// RFC 2181 §8: a TTL with the top bit set is 0, for the SOA of a
+    /// negative answer as for any other record; such an answer is not cached.
+    #[test]
+    fn a_negative_ttl_with_the_top_bit_set_is_zero() {
+        let t0 = Instant::now();
+        let p = Policy::default();
+        let huge = response(3, None, Some((0xffff_ffff, 300)), false);
+        assert_eq!(Entry::from_response(&huge, t0, &p), Err(Uncacheable::ZeroTtl));
+        let minimum = response(3, None, Some((300, 0x8000_0000)), false);
+        assert_eq!(Entry::from_response(&minimum, t0, &p), Err(Uncacheable::ZeroTtl));
+        let once = Entry::passthrough(&huge, t0).expect("answered once");
+        let q = parse_query(Q).expect("query");
+        assert_eq!(ttls_of(&once.render(Q, &q, t0, None, None)), vec![0]);
+    }
+
+    /// RFC 2308 §5: an NXDOMAIN that carries a chain keeps the chain's TTL;
+    /// the negative TTL is for the SOA, and the entry lasts the shorter.
+    #[test]
+    fn a_negative_answer_with_a_chain_keeps_the_chain_ttls() {
+        let t0 = Instant::now();
+        let p = Policy::default();
+        let nx = Entry::from_response(&response(3, Some(300), Some((3600, 120)), false), t0, &p)
+            .expect("cacheable");
+        let q = parse_query(Q).expect("query");
+        assert_eq!(ttls_of(&nx.render(Q, &q, t0, None, None)), vec![300, 120]);
+        assert!(nx.is_fresh(t0 + Duration::from_secs(119)));
+        assert!(
+            !nx.is_fresh(t0 + Duration::from_secs(120)),
+            "expires with the negative part"
         );
     }
 

@@ -8,8 +8,18 @@ use tokio::sync::oneshot;
 
 use crate::cache::{Entry, Key};
 
-/// What the leader got: an entry to render, or nothing.
-pub type Outcome = Option<Arc<Entry>>;
+/// What the leader got: an entry to render, or why there is none.
+pub type Outcome = Result<Arc<Entry>, Failed>;
+
+/// Why a resolution produced no answer: an RFC 8914 Extended DNS Error
+/// for the SERVFAIL that clients get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// The EDE INFO-CODE.
+    pub ede: u16,
+    /// The EXTRA-TEXT: what happened, in words.
+    pub text: Arc<str>,
+}
 
 /// Questions in flight and who waits on them.
 #[derive(Default)]
@@ -84,10 +94,14 @@ mod tests {
                 Role::Leader(_) => panic!("only one leader"),
             })
             .collect();
-        inflight.complete(&key, &None);
-        assert_eq!(lead.await.expect("sent"), None);
+        let failed = Err(Failed {
+            ede: 22,
+            text: "every upstream refused".into(),
+        });
+        inflight.complete(&key, &failed);
+        assert_eq!(lead.await.expect("sent"), failed);
         for f in followers {
-            assert_eq!(f.await.expect("sent"), None);
+            assert_eq!(f.await.expect("sent"), failed);
         }
         assert!(inflight.is_empty());
         assert!(

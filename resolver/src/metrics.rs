@@ -20,6 +20,15 @@ pub const NO_RD_REFUSED: &str = "palanquin_no_rd_refused_total";
 /// Questions that no upstream answered and nothing stale could cover (SERVFAIL).
 pub const UPSTREAM_EXHAUSTED: &str = "palanquin_resolver_servfail_total";
 
+/// Records dropped from upstream answers as unrelated to the question, by
+/// `section` (answer, authority, additional).
+pub const SCRUBBED: &str = "palanquin_scrubbed_records_total";
+/// The `section` labels of [`SCRUBBED`].
+pub const SCRUB_SECTIONS: [&str; 3] = ["answer", "authority", "additional"];
+
+/// The `reason` labels of [`CACHE_STALE`].
+pub const STALE_REASONS: &[&str] = &["upstream_failed", "client_timer", "recheck_timer"];
+
 /// Registers descriptions with the installed recorder. Call once.
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge};
@@ -32,6 +41,10 @@ pub fn describe() {
     describe_counter!(
         NO_RD_REFUSED,
         "Queries with RD clear refused (cache snooping not allowed, or not cached)"
+    );
+    describe_counter!(
+        SCRUBBED,
+        "Records dropped from upstream answers as unrelated to the question"
     );
     describe_counter!(
         UPSTREAM_EXHAUSTED,

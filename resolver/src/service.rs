@@ -2,16 +2,17 @@
 //! `palanquin-stub`, serve-stale.
 //!
 //! ```text
-//!  query ─▶ try_answer (no await): REFUSED: ACL, class/AXFR, RD clear (unless allow_no_rd)
+//!  query ─▶ try_answer (no await): REFUSED: ACL, class/AXFR, RD clear (unless allow_no_rd);
+//!              │  ANY: RFC 8482 minimal answer
 //!              │  fresh hit: the worker's Front, else the shared Cache (fills the Front) ─▶ answer
 //!              │ None
 //!              ▼
 //!           resolve: cache again ── stale? ─┐
 //!              │ join Inflight(key)          │ wait for the leader at most the
-//!              ├─ leader: spawn ──▶ stub (split DNS: longest zone) ─▶ cache ─▶ complete
+//!              ├─ leader: spawn ──▶ stub (split DNS: longest zone) ─▶ scrub ─▶ cache ─▶ complete
 //!              └─ follower: wait             │ client timer (1.8 s), else stale
 //!              ▼                             ▼
-//!           fresh answer │ stale answer (TTL 30) │ SERVFAIL
+//!           fresh answer │ stale answer (TTL 30) │ SERVFAIL + Extended DNS Error (why)
 //! ```
 
 use std::net::IpAddr;
@@ -24,9 +25,9 @@ use palanquin_stub::{Resolver, ResolverConfig, UpstreamStatus};
 use crate::acl::Acl;
 use crate::cache::{Cache, Entry, Key, Lookup, Policy};
 use crate::front::Front;
-use crate::inflight::{Inflight, Role};
+use crate::inflight::{Failed, Inflight, Role};
 use crate::{dns, metrics as m};
-use palanquin_wire::{self as wire, rcode, Query};
+use palanquin_wire::{self as wire, ede, rcode, Query};
 
 /// Where names under a zone are forwarded.
 #[derive(Debug, Clone)]
@@ -81,6 +82,7 @@ struct Counters {
     stale_timer: Counter,
     stale_recheck: Counter,
     servfail: Counter,
+    scrubbed: [Counter; 3],
 }
 
 impl Counters {
@@ -95,6 +97,7 @@ impl Counters {
             stale_timer: metrics::counter!(m::CACHE_STALE, "reason" => "client_timer"),
             stale_recheck: metrics::counter!(m::CACHE_STALE, "reason" => "recheck_timer"),
             servfail: metrics::counter!(m::UPSTREAM_EXHAUSTED),
+            scrubbed: m::SCRUB_SECTIONS.map(|section| metrics::counter!(m::SCRUBBED, "section" => section)),
         }
     }
 }
@@ -123,8 +126,33 @@ struct Release<'a> {
 impl Drop for Release<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.inflight.complete(self.key, &None);
+            self.inflight.complete(self.key, &Err(abandoned()));
         }
+    }
+}
+
+/// The leader went away without an outcome (a panic, the runtime stopping).
+fn abandoned() -> Failed {
+    Failed {
+        ede: ede::OTHER,
+        text: "the resolution was abandoned".into(),
+    }
+}
+
+/// The Extended DNS Error for a lookup the stub gave up on.
+fn failed(e: &palanquin_stub::Error) -> Failed {
+    let unreachable = matches!(e, palanquin_stub::Error::Rejected { failures }
+        if failures.iter().all(|f| matches!(f, palanquin_stub::Failure::Unreachable { .. })));
+    let code = match e {
+        _ if unreachable => ede::NETWORK_ERROR,
+        palanquin_stub::Error::Rejected { .. } | palanquin_stub::Error::Exhausted { .. } => {
+            ede::NO_REACHABLE_AUTHORITY
+        }
+        _ => ede::OTHER,
+    };
+    Failed {
+        ede: code,
+        text: e.to_string().into(),
     }
 }
 
@@ -207,6 +235,9 @@ impl Service {
         if q.qclass != QCLASS_IN || q.qtype == QTYPE_AXFR || q.qtype == QTYPE_IXFR {
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
         }
+        if q.qtype == wire::QTYPE_ANY {
+            return Some(wire::minimal_any(raw, q));
+        }
         if !q.rd && !self.allow_no_rd.allows(client) {
             self.counters.no_rd_refused.increment(1);
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
@@ -255,7 +286,11 @@ impl Service {
         let rx = match self.inflight.join(&key) {
             Role::Leader(rx) => {
                 let Ok(request) = dns::request(q) else {
-                    self.inflight.complete(&key, &None);
+                    let failed = Failed {
+                        ede: ede::OTHER,
+                        text: "the question cannot be forwarded".into(),
+                    };
+                    self.inflight.complete(&key, &Err(failed));
                     return wire::error_response(raw, Some(q), rcode::FORMERR);
                 };
                 let this = Arc::clone(self);
@@ -272,24 +307,24 @@ impl Service {
         };
         let outcome = match &stale {
             Some(_) => match tokio::time::timeout(self.client_timer, rx).await {
-                Ok(result) => result.ok().flatten(),
+                Ok(result) => result.unwrap_or_else(|_| Err(abandoned())),
                 Err(_) => {
                     self.counters.stale_timer.increment(1);
-                    None
+                    Err(abandoned())
                 }
             },
-            None => rx.await.ok().flatten(),
+            None => rx.await.unwrap_or_else(|_| Err(abandoned())),
         };
         let now = Instant::now();
         match (outcome, stale) {
-            (Some(entry), _) => entry.render(raw, q, now, None, udp_limit),
-            (None, Some(stale)) => {
+            (Ok(entry), _) => entry.render(raw, q, now, None, udp_limit),
+            (Err(_), Some(stale)) => {
                 self.counters.stale_failed.increment(1);
                 stale.render(raw, q, now, Some(self.policy.stale_answer_ttl), udp_limit)
             }
-            (None, None) => {
+            (Err(why), None) => {
                 self.counters.servfail.increment(1);
-                wire::error_response(raw, Some(q), rcode::SERVFAIL)
+                wire::error_response_ede(raw, Some(q), rcode::SERVFAIL, Some((why.ede, &why.text)))
             }
         }
     }
@@ -307,20 +342,7 @@ impl Service {
         };
         let resolver = self.resolver_for(&key.qname);
         let outcome = match resolver.exchange(&request).await {
-            Ok(answer) => {
-                let now = Instant::now();
-                match Entry::from_response(&answer.wire, now, &self.policy) {
-                    Ok(entry) => {
-                        let entry = Arc::new(entry);
-                        self.cache.insert_shared(key.clone(), Arc::clone(&entry));
-                        Some(entry)
-                    }
-                    Err(why) => {
-                        tracing::debug!(name = %wire::name_to_string(&key.qname), ?why, "answer not cached");
-                        Entry::passthrough(&answer.wire, now).ok().map(Arc::new)
-                    }
-                }
-            }
+            Ok(answer) => self.keep(&key, &answer),
             Err(e) => {
                 tracing::debug!(name = %wire::name_to_string(&key.qname), error = %e, "upstreams failed");
                 let now = Instant::now();
@@ -328,11 +350,45 @@ impl Service {
                     let deferred = stale.failed_refresh(now + self.policy.failure_recheck);
                     self.cache.insert_shared(key.clone(), Arc::new(deferred));
                 }
-                None
+                Err(failed(&e))
             }
         };
         self.inflight.complete(&key, &outcome);
         release.done = true;
+    }
+
+    /// Scrubs an upstream answer, caches it when it may be, and returns
+    /// what to answer with.
+    fn keep(&self, key: &Key, answer: &palanquin_stub::Answer) -> crate::inflight::Outcome {
+        let now = Instant::now();
+        let name = || wire::name_to_string(&key.qname);
+        let unusable = |text: &str| Failed {
+            ede: ede::OTHER,
+            text: text.into(),
+        };
+        let scrubbed = wire::scrub(&answer.wire, &key.qname, key.qtype).map_err(|e| {
+            tracing::debug!(name = %name(), error = %e, "malformed answer");
+            unusable("the upstream's answer is malformed")
+        })?;
+        for (counter, &n) in self.counters.scrubbed.iter().zip(&scrubbed.dropped) {
+            counter.increment(n as u64);
+        }
+        if scrubbed.dropped != [0; 3] {
+            tracing::debug!(name = %name(), upstream = %answer.upstream, dropped = ?scrubbed.dropped, "dropped records unrelated to the question");
+        }
+        match Entry::from_response(&scrubbed.wire, now, &self.policy) {
+            Ok(entry) => {
+                let entry = Arc::new(entry);
+                self.cache.insert_shared(key.clone(), Arc::clone(&entry));
+                Ok(entry)
+            }
+            Err(why) => {
+                tracing::debug!(name = %name(), ?why, "answer not cached");
+                Entry::passthrough(&scrubbed.wire, now)
+                    .map(Arc::new)
+                    .map_err(|_| unusable("the upstream's answer cannot be passed on"))
+            }
+        }
     }
 
     fn resolver_for(&self, qname: &[u8]) -> &Resolver {

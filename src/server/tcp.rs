@@ -122,7 +122,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel:
                     shared.tcp_counters.dropped.increment(1);
                     break;
                 }
-                Routed::Resolve(service, q, _) => {
+                Routed::Resolve(pending) => {
                     let Ok(permit) = Arc::clone(&shared.pending).try_acquire_owned() else {
                         shared.tcp_counters.overload.increment(1);
                         break;
@@ -132,7 +132,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel:
                     }
                     let replies = replies.clone();
                     resolving.spawn(async move {
-                        let reply = service.resolve(&msg, &q, None).await;
+                        let reply = pending.resolve().await;
                         let _ = replies.send(reply).await;
                         drop(permit);
                     });

@@ -145,15 +145,15 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
         ) {
             Routed::Reply(reply) => answer(socket, shared, &reply, peer, local, MsgFlags::empty()),
             Routed::Drop => shared.udp_counters.dropped.increment(1),
-            Routed::Resolve(service, q, limit) => {
+            Routed::Resolve(pending) => {
                 let Ok(permit) = Arc::clone(&shared.pending).try_acquire_owned() else {
                     shared.udp_counters.overload.increment(1);
                     continue;
                 };
-                let (raw, socket, shared_) = (raw.to_vec(), Arc::clone(socket), Arc::clone(shared));
+                let (socket, shared_) = (Arc::clone(socket), Arc::clone(shared));
                 shared.resolving.spawn_on(
                     async move {
-                        let reply = service.resolve(&raw, &q, limit).await;
+                        let reply = pending.resolve().await;
                         // From a runtime task: never block it. A full send
                         // buffer loses this answer; the client retries.
                         answer(&socket, &shared_, &reply, peer, local, MsgFlags::MSG_DONTWAIT);

@@ -37,6 +37,9 @@ pub enum Behaviour {
     /// in one UDP datagram, TC clear, ignoring the advertised size; the
     /// same over TCP.
     Oversized,
+    /// Answers honestly, plus `www.bank.test. A 6.6.6.6` in the answer,
+    /// authority and additional sections (cache poisoning by an upstream).
+    Poisoner,
     /// Sends a reply with the wrong ID, one for the wrong question and one
     /// from another source port, all claiming FORGED; then the real answer.
     Forger,
@@ -143,6 +146,21 @@ fn oversized(query: &Message) -> Message {
     resp
 }
 
+fn poisoned(query: &Message) -> Message {
+    let mut resp = respond(query, ResponseCode::NoError, true);
+    let bank = || {
+        Record::from_rdata(
+            Name::from_ascii("www.bank.test.").expect("name"),
+            60,
+            RData::A(A(FORGED)),
+        )
+    };
+    resp.add_answer(bank());
+    resp.add_authority(bank());
+    resp.add_additional(bank());
+    resp
+}
+
 fn forged(query: &Message) -> Message {
     let mut resp = respond(query, ResponseCode::NoError, false);
     if let Some(q) = query.queries.first() {
@@ -186,6 +204,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, behaviour: Behaviour, count: Arc<Atom
                 }
                 Behaviour::Oversized => {
                     let _ = socket.send_to(&wire(&oversized(&query)), peer).await;
+                }
+                Behaviour::Poisoner => {
+                    let _ = socket.send_to(&wire(&poisoned(&query)), peer).await;
                 }
                 Behaviour::Truncating => {
                     let mut resp = respond(&query, ResponseCode::NoError, false);
@@ -240,6 +261,7 @@ async fn serve_tcp(listener: TcpListener, behaviour: Behaviour, count: Arc<Atomi
                     }
                     Behaviour::Rcode(rcode) => respond(&query, rcode, false),
                     Behaviour::Oversized => oversized(&query),
+                    Behaviour::Poisoner => poisoned(&query),
                     Behaviour::Slow(delay) => {
                         tokio::time::sleep(delay).await;
                         respond(&query, ResponseCode::NoError, true)

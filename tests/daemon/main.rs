@@ -3,6 +3,7 @@
 //! test owns its loopback addresses (127.0.6x.y), so they run in parallel.
 
 mod acl_reload;
+mod answers;
 mod config;
 mod forwarding;
 mod lifecycle;

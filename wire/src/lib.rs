@@ -17,5 +17,9 @@
 //! never panics on any input (fuzzed against hickory on the same bytes).
 
 mod message;
+mod name;
+mod scrub;
 
 pub use message::*;
+pub use name::{is_below_or_at, parent, read_name, same_name, MAX_NAME};
+pub use scrub::{scrub, Scrubbed};

@@ -42,6 +42,49 @@ pub mod rcode {
     pub const REFUSED: u8 = 5;
 }
 
+/// RFC 8914 Extended DNS Error codes the server gives.
+pub mod ede {
+    /// Other: none of the codes fits; the text says what happened.
+    pub const OTHER: u16 = 0;
+    /// Prohibited: the client may not ask this.
+    pub const PROHIBITED: u16 = 18;
+    /// No Reachable Authority: no upstream gave an answer (silent, or every
+    /// one refused or failed).
+    pub const NO_REACHABLE_AUTHORITY: u16 = 22;
+    /// Network Error: the upstreams cannot be reached (port unreachable).
+    pub const NETWORK_ERROR: u16 = 23;
+}
+
+/// EDNS option code of an Extended DNS Error (RFC 8914).
+pub const OPTION_EDE: u16 = 15;
+
+/// Type code of HINFO (RFC 8482's minimal ANY answer).
+pub const TYPE_HINFO: u16 = 13;
+/// QTYPE ANY.
+pub const QTYPE_ANY: u16 = 255;
+
+/// How a query for a meta-type or reserved QTYPE is answered, if it is one:
+/// 0 (reserved), OPT, TKEY and TSIG are no questions at all (FORMERR:
+/// RFC 6891 §6.1.1, RFC 8945 §5.2); MAILA, MAILB and the unassigned
+/// meta-types 128-248 are NOTIMP (RFC 6895 §3.1). AXFR, IXFR and ANY are
+/// meta-types too, handled by their callers.
+pub fn meta_qtype_rcode(qtype: u16) -> Option<u8> {
+    match qtype {
+        0 | TYPE_OPT | 249 | 250 => Some(rcode::FORMERR),
+        128..=248 | 253 | 254 => Some(rcode::NOTIMP),
+        _ => None,
+    }
+}
+
+/// The opcode of a message too broken to parse, if it has a header and is
+/// not a response: an unknown opcode is NOTIMP even with no question.
+pub fn peek_opcode(buf: &[u8]) -> Option<u8> {
+    match buf.get(2) {
+        Some(&b) if buf.len() >= HEADER && b & 0x80 == 0 => Some((b >> 3) & 0x0f),
+        _ => None,
+    }
+}
+
 /// Why a message cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -306,23 +349,52 @@ pub fn peek_id(buf: &[u8]) -> Option<u16> {
 
 /// Appends our OPT record: payload 1232, DO as given, no options.
 pub fn push_opt(out: &mut Vec<u8>, dnssec_ok: bool, ext_rcode: u8) {
+    push_opt_ede(out, dnssec_ok, ext_rcode, None);
+}
+
+/// Appends our OPT record with an Extended DNS Error option (RFC 8914):
+/// INFO-CODE and EXTRA-TEXT (UTF-8, cut to 200 bytes at a char boundary).
+pub fn push_opt_ede(out: &mut Vec<u8>, dnssec_ok: bool, ext_rcode: u8, ede: Option<(u16, &str)>) {
     out.extend_from_slice(&[0, 0, 41]);
     out.extend_from_slice(&1232u16.to_be_bytes());
-    out.extend_from_slice(&[ext_rcode, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+    out.extend_from_slice(&[ext_rcode, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+    let Some((code, text)) = ede else {
+        out.extend_from_slice(&[0, 0]);
+        return;
+    };
+    let mut cut = text.len().min(200);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let text = &text.as_bytes()[..cut];
+    let option_len = 2 + text.len() as u16;
+    out.extend_from_slice(&(4 + option_len).to_be_bytes());
+    out.extend_from_slice(&OPTION_EDE.to_be_bytes());
+    out.extend_from_slice(&option_len.to_be_bytes());
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(text);
 }
 
 /// An error response to `query`: its ID, opcode, RD and CD; the question
-/// echoed when it could be parsed; OPT when the client sent one.
+/// echoed when it could be parsed; OPT when the client sent one. RA only
+/// for a standard query: other opcodes have nothing to do with recursion.
 pub fn error_response(raw: &[u8], query: Option<&Query>, rcode: u8) -> Vec<u8> {
+    error_response_ede(raw, query, rcode, None)
+}
+
+/// [`error_response`] with an Extended DNS Error, when the client sent OPT.
+pub fn error_response_ede(raw: &[u8], query: Option<&Query>, rcode: u8, ede: Option<(u16, &str)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     let id = query.map(|q| q.id).or_else(|| peek_id(raw)).unwrap_or(0);
     out.extend_from_slice(&id.to_be_bytes());
+    let opcode = query.map_or_else(|| raw.get(2).map_or(0, |b| (b >> 3) & 0x0f), |q| q.opcode);
+    let ra = if opcode == 0 { 0x80 } else { 0 };
     let (flags1, flags2) = match query {
         Some(q) => (
             0x80 | (q.opcode << 3) | u8::from(q.rd),
-            0x80 | if q.cd { 0x10 } else { 0 } | (rcode & 0x0f),
+            ra | if q.cd { 0x10 } else { 0 } | (rcode & 0x0f),
         ),
-        None => (0x80 | raw.get(2).map_or(0, |b| b & 0x79), 0x80 | (rcode & 0x0f)),
+        None => (0x80 | raw.get(2).map_or(0, |b| b & 0x79), ra | (rcode & 0x0f)),
     };
     out.push(flags1);
     out.push(flags2);
@@ -338,10 +410,34 @@ pub fn error_response(raw: &[u8], query: Option<&Query>, rcode: u8) -> Vec<u8> {
             out.extend_from_slice(question);
         }
         if let Some(e) = q.edns {
-            push_opt(&mut out, e.dnssec_ok, rcode >> 4);
+            push_opt_ede(&mut out, e.dnssec_ok, rcode >> 4, ede);
         }
     }
     out
+}
+
+/// RFC 8482's answer to ANY: one synthesised `HINFO "RFC8482" ""` for the
+/// name, instead of everything known about it (an amplification tool).
+pub fn minimal_any(raw: &[u8], q: &Query) -> Vec<u8> {
+    let mut out = error_response(raw, Some(q), rcode::NOERROR);
+    let opt = q.edns.is_some().then(|| out.split_off(out.len() - 11));
+    out[7] = 1; // ANCOUNT
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    out.extend_from_slice(&TYPE_HINFO.to_be_bytes());
+    out.extend_from_slice(&q.qclass.to_be_bytes());
+    out.extend_from_slice(&3600u32.to_be_bytes());
+    out.extend_from_slice(&[0, 9, 7, b'R', b'F', b'C', b'8', b'4', b'8', b'2', 0]);
+    if let Some(opt) = opt {
+        out.extend_from_slice(&opt);
+    }
+    out
+}
+
+/// The bytes of a query that its answer needs once `q` is parsed: the
+/// header and the question (for the ID and the client's spelling of the
+/// name). A pending resolution keeps these, not a query padded to 64 KB.
+pub fn retained(raw: &[u8], q: &Query) -> Vec<u8> {
+    raw.get(..q.question_end).unwrap_or(raw).to_vec()
 }
 
 /// Renders a lower-cased wire name as text (`www.example.` / `.`), for logs.
@@ -452,6 +548,66 @@ mod tests {
         assert_eq!(l.additional[0].rtype, TYPE_OPT);
         let bare = error_response(b"\x12\x34", None, rcode::FORMERR);
         assert_eq!(bare, vec![0x12, 0x34, 0x80, 0x81, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn ede_rides_in_the_opt_record() {
+        let q = parse_query(QUERY).expect("valid");
+        let r = error_response_ede(
+            QUERY,
+            Some(&q),
+            rcode::SERVFAIL,
+            Some((ede::NETWORK_ERROR, "every upstream refused")),
+        );
+        let l = layout(&r).expect("well formed");
+        let opt = l.additional[0];
+        let rdata = &r[opt.rdata_at..opt.end];
+        assert_eq!(&rdata[..6], &[0, 15, 0, 24, 0, 23]);
+        assert_eq!(&rdata[6..], b"every upstream refused");
+        // Without EDNS from the client there is nowhere to put it.
+        let plain = b"\x00\x07\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01";
+        let q = parse_query(plain).expect("valid");
+        assert_eq!(
+            error_response_ede(plain, Some(&q), 2, Some((0, "x"))),
+            error_response(plain, Some(&q), 2)
+        );
+    }
+
+    #[test]
+    fn an_unknown_opcode_gets_no_ra() {
+        let mut notify = QUERY.to_vec();
+        notify[2] = 0x20 | 0x01; // opcode 4 (NOTIFY), RD
+        let q = parse_query(&notify).expect("valid");
+        let r = error_response(&notify, Some(&q), rcode::NOTIMP);
+        assert_eq!(r[3] & 0x80, 0, "no RA");
+        assert_eq!(
+            peek_opcode(b"\x00\x01\x78\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+            Some(15)
+        );
+        let r = error_response(
+            b"\x00\x01\x78\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            None,
+            rcode::NOTIMP,
+        );
+        assert_eq!(&r[2..4], &[0xf8, 0x04]);
+    }
+
+    #[test]
+    fn minimal_any_is_one_hinfo() {
+        let mut any = QUERY.to_vec();
+        any[31] = 255; // QTYPE low byte
+        let q = parse_query(&any).expect("valid");
+        assert_eq!(q.qtype, 255);
+        let r = minimal_any(&any, &q);
+        let l = layout(&r).expect("well formed");
+        assert_eq!((l.answers.len(), l.additional.len()), (1, 1));
+        assert_eq!(l.answers[0].rtype, TYPE_HINFO);
+        assert_eq!(&r[l.answers[0].rdata_at..l.answers[0].end], b"\x07RFC8482\x00");
+        assert_eq!(meta_qtype_rcode(0), Some(rcode::FORMERR));
+        assert_eq!(meta_qtype_rcode(TYPE_OPT), Some(rcode::FORMERR));
+        assert_eq!(meta_qtype_rcode(254), Some(rcode::NOTIMP));
+        assert_eq!(meta_qtype_rcode(1), None);
+        assert_eq!(meta_qtype_rcode(255), None);
     }
 
     #[test]
