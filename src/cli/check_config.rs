@@ -1,4 +1,6 @@
-//! `palanquin check-config FILE`: exit 0, or non-zero with `file:line:col: key: message`.
+//! `palanquin check-config FILE` (or `--config FILE`): exit 0, or non-zero
+//! with `file:line:col: key: message`. Warnings come first, one plain
+//! `file:line: warning: message` line each, on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,27 +11,42 @@ use crate::config;
 
 /// Arguments of `palanquin check-config`.
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["file", "config"]))]
 pub(crate) struct CheckArgs {
     /// The configuration file to check.
-    file: PathBuf,
+    file: Option<PathBuf>,
+    /// The same, spelt as for the other commands.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// Validates the file as `serve` would (resolv.conf included).
-#[allow(clippy::print_stdout)] // the command's own output
 pub(crate) fn run(args: CheckArgs) -> ExitCode {
-    match config::load(&args.file) {
+    let Some(file) = args.file.or(args.config) else {
+        eprintln!("palanquin check-config: which file? (check-config FILE)");
+        return ExitCode::from(2);
+    };
+    match config::read(&file) {
         Ok(s) => {
-            println!(
-                "{}: ok ({} listen address{}, {})",
-                args.file.display(),
+            for w in &s.warnings {
+                eprintln!("{w}");
+            }
+            super::out::line(format_args!(
+                "{}: ok ({} listen address{}, {}{})",
+                file.display(),
                 s.listen.len(),
                 if s.listen.len() == 1 { "" } else { "es" },
                 if s.resolver.is_some() {
                     "recursion on"
                 } else {
                     "no recursion"
+                },
+                match s.warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_owned(),
+                    n => format!(", {n} warnings"),
                 }
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,6 +1,7 @@
-//! One module per subcommand.
+//! One module per subcommand; `out.rs` is their stdout.
 
 pub(crate) mod check_config;
+mod out;
 pub(crate) mod query;
 pub(crate) mod serve;
 mod stats;

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use palanquin_resolver::{Acl, ForwardZone, Policy, ServiceConfig};
+use palanquin_stub::resolv_conf::ResolvConf;
 use palanquin_stub::ResolverConfig;
 use toml::Spanned;
 
-use super::error::ConfigError;
-use super::{duration, file};
+use super::error::{ConfigError, ConfigWarning};
+use super::{addr, duration, file};
 
 /// Everything `palanquin serve` needs, checked.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) resolver: Option<ServiceConfig>,
     pub(crate) cache_size: usize,
     pub(crate) metrics: Option<SocketAddr>,
+    /// What was accepted but is probably not meant (`file:line: warning: ...`).
+    pub(crate) warnings: Vec<ConfigWarning>,
 }
 
 /// Checks with access to the file's text, for error positions.
@@ -33,6 +36,16 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A warning at byte `at` of the configuration file.
+    fn warning(&self, at: usize, message: String) -> ConfigWarning {
+        let before = self.text.get(..at).unwrap_or(self.text);
+        ConfigWarning {
+            file: self.path.to_owned(),
+            line: before.matches('\n').count() + 1,
+            message,
+        }
+    }
+
     fn err<T>(
         &self,
         span: std::ops::Range<usize>,
@@ -86,26 +99,7 @@ impl Ctx<'_> {
         key: &str,
         default_port: Option<u16>,
     ) -> Result<SocketAddr, ConfigError> {
-        let t = v.get_ref().trim();
-        if let Ok(sa) = t.parse::<SocketAddr>() {
-            return Ok(sa);
-        }
-        match (
-            default_port,
-            t.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>(),
-        ) {
-            (Some(port), Ok(ip)) => Ok(SocketAddr::new(ip, port)),
-            (None, _) => self.err(
-                v.span(),
-                key,
-                format!("{t:?} is not ADDR:PORT (like \"127.0.0.1:53\" or \"[::1]:53\")"),
-            ),
-            (Some(_), Err(_)) => self.err(
-                v.span(),
-                key,
-                format!("{t:?} is not an address (like \"192.0.2.1\" or \"[2001:db8::1]:5353\")"),
-            ),
-        }
+        addr::parse(v.get_ref(), default_port).or_else(|e| self.err(v.span(), key, e.to_string()))
     }
 
     fn upstreams(
@@ -138,6 +132,27 @@ pub(crate) fn is_own_listener(listen: &[SocketAddr], upstream: &SocketAddr) -> b
                 && l.ip().is_unspecified()
                 && (ip.is_loopback() || ip.is_unspecified() || host_addresses().contains(&ip)))
     })
+}
+
+/// Whether sockets bound to `a` and `b` would take the same traffic: the
+/// same port and family, and the same address or a wildcard on either side
+/// (IPv6 sockets are V6ONLY, so `[::]` does not cover IPv4). Port 0 asks the
+/// kernel for a free port, so it overlaps nothing.
+pub(crate) fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    let (ia, ib) = (a.ip().to_canonical(), b.ip().to_canonical());
+    a.port() != 0
+        && a.port() == b.port()
+        && ia.is_ipv4() == ib.is_ipv4()
+        && (ia == ib || ia.is_unspecified() || ib.is_unspecified())
+}
+
+/// How `addr` overlaps `earlier`, for an error message.
+fn overlap_reason(addr: SocketAddr, earlier: SocketAddr) -> String {
+    if addr.ip().to_canonical() == earlier.ip().to_canonical() {
+        format!("{addr} is listed twice")
+    } else {
+        format!("{addr} overlaps {earlier} (the same port, and a wildcard address takes every address)")
+    }
 }
 
 /// This host's interface addresses (getifaddrs), or none if it cannot be
@@ -191,9 +206,12 @@ impl Settings {
                 "needs at least one address",
             );
         }
-        let mut listen = Vec::new();
+        let mut listen: Vec<SocketAddr> = Vec::new();
         for l in server.listen.get_ref() {
             let addr = cx.addr(l, "server.listen", None)?;
+            if let Some(&earlier) = listen.iter().find(|&&e| overlaps(addr, e)) {
+                return cx.err(l.span(), "server.listen", overlap_reason(addr, earlier));
+            }
             listen.push(addr);
         }
         let udp_workers = cx.opt_count(
@@ -213,15 +231,25 @@ impl Settings {
             1..=65_535,
             1024,
         )?;
-        let metrics = raw
-            .metrics
-            .as_ref()
-            .map(|m| cx.addr(&m.listen, "metrics.listen", None))
-            .transpose()?;
+        let metrics = match &raw.metrics {
+            None => None,
+            Some(m) => {
+                let addr = cx.addr(&m.listen, "metrics.listen", None)?;
+                if let Some(&dns) = listen.iter().find(|&&l| overlaps(addr, l)) {
+                    return cx.err(
+                        m.listen.span(),
+                        "metrics.listen",
+                        format!("{addr} is taken by the DNS listener {dns} (server.listen): metrics need an address of their own"),
+                    );
+                }
+                Some(addr)
+            }
+        };
+        let mut warnings = Vec::new();
         let (resolver, cache_size) = match &raw.resolver {
             None => (None, 1),
             Some(r) => {
-                let (svc, size) = resolver(&cx, r, &listen)?;
+                let (svc, size) = resolver(&cx, r, &listen, &mut warnings)?;
                 (Some(svc), size)
             }
         };
@@ -234,6 +262,7 @@ impl Settings {
             resolver,
             cache_size,
             metrics,
+            warnings,
         })
     }
 }
@@ -242,6 +271,7 @@ fn resolver(
     cx: &Ctx<'_>,
     r: &file::Resolver,
     listen: &[SocketAddr],
+    warnings: &mut Vec<ConfigWarning>,
 ) -> Result<(ServiceConfig, usize), ConfigError> {
     let timeout = cx.opt_duration(&r.timeout, "resolver.timeout", Duration::from_secs(2))?;
     if timeout.is_zero() {
@@ -287,8 +317,7 @@ fn resolver(
         }
         (None, Some(rc)) => {
             let file = resolve_path(cx.path, rc.get_ref());
-            let mut c = ResolverConfig::from_resolv_conf_file(&file)
-                .or_else(|e| cx.err(rc.span(), "resolver.resolv_conf", e.to_string()))?;
+            let mut c = resolv_conf(cx, rc, &file, warnings)?;
             c.search.clear(); // a forwarder passes names through as asked
             if r.timeout.is_some() {
                 c.timeout = timeout;
@@ -314,11 +343,15 @@ fn resolver(
         None => Vec::new(),
         Some(list) => nets(list, "resolver.allow_no_rd")?,
     };
-    for net in no_rd
+    for (net, text) in no_rd
         .iter()
-        .filter(|n| !acl.allows(n.network()) || !acl.allows(n.broadcast()))
+        .zip(r.allow_no_rd.iter().flatten())
+        .filter(|(n, _)| !acl.allows(n.network()) || !acl.allows(n.broadcast()))
     {
-        tracing::warn!(%net, "resolver.allow_no_rd: clients outside resolver.allow are refused all the same");
+        warnings.push(cx.warning(
+            text.span().start,
+            format!("resolver.allow_no_rd: {net} is not all in resolver.allow; clients outside it are refused all the same"),
+        ));
     }
     let allow_no_rd = Acl::new(no_rd);
     let cache_size = cx.opt_count(&r.cache_size, "resolver.cache_size", 1..=100_000_000, 100_000)?;
@@ -376,6 +409,49 @@ fn resolver(
         },
         cache_size,
     ))
+}
+
+/// The upstreams and options of `resolver.resolv_conf`. A file without a
+/// usable `nameserver` is refused: glibc would fall back to 127.0.0.1:53,
+/// which for a daemon is nearly always itself or nothing. Lines it skips
+/// become warnings naming that file's line.
+fn resolv_conf(
+    cx: &Ctx<'_>,
+    rc: &Spanned<String>,
+    file: &Path,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<ResolverConfig, ConfigError> {
+    const KEY: &str = "resolver.resolv_conf";
+    let conf = ResolvConf::load(file)
+        .or_else(|e| cx.err(rc.span(), KEY, format!("cannot read {}: {e}", file.display())))?;
+    let skipped: Vec<ConfigWarning> = conf
+        .warnings
+        .iter()
+        .map(|w| ConfigWarning {
+            file: file.to_owned(),
+            line: w.line,
+            message: format!("`{}`: {}", w.text.escape_debug(), w.reason),
+        })
+        .collect();
+    if conf.nameservers.is_empty() {
+        let why: Vec<String> = skipped
+            .iter()
+            .filter(|w| w.message.starts_with("`nameserver"))
+            .map(|w| format!("line {}: {}", w.line, w.message))
+            .collect();
+        let detail = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join("; "))
+        };
+        return cx.err(
+            rc.span(),
+            KEY,
+            format!("{} has no usable nameserver line{detail}", file.display()),
+        );
+    }
+    warnings.extend(skipped);
+    ResolverConfig::from_resolv_conf(&conf).or_else(|e| cx.err(rc.span(), KEY, e.to_string()))
 }
 
 /// A path in the config is relative to the config file's directory.
@@ -469,6 +545,56 @@ mod tests {
         assert!(e.message.contains("not implemented"), "{e}");
         let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[[vrrp]]\nvrid = 53\n").expect_err("not yet");
         assert_eq!(e.key, "vrrp");
+    }
+
+    #[test]
+    fn overlapping_listen_addresses_are_refused() {
+        let sa = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert!(overlaps(sa("127.0.0.1:53"), sa("127.0.0.1:53")));
+        assert!(overlaps(sa("0.0.0.0:53"), sa("127.0.0.1:53")));
+        assert!(overlaps(sa("127.0.0.1:53"), sa("0.0.0.0:53")));
+        assert!(overlaps(sa("[::]:53"), sa("[::1]:53")));
+        assert!(
+            !overlaps(sa("[::]:53"), sa("0.0.0.0:53")),
+            "IPv6 sockets are V6ONLY"
+        );
+        assert!(!overlaps(sa("127.0.0.1:53"), sa("127.0.0.2:53")));
+        assert!(!overlaps(sa("127.0.0.1:53"), sa("127.0.0.1:5353")));
+        assert!(
+            !overlaps(sa("127.0.0.1:0"), sa("127.0.0.1:0")),
+            "port 0: the kernel picks"
+        );
+        let e = parse("[server]\nlisten = [\"127.0.0.1:53\",\n  \"127.0.0.1:53\"]\n").expect_err("twice");
+        assert_eq!((e.line, e.key.as_str()), (3, "server.listen"));
+        assert!(e.message.contains("listed twice"), "{e}");
+        let e = parse("[server]\nlisten = [\"0.0.0.0:53\", \"127.0.0.1:53\"]\n").expect_err("covered");
+        assert!(e.message.contains("overlaps 0.0.0.0:53"), "{e}");
+    }
+
+    #[test]
+    fn metrics_need_an_address_of_their_own() {
+        for (listen, metrics) in [("127.0.0.1:53", "127.0.0.1:53"), ("0.0.0.0:53", "127.0.0.1:53")] {
+            let text = format!("[server]\nlisten = [\"{listen}\"]\n[metrics]\nlisten = \"{metrics}\"\n");
+            let e = parse(&text).expect_err("shared with DNS");
+            assert_eq!((e.line, e.key.as_str()), (4, "metrics.listen"), "{e}");
+        }
+        let ok = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[metrics]\nlisten = \"127.0.0.1:9153\"\n");
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn allow_no_rd_outside_allow_is_a_warning_with_its_line() {
+        let s = parse(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\n\
+             allow_no_rd = [\"127.0.0.1/32\",\n  \"10.0.0.0/8\"]\n",
+        )
+        .expect("valid");
+        let shown: Vec<String> = s.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("/t/p.toml:6: warning: resolver.allow_no_rd: 10.0.0.0/8"),
+            "{shown:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! `palanquin check-config`: every shipped file parses; a stray key in any
-//! table, a bad address or a bad duration is refused naming file, line and key.
+//! table, a bad address or a bad duration is refused naming file, line and
+//! key; so are a missing or empty file, a syntax error (at its own line),
+//! listen addresses that overlap, and a resolv.conf with no nameserver.
+//! Warnings are plain `file:line: warning:` lines.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,6 +125,12 @@ fn bad_values_name_file_line_and_key() {
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\n[[resolver.forward]]\nzone = \"bad..zone\"\nupstreams = [\"192.0.2.2\"]\n", 6, "resolver.forward.zone"),
         ("[server]\nlisten = [\"127.0.0.1:53\"]\n[metrics]\nlisten = \"nowhere\"\n", 4, "metrics.listen"),
         ("[server]\nlisten = 53\n", 2, "server.listen"),
+        ("[server]\nlisten = [\"127.0.0.1:53\", \"127.0.0.1:53\"]\n", 2, "server.listen"),
+        ("[server]\nlisten = [\"0.0.0.0:5300\",\n  \"127.0.0.1:5300\"]\n", 3, "server.listen"),
+        ("[server]\nlisten = [\"127.0.0.1:53\"]\n[metrics]\nlisten = \"127.0.0.1:53\"\n", 4, "metrics.listen"),
+        ("[server]\nlisten = [\"[::]:53\"]\n[metrics]\nlisten = \"[::1]:53\"\n", 4, "metrics.listen"),
+        // An unclosed array: the parser notices at [resolver]; the fault is line 2.
+        ("[server]\nlisten = [\"127.0.0.1:53\"\n\n[resolver]\nupstreams = [\"192.0.2.1\"]\n", 2, "server.listen"),
     ];
     for (i, (text, line, key)) in cases.iter().enumerate() {
         let file = dir.join(format!("case{i}.toml"));
@@ -173,5 +182,104 @@ fn serve_exits_with_the_error_when_a_listener_cannot_be_bound() {
     assert!(!status.success(), "non-zero exit: {err}");
     assert!(err.contains("cannot listen on metrics 127.0.61.31:9153"), "{err}");
     drop(taken);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn check_args(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin()).args(args).output().expect("run check-config");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_missing_or_empty_file_is_named_plainly() {
+    let dir = scratch("empty");
+    let missing = dir.join("missing.toml");
+    let (ok, out) = check(&missing);
+    assert!(!ok);
+    assert!(
+        out.starts_with(&format!("{}: cannot read the configuration:", missing.display())),
+        "no made-up line 0: {out}"
+    );
+    for (i, text) in ["", "\n  \n", "# only a comment\n"].iter().enumerate() {
+        let file = dir.join(format!("empty{i}.toml"));
+        std::fs::write(&file, text).expect("write");
+        let (ok, out) = check(&file);
+        assert!(!ok, "{text:?} accepted");
+        assert!(
+            out.contains(&format!("empty{i}.toml:1:1: server: the file is empty")),
+            "{out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_config_takes_dash_dash_config_like_the_other_commands() {
+    let dir = scratch("flag");
+    let file = dir.join("p.toml");
+    std::fs::write(&file, "[server]\nlisten = [\"127.0.0.1:5300\"]\n").expect("write");
+    for flag in ["--config", "-c"] {
+        let (code, stdout, stderr) = check_args(&["check-config".as_ref(), flag.as_ref(), file.as_os_str()]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert!(stdout.contains(": ok ("), "{stdout}");
+    }
+    let (code, _, _) = check_args(&["check-config".as_ref()]);
+    assert_eq!(code, Some(2), "a file is required");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// glibc would fall back to 127.0.0.1:53 for a resolv.conf without a usable
+/// nameserver; for a daemon that is itself or nothing: refused, by
+/// check-config and by serve. Lines it skips are warnings naming its line.
+#[test]
+fn a_resolv_conf_without_a_nameserver_is_refused_and_skipped_lines_warn() {
+    let dir = scratch("resolv");
+    let conf = dir.join("p.toml");
+    let text = "[server]\nlisten = [\"127.0.61.41:5300\"]\n[resolver]\nresolv_conf = \"upstreams.conf\"\n";
+    std::fs::write(&conf, text).expect("write");
+    for (i, upstreams) in ["", "# nothing\n", "nameserver 1.2.3\n"].iter().enumerate() {
+        std::fs::write(dir.join("upstreams.conf"), upstreams).expect("write");
+        let (ok, out) = check(&conf);
+        assert!(!ok, "case {i} accepted");
+        assert!(
+            out.contains("p.toml:4:15: resolver.resolv_conf:"),
+            "case {i}: {out}"
+        );
+        assert!(out.contains("has no usable nameserver"), "case {i}: {out}");
+        let serve = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&conf)
+            .output()
+            .expect("serve");
+        assert!(!serve.status.success(), "serve refuses it too");
+        assert!(String::from_utf8_lossy(&serve.stderr).contains("has no usable nameserver"));
+    }
+    std::fs::write(
+        dir.join("upstreams.conf"),
+        "nameserver 1.2.3\nnameserver 192.0.2.53\nbogus line\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = check_args(&["check-config".as_ref(), conf.as_os_str()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("2 warnings"), "{stdout}");
+    let upstreams = dir.join("upstreams.conf");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one plain line per warning, nothing else: {stderr}"
+    );
+    assert!(
+        lines[0].starts_with(&format!("{}:1: warning: `nameserver 1.2.3`", upstreams.display())),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}:3: warning: `bogus line`", upstreams.display())),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
