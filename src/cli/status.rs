@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
 
+use super::out::outln;
 use crate::config;
 
 /// Arguments of `palanquin status`.
@@ -48,10 +49,9 @@ fn fetch(addr: SocketAddr) -> Result<Value> {
     serde_json::from_str(body).context("status is not JSON")
 }
 
-/// Prints the daemon's state; exit 1 when it cannot be reached.
-#[allow(clippy::print_stdout)] // the command's own output
+/// Prints the daemon's state; exit 2 when it cannot be reached.
 pub(crate) fn run(args: StatusArgs) -> Result<()> {
-    let settings = config::load(&args.config)?;
+    let settings = config::read(&args.config)?;
     let Some(addr) = settings.metrics else {
         bail!(
             "{}: no [metrics] listen address, so there is no status endpoint to ask",
@@ -60,10 +60,10 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
     };
     let status = fetch(addr)?;
     if args.json {
-        println!("{status}");
+        outln!("{status}");
         return Ok(());
     }
-    println!(
+    outln!(
         "palanquin {}  up {} s  config generation {}  ({})",
         status["version"].as_str().unwrap_or("?"),
         status["uptime_s"],
@@ -71,16 +71,24 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
         status["config"].as_str().unwrap_or("?")
     );
     let Some(resolver) = status["resolver"].as_object() else {
-        println!("recursion: off");
+        outln!("recursion: off");
         return Ok(());
     };
-    println!(
+    outln!(
         "cache: {} / {} entries, {} questions upstream now",
-        resolver["cache"]["entries"], resolver["cache"]["capacity"], resolver["inflight"]
+        resolver["cache"]["entries"],
+        resolver["cache"]["capacity"],
+        resolver["inflight"]
     );
-    println!(
+    outln!(
         "{:<22} {:<28} {:>5} {:>9} {:>8} {:>8} {:>8}",
-        "upstream set", "upstream", "state", "srtt ms", "sent", "answered", "failed"
+        "upstream set",
+        "upstream",
+        "state",
+        "srtt ms",
+        "sent",
+        "answered",
+        "failed"
     );
     if let Some(sets) = resolver["upstreams"].as_object() {
         for (set, list) in sets {
@@ -88,7 +96,7 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
                 let srtt = u["srtt_ms"]
                     .as_f64()
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
-                println!(
+                outln!(
                     "{:<22} {:<28} {:>5} {:>9} {:>8} {:>8} {:>8}",
                     set,
                     u["addr"].as_str().unwrap_or("?"),

@@ -31,7 +31,8 @@ pub struct UpstreamStatus {
     pub addr: SocketAddr,
     /// Up or down.
     pub state: State,
-    /// Smoothed RTT, once it has answered.
+    /// Smoothed RTT, once it has answered: `None` while every estimate is
+    /// a guess (the initial RTT, or only silences that were given up on).
     pub srtt: Option<Duration>,
     /// Failures since its last answer.
     pub consecutive_failures: u32,
@@ -206,7 +207,7 @@ impl Resolver {
                 UpstreamStatus {
                     addr: u.addr,
                     state: h.state(),
-                    srtt: h.srtt(),
+                    srtt: h.srtt().filter(|_| answered > 0),
                     consecutive_failures: h.failures(),
                     sent,
                     answered,
