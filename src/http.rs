@@ -63,7 +63,11 @@ async fn respond(mut stream: TcpStream, handle: &PrometheusHandle, shared: &Shar
         ("GET", "/metrics") => {
             update_gauges(shared);
             handle.run_upkeep();
-            ("200 OK", "text/plain; version=0.0.4", handle.render())
+            (
+                "200 OK",
+                "text/plain; version=0.0.4",
+                crate::metrics::render(handle),
+            )
         }
         ("GET", "/status") => ("200 OK", "application/json", status(shared).to_string()),
         ("GET", _) => (

@@ -1,6 +1,14 @@
 //! Metric names of the daemon itself (the resolver and stub crates have
 //! their own `metrics.rs`), the Prometheus recorder, and the per-query
 //! counters registered once so the hot path only adds to atomics.
+//!
+//! Every family of a fixed label set is registered at start ([`register`]),
+//! at 0, and `/metrics` lists the families in name order ([`render`]): a
+//! counter that appears only when it first counts breaks `rate()` and
+//! absence alerts, and the exporter's own order changes from scrape to scrape.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -15,6 +23,15 @@ pub(crate) const TCP_CONNECTIONS: &str = "palanquin_tcp_connections_total";
 pub(crate) const RELOADS: &str = "palanquin_config_reloads_total";
 /// The configuration generation serving now.
 pub(crate) const GENERATION: &str = "palanquin_config_generation";
+/// Always 1, with the `version` of this build as a label.
+pub(crate) const BUILD_INFO: &str = "palanquin_build_info";
+/// When this process started, in seconds since the Unix epoch.
+pub(crate) const START_TIME: &str = "palanquin_start_time_seconds";
+
+/// The `result` labels of [`RELOADS`].
+const RELOAD_RESULTS: [&str; 2] = ["ok", "error"];
+/// The `event` labels of [`TCP_CONNECTIONS`] (server/tcp.rs).
+const TCP_EVENTS: [&str; 3] = ["accepted", "refused", "idle_timeout"];
 
 /// RTT buckets for upstream histograms, in seconds.
 const RTT_BUCKETS: &[f64] = &[
@@ -33,9 +50,124 @@ pub(crate) fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(TCP_CONNECTIONS, "TCP connections by event");
     metrics::describe_counter!(RELOADS, "Configuration reloads by result");
     metrics::describe_gauge!(GENERATION, "Configuration generation in service");
+    metrics::describe_gauge!(BUILD_INFO, "Always 1; the version of this build as a label");
+    metrics::describe_gauge!(
+        START_TIME,
+        "Start time of the process since the Unix epoch, in seconds"
+    );
     Ok(handle)
 }
 
+/// Registers, at 0, every metric whose labels come from a fixed set (for the
+/// upstreams: the configured ones), and sets the build and start-time gauges.
+/// Call once, after [`install`].
+pub(crate) fn register<'a>(upstreams: impl IntoIterator<Item = &'a SocketAddr>) {
+    use palanquin_resolver::metrics as r;
+    use palanquin_stub::metrics as s;
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics::gauge!(START_TIME).set(started);
+    metrics::gauge!(GENERATION).set(1.0);
+    for protocol in ["udp", "tcp"] {
+        for rcode in RCODES {
+            let _ = metrics::counter!(QUERIES, "protocol" => protocol, "rcode" => rcode);
+        }
+        for reason in ["malformed", "overload"] {
+            let _ = metrics::counter!(DROPPED, "protocol" => protocol, "reason" => reason);
+        }
+    }
+    for event in TCP_EVENTS {
+        let _ = metrics::counter!(TCP_CONNECTIONS, "event" => event);
+    }
+    for result in RELOAD_RESULTS {
+        let _ = metrics::counter!(RELOADS, "result" => result);
+    }
+    for name in [
+        r::CACHE_HITS,
+        r::CACHE_MISSES,
+        r::COALESCED,
+        r::ACL_REFUSED,
+        r::NO_RD_REFUSED,
+        r::UPSTREAM_EXHAUSTED,
+        s::HEDGES,
+    ] {
+        let _ = metrics::counter!(name);
+    }
+    for reason in r::STALE_REASONS {
+        let _ = metrics::counter!(r::CACHE_STALE, "reason" => *reason);
+    }
+    for section in r::SCRUB_SECTIONS {
+        let _ = metrics::counter!(r::SCRUBBED, "section" => section);
+    }
+    metrics::gauge!(r::CACHE_ENTRIES).set(0.0);
+    for outcome in s::QUERY_OUTCOMES {
+        let _ = metrics::counter!(s::QUERIES, "outcome" => *outcome);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for addr in upstreams.into_iter().filter(|a| seen.insert(**a)) {
+        let upstream = addr.to_string();
+        let _ = metrics::counter!(s::UPSTREAM_QUERIES, "upstream" => upstream.clone());
+        let _ = metrics::histogram!(s::UPSTREAM_RTT, "upstream" => upstream.clone());
+        metrics::gauge!(s::UPSTREAM_UP, "upstream" => upstream.clone()).set(1.0);
+        for kind in s::FAILURE_KINDS {
+            let _ = metrics::counter!(s::UPSTREAM_FAILURES, "upstream" => upstream.clone(), "kind" => *kind);
+        }
+        for to in s::TRANSITIONS_TO {
+            let _ = metrics::counter!(s::UPSTREAM_TRANSITIONS, "upstream" => upstream.clone(), "to" => *to);
+        }
+        for reason in s::MISMATCH_REASONS {
+            let _ = metrics::counter!(s::UPSTREAM_MISMATCHED, "upstream" => upstream.clone(), "reason" => *reason);
+        }
+        for result in s::PROBE_RESULTS {
+            let _ =
+                metrics::counter!(s::UPSTREAM_PROBES, "upstream" => upstream.clone(), "result" => *result);
+        }
+    }
+}
+
+/// The Prometheus text with its families in name order. The exporter keeps
+/// them in a hash map, so its own order changes between scrapes. Within a
+/// counter or gauge family the samples are sorted too; histogram lines stay
+/// as written (bucket order matters).
+pub(crate) fn render(handle: &PrometheusHandle) -> String {
+    sorted_families(&handle.render())
+}
+
+fn sorted_families(text: &str) -> String {
+    let mut families: Vec<(&str, Vec<&str>)> = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let lines: Vec<&str> = block.lines().filter(|l| !l.is_empty()).collect();
+        let (name, kind) = lines
+            .iter()
+            .find_map(|l| {
+                let mut w = l.strip_prefix("# TYPE ")?.split_whitespace();
+                Some((w.next()?, w.next()?))
+            })
+            .unwrap_or(("", ""));
+        let mut lines = lines;
+        if matches!(kind, "counter" | "gauge") {
+            let (comments, mut samples): (Vec<&str>, Vec<&str>) =
+                lines.into_iter().partition(|l| l.starts_with('#'));
+            samples.sort_unstable();
+            lines = comments.into_iter().chain(samples).collect();
+        }
+        families.push((name, lines));
+    }
+    families.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::with_capacity(text.len());
+    for (_, lines) in families {
+        for line in lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The `rcode` labels of [`QUERIES`].
 const RCODES: [&str; 7] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "OTHER",
 ];
@@ -67,5 +199,23 @@ impl QueryCounters {
             rc = 6;
         }
         self.by_rcode[rc].increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_come_in_name_order_whatever_the_exporter_did() {
+        let text = "# TYPE b_total counter\nb_total{x=\"2\"} 0\nb_total{x=\"1\"} 3\n\n\
+                    # HELP a_seconds RTT\n# TYPE a_seconds histogram\na_seconds_bucket{le=\"0.5\"} 1\n\
+                    a_seconds_bucket{le=\"+Inf\"} 1\na_seconds_sum 0.1\na_seconds_count 1\n\n";
+        assert_eq!(
+            sorted_families(text),
+            "# HELP a_seconds RTT\n# TYPE a_seconds histogram\na_seconds_bucket{le=\"0.5\"} 1\n\
+             a_seconds_bucket{le=\"+Inf\"} 1\na_seconds_sum 0.1\na_seconds_count 1\n\n\
+             # TYPE b_total counter\nb_total{x=\"1\"} 3\nb_total{x=\"2\"} 0\n\n"
+        );
     }
 }

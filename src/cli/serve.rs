@@ -24,6 +24,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     // Metric handles are registered when the service is built: the recorder first.
     let handle = settings.metrics.map(|_| crate::metrics::install()).transpose()?;
+    if handle.is_some() {
+        crate::metrics::register(settings.upstream_addrs());
+    }
     let result = runtime.block_on(crate::daemon::run(settings, handle));
     // Whatever is still running after the drain is abandoned, not waited for.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));

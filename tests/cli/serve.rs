@@ -1,10 +1,11 @@
-//! A running daemon as its operator sees it: `palanquin status`.
+//! A running daemon as its operator sees it: `palanquin status`, the
+//! `/metrics` families from the first second.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use palanquin_testkit::daemon::Daemon;
+use palanquin_testkit::daemon::{dig_at, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 use serde_json::Value;
 
@@ -89,4 +90,93 @@ async fn status_shows_no_rtt_for_an_upstream_never_measured() {
         (Some(0), ""),
         "no panic on a closed pipe"
     );
+}
+
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix).and_then(|rest| rest.trim().parse().ok()))
+}
+
+fn families(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// Before the first query, every family the README names is there at 0 (the
+/// labeled ones for each label of their fixed set), plus build info and
+/// start time; families come in name order, scrape after scrape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_exists_from_the_start_in_a_stable_order() {
+    let up = Fake::start(sa("127.0.46.12:0").ip(), Behaviour::Answer).await;
+    let addr = sa("127.0.46.11:5300");
+    let http = sa("127.0.46.11:9153");
+    let _d = Daemon::start(bin(), addr, &config(addr, &[up.addr], http));
+    let text = tokio::task::spawn_blocking(move || Daemon::http_get(http, "/metrics"))
+        .await
+        .expect("scrape");
+    let u = up.addr;
+    let mut zero: Vec<String> = Vec::new();
+    for protocol in ["udp", "tcp"] {
+        for rcode in ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR", "NOTIMP"] {
+            zero.push(format!(
+                "palanquin_queries_total{{protocol=\"{protocol}\",rcode=\"{rcode}\"}}"
+            ));
+        }
+    }
+    zero.extend(
+        [
+            "palanquin_cache_hits_total",
+            "palanquin_cache_misses_total",
+            "palanquin_cache_stale_answers_total{reason=\"upstream_failed\"}",
+            "palanquin_cache_stale_answers_total{reason=\"client_timer\"}",
+            "palanquin_cache_entries",
+            "palanquin_coalesced_queries_total",
+            "palanquin_config_reloads_total{result=\"ok\"}",
+            "palanquin_config_reloads_total{result=\"error\"}",
+            "palanquin_stub_queries_total{outcome=\"answer\"}",
+            "palanquin_stub_hedges_total",
+        ]
+        .map(str::to_owned),
+    );
+    zero.push(format!("palanquin_upstream_queries_total{{upstream=\"{u}\"}}"));
+    zero.push(format!(
+        "palanquin_upstream_failures_total{{upstream=\"{u}\",kind=\"timeout\"}}"
+    ));
+    zero.push(format!(
+        "palanquin_upstream_transitions_total{{upstream=\"{u}\",to=\"down\"}}"
+    ));
+    zero.push(format!(
+        "palanquin_upstream_rtt_seconds_count{{upstream=\"{u}\"}}"
+    ));
+    for s in &zero {
+        assert_eq!(sample(&text, s), Some(0.0), "{s} at 0 from the start:\n{text}");
+    }
+    assert_eq!(
+        sample(&text, &format!("palanquin_upstream_up{{upstream=\"{u}\"}}")),
+        Some(1.0)
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        sample(&text, &format!("palanquin_build_info{{version=\"{version}\"}}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "palanquin_start_time_seconds").is_some_and(|t| t > 1.0e9),
+        "{text}"
+    );
+
+    let first = families(&text);
+    let mut sorted = first.clone();
+    sorted.sort();
+    assert_eq!(first, sorted, "families in name order");
+    let again = tokio::task::spawn_blocking(move || {
+        let _ = dig_at(addr, "www.example.test", "A", &[]);
+        Daemon::http_get(http, "/metrics")
+    })
+    .await
+    .expect("scrape");
+    assert_eq!(families(&again), first, "the same families in the same order");
 }
