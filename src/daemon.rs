@@ -61,6 +61,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         generation: ArcSwap::from_pointee(first),
         pending: Arc::new(Semaphore::new(MAX_PENDING)),
         tcp_slots: Arc::new(Semaphore::new(settings.tcp_max_connections)),
+        tcp_outsider_slots: Arc::new(Semaphore::new(server::tcp::outsider_slots(settings.tcp_max_connections))),
         // A client may hold at most a quarter of the slots (at least one).
         tcp_per_client: server::per_client::PerClient::new(settings.tcp_max_connections / 4),
         resolving: TaskTracker::new(),
@@ -88,7 +89,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     }
     let http = match (settings.metrics, metrics) {
         (Some(addr), Some(handle)) => {
-            let listener = server::socket::tcp(addr).map_err(|e| in_use("metrics (tcp)", addr, e))?;
+            let listener = server::socket::tcp(addr).map_err(|e| in_use("metrics", addr, e))?;
             tracing::info!(proto = "http", addr = %listener.local_addr()?, "metrics and status listening");
             Some((listener, handle))
         }
@@ -119,6 +120,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         ));
     }
     tracing::info!(generation = 1, "ready");
+    crate::systemd::ready();
     loop {
         tokio::select! {
             biased;
@@ -133,6 +135,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         }
     }
     tracing::info!("shutting down: listeners stop, pending answers drain");
+    crate::systemd::stopping();
     workers.stop();
     shared.resolving.close();
     let drained = async {

@@ -9,6 +9,7 @@ mod http;
 mod metrics;
 mod router;
 mod server;
+mod systemd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

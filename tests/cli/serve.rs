@@ -1,11 +1,13 @@
 //! A running daemon as its operator sees it: `palanquin status`, the
-//! `/metrics` families from the first second.
+//! `/metrics` families from the first second, systemd readiness, the unit file.
 
 use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use palanquin_testkit::daemon::{dig_at, Daemon};
+use palanquin_testkit::daemon::{dig_at, status_of, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 use serde_json::Value;
 
@@ -179,4 +181,74 @@ async fn every_metric_exists_from_the_start_in_a_stable_order() {
     .await
     .expect("scrape");
     assert_eq!(families(&again), first, "the same families in the same order");
+}
+
+/// Under systemd (`NOTIFY_SOCKET`), READY=1 comes once DNS is served, and
+/// STOPPING=1 on SIGTERM.
+#[test]
+fn readiness_is_sent_to_systemd_when_everything_serves() {
+    let dir = std::env::temp_dir().join(format!("palanquin-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let socket_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let notify = UnixDatagram::bind(&socket_path).expect("notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let addr = sa("127.0.46.21:5300");
+    let file = dir.join("p.toml");
+    std::fs::write(
+        &file,
+        format!("[server]\nlisten = [\"{addr}\"]\nudp_workers = 1\n"),
+    )
+    .expect("write");
+    let mut child = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut buf = [0u8; 256];
+    let got = notify
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let answered = status_of(&dig_at(addr, "www.example.test", "A", &[]));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let stopping = notify
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got.expect("a notification within 10 s"), "READY=1\n");
+    assert_eq!(
+        answered, "REFUSED",
+        "DNS is served once READY=1 is sent (no recursion configured)"
+    );
+    assert_eq!(stopping.expect("STOPPING=1 on SIGTERM"), "STOPPING=1\n");
+}
+
+/// The unit waits for READY=1 and points at no documentation that does not ship.
+#[test]
+fn the_unit_file_waits_for_readiness_and_names_only_what_ships() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("conf/palanquin.service")).expect("unit");
+    assert!(unit.lines().any(|l| l.trim() == "Type=notify"), "{unit}");
+    for doc in unit
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Documentation="))
+    {
+        for entry in doc.split_whitespace() {
+            if let Some(page) = entry.strip_prefix("man:") {
+                let (name, section) = page.trim_end_matches(')').split_once('(').expect("man:NAME(N)");
+                let shipped = root.join(format!("man/{name}.{section}"));
+                assert!(shipped.is_file(), "{entry}: no {}", shipped.display());
+            } else if let Some(path) = entry.strip_prefix("file:") {
+                assert!(Path::new(path).is_file(), "{entry}");
+            }
+        }
+    }
 }
