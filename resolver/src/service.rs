@@ -208,6 +208,11 @@ impl Service {
         })
     }
 
+    /// Whether `client` may recurse (the `allow` ACL).
+    pub fn may_recurse(&self, client: IpAddr) -> bool {
+        self.acl.allows(client)
+    }
+
     /// The shared cache.
     pub fn cache(&self) -> &Arc<Cache> {
         &self.cache

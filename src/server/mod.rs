@@ -42,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) generation: ArcSwap<Generation>,
     pub(crate) pending: Arc<Semaphore>,
     pub(crate) tcp_slots: Arc<Semaphore>,
+    /// TCP slots for clients that may ask nothing (outside `allow`, and no
+    /// zones yet): a few, apart from the slots the others need. Such a
+    /// connection is closed after its first answer (the refusal).
+    pub(crate) tcp_outsider_slots: Arc<Semaphore>,
     /// TCP connections per client address, so one client cannot hold every slot.
     pub(crate) tcp_per_client: per_client::PerClient,
     /// The UDP workers' resolutions (runtime tasks), waited for on shutdown.

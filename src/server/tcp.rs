@@ -2,6 +2,11 @@
 //! ready (a slow miss does not hold up cached answers behind it), an idle
 //! timeout that also cuts off slow senders, and a bound on connections.
 //!
+//! A client that may ask nothing (outside `allow`, and no zone to ask
+//! about) takes one of a few separate slots and is closed after its first
+//! answer, the refusal: four source addresses outside the ACL cannot hold
+//! the slots that allowed clients need.
+//!
 //! ```text
 //!  connection ─ reader: frame ─▶ route ─▶ Reply ──────────────┐
 //!                                     └─▶ Resolve: task (≤ 16) ┴─▶ mpsc ─▶ writer ─▶ framed reply
@@ -21,6 +26,22 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use crate::metrics::TCP_CONNECTIONS;
 use crate::router::{self, Routed};
+
+/// Slots for clients that may ask nothing: an eighth of the limit, at least one.
+pub(crate) fn outsider_slots(max_connections: usize) -> usize {
+    (max_connections / 8).max(1)
+}
+
+/// Whether `client` may ask this server anything at all (today: recurse;
+/// with zones, it may also ask about them).
+fn may_ask(shared: &Shared, client: std::net::IpAddr) -> bool {
+    shared
+        .generation
+        .load()
+        .service
+        .as_ref()
+        .is_some_and(|s| s.may_recurse(client))
+}
 
 /// Accepts on `listener` until cancelled.
 pub(crate) async fn acceptor(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationToken) {
@@ -46,14 +67,20 @@ pub(crate) async fn acceptor(listener: TcpListener, shared: Arc<Shared>, cancel:
             refused.increment(1);
             continue;
         };
-        let Ok(slot) = Arc::clone(&shared.tcp_slots).try_acquire_owned() else {
+        let outsider = !may_ask(&shared, peer.ip());
+        let slots = if outsider {
+            &shared.tcp_outsider_slots
+        } else {
+            &shared.tcp_slots
+        };
+        let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
             refused.increment(1);
             continue;
         };
         accepted.increment(1);
         let (shared, cancel) = (Arc::clone(&shared), cancel.clone());
         connections.spawn(async move {
-            serve(stream, peer, shared, &cancel).await;
+            serve(stream, peer, shared, &cancel, outsider).await;
             drop((slot, claim));
         });
     }
@@ -93,7 +120,14 @@ async fn read_message<R: AsyncRead + Unpin>(
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel: &CancellationToken) {
+/// Serves one connection; `one_answer`: close after the first reply.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    cancel: &CancellationToken,
+    one_answer: bool,
+) {
     let _ = stream.set_nodelay(true);
     let idle = shared.generation.load().settings.tcp_idle_timeout;
     let (mut reader, writer) = stream.into_split();
@@ -113,7 +147,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel:
             let generation = shared.generation.load_full();
             match router::route(generation.service.as_ref(), &msg, peer.ip(), false, None) {
                 Routed::Reply(reply) => {
-                    if replies.send(reply).await.is_err() {
+                    if replies.send(reply).await.is_err() || one_answer {
                         break;
                     }
                 }
@@ -136,6 +170,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, cancel:
                         let _ = replies.send(reply).await;
                         drop(permit);
                     });
+                    if one_answer {
+                        break;
+                    }
                 }
             }
         }

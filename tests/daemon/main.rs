@@ -8,6 +8,7 @@ mod config;
 mod forwarding;
 mod lifecycle;
 mod stale;
+mod tcp_slots;
 mod wildcard;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
