@@ -61,7 +61,9 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         generation: ArcSwap::from_pointee(first),
         pending: Arc::new(Semaphore::new(MAX_PENDING)),
         tcp_slots: Arc::new(Semaphore::new(settings.tcp_max_connections)),
-        tcp_outsider_slots: Arc::new(Semaphore::new(server::tcp::outsider_slots(settings.tcp_max_connections))),
+        tcp_outsider_slots: Arc::new(Semaphore::new(server::tcp::outsider_slots(
+            settings.tcp_max_connections,
+        ))),
         // A client may hold at most a quarter of the slots (at least one).
         tcp_per_client: server::per_client::PerClient::new(settings.tcp_max_connections / 4),
         resolving: TaskTracker::new(),
