@@ -53,8 +53,24 @@ fn generation(
     })
 }
 
+/// Raises the open-file soft limit to the hard limit: every TCP connection
+/// and every upstream query holds a descriptor, and the common default soft
+/// limit of 1,024 is below `tcp_max_connections` plus the pending misses.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise the open-file limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
+}
+
 /// Runs the daemon until a termination signal.
 pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let cache = Arc::new(Cache::new(settings.cache_size));
     let first = generation(1, settings.clone(), &cache, None)?;
     let shared = Arc::new(Shared {
@@ -114,6 +130,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         ));
     }
     if let Some((listener, handle)) = http {
+        tasks.spawn(crate::metrics::upkeep(handle.clone(), cancel.clone()));
         tasks.spawn(crate::http::serve(
             listener,
             handle,

@@ -34,7 +34,7 @@ use crate::dns::{self, Message, Request, ResponseCode};
 use crate::error::{Error, Failure};
 use crate::hedge::{HedgePlan, Step};
 use crate::metrics as m;
-use crate::scoring::{self, Health, Outcome, State, Transition};
+use crate::scoring::{self, Health, LogGate, Outcome, State, Transition};
 use crate::transport::{self, ExchangeError, Received, Target};
 
 /// A valid answer and how it was obtained.
@@ -71,6 +71,8 @@ pub(crate) struct Upstream {
     /// an authoritative upstream that refuses `. NS` can still come back, and
     /// a name that fails everywhere does not keep a recovered upstream down.
     probe_question: Mutex<Option<Request>>,
+    /// Rate of its state-change log lines.
+    log_gate: Mutex<LogGate>,
 }
 
 impl Upstream {
@@ -209,6 +211,7 @@ impl Inner {
                     health: Mutex::new(Health::default()),
                     mismatched: AtomicU64::new(0),
                     probe_question: Mutex::new(None),
+                    log_gate: Mutex::new(LogGate::default()),
                 }
             })
             .collect();
@@ -247,12 +250,22 @@ impl Inner {
                 .increment(1);
         }
         if let Some(t) = transition {
-            match t.to {
-                State::Down => {
-                    tracing::warn!(upstream = %u.addr, failures = t.failures, last = %failure.map_or_else(String::new, ToString::to_string), "upstream down: asked only when nothing else is up, probed in the background");
-                    self.wake.notify_one();
+            let logged = u
+                .log_gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(Instant::now());
+            match (t.to, logged) {
+                (State::Down, Some(unlogged)) => {
+                    tracing::warn!(upstream = %u.addr, failures = t.failures, last = %failure.map_or_else(String::new, ToString::to_string), unlogged_changes = unlogged, "upstream down: asked only when nothing else is up, probed in the background");
                 }
-                State::Up => tracing::info!(upstream = %u.addr, "upstream up again"),
+                (State::Up, Some(unlogged)) => {
+                    tracing::info!(upstream = %u.addr, unlogged_changes = unlogged, "upstream up again");
+                }
+                (_, None) => {}
+            }
+            if t.to == State::Down {
+                self.wake.notify_one();
             }
             metrics::gauge!(m::UPSTREAM_UP, "upstream" => u.label.clone()).set(if t.to == State::Up {
                 1.0

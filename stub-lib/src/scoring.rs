@@ -344,6 +344,37 @@ pub fn rank(health: &[Health], p: &HealthParams, rotate: bool, rotation: usize) 
     order
 }
 
+/// How often one upstream's state changes are logged: an upstream that
+/// flaps (a broken path, an upstream that fails some names) changes state
+/// many times a minute, and one log line per change buries everything else.
+/// The first change is logged at once; later ones within `quiet` of the last
+/// logged one are only counted, and the next logged line says how many.
+#[derive(Debug, Clone, Default)]
+pub struct LogGate {
+    last: Option<Instant>,
+    suppressed: u32,
+}
+
+impl LogGate {
+    /// Least time between two logged changes of one upstream.
+    pub const QUIET: Duration = Duration::from_secs(30);
+
+    /// A state change at `now`: `Some(n)` to log it (with `n` changes left
+    /// unlogged since the last line), `None` to count it quietly.
+    pub fn admit(&mut self, now: Instant) -> Option<u32> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < Self::QUIET => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +408,21 @@ mod tests {
         // Converged to a fast upstream: the floor applies.
         assert_eq!(h.hedge_delay(&p), p.hedge_floor);
         assert!(h.srtt().expect("srtt") < ms(1));
+    }
+
+    #[test]
+    fn a_flapping_upstream_is_logged_once_per_quiet_period() {
+        let t0 = Instant::now();
+        let mut gate = LogGate::default();
+        assert_eq!(gate.admit(t0), Some(0), "the first change is logged");
+        let quiet: Vec<_> = (1..=168).map(|i| gate.admit(t0 + ms(i * 150))).collect();
+        assert!(quiet.iter().all(Option::is_none), "169 changes in 25 s: one line");
+        assert_eq!(
+            gate.admit(t0 + LogGate::QUIET),
+            Some(168),
+            "then one line that counts them"
+        );
+        assert_eq!(gate.admit(t0 + LogGate::QUIET * 3), Some(0));
     }
 
     /// A server that refuses names outside its zones is healthy: refusals

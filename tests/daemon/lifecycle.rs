@@ -84,3 +84,46 @@ async fn a_udp_port_held_by_another_program_is_refused() {
     assert!(stderr.contains("udp 127.0.91.21:5391"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Started with a low open-file soft limit, the daemon raises it to the
+/// hard limit (each TCP connection and each upstream query holds one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_file_soft_limit_is_raised_to_the_hard_limit() {
+    let upstream = Fake::start(ip(91, 32), Behaviour::Answer).await;
+    let addr = sa("127.0.91.31:5391");
+    let dir = std::env::temp_dir().join(format!("palanquin-nofile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("palanquin.toml");
+    std::fs::write(&path, config(addr, upstream.addr, "")).expect("write");
+    let script = format!(
+        "ulimit -S -n 256 && exec {} serve --config {}",
+        bin().display(),
+        path.display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until it answers, then read its limits.
+    let mut answered = false;
+    for _ in 0..50 {
+        if status_of(&dig_async(addr, "x.example.test", "A", &["+time=1"]).await) == "NOERROR" {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    assert!(answered, "the daemon never answered");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("limits");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[3], fields[4], "soft = hard: {line}");
+    assert_ne!(fields[3], "256", "{line}");
+}
