@@ -31,8 +31,9 @@ pub struct UpstreamStatus {
     pub addr: SocketAddr,
     /// Up or down.
     pub state: State,
-    /// Smoothed RTT, once it has answered: `None` while every estimate is
-    /// a guess (the initial RTT, or only silences that were given up on).
+    /// Smoothed RTT, once a reply was measured (an answer or a REFUSED):
+    /// `None` while the estimate is a guess (the initial RTT, or only
+    /// silences that were given up on).
     pub srtt: Option<Duration>,
     /// Failures since its last answer.
     pub consecutive_failures: u32,
@@ -207,7 +208,7 @@ impl Resolver {
                 UpstreamStatus {
                     addr: u.addr,
                     state: h.state(),
-                    srtt: h.srtt().filter(|_| answered > 0),
+                    srtt: h.measured_srtt(),
                     consecutive_failures: h.failures(),
                     sent,
                     answered,

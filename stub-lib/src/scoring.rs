@@ -117,6 +117,8 @@ pub struct Health {
     last_sample: Option<Instant>,
     /// Its last word was REFUSED.
     refusing: bool,
+    /// Whether a reply (not only a silence) ever gave an RTT sample.
+    measured: bool,
     sent: u64,
     answered: u64,
     failed: u64,
@@ -135,6 +137,7 @@ impl Default for Health {
             probing: false,
             last_sample: None,
             refusing: false,
+            measured: false,
             sent: 0,
             answered: 0,
             failed: 0,
@@ -151,6 +154,12 @@ impl Health {
     /// Smoothed RTT, if any answer was seen.
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
+    }
+
+    /// Smoothed RTT once a reply was measured; `None` while the estimate
+    /// is a guess (the initial RTT, or only silences given up on).
+    pub fn measured_srtt(&self) -> Option<Duration> {
+        self.srtt.filter(|_| self.measured)
     }
 
     /// Consecutive failures since the last answer.
@@ -207,6 +216,7 @@ impl Health {
             Outcome::Cancelled => None,
             Outcome::Answer(rtt) => {
                 self.sample(now, rtt);
+                self.measured = true;
                 self.answered += 1;
                 self.failures = 0;
                 self.refusing = false;
@@ -214,6 +224,7 @@ impl Health {
             }
             Outcome::Refused(rtt) => {
                 self.sample(now, rtt);
+                self.measured = true;
                 self.failed += 1;
                 self.failures = 0;
                 self.refusing = true;
@@ -381,6 +392,19 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_silence_is_no_measured_rtt() {
+        let (p, t0) = (HealthParams::default(), Instant::now());
+        let mut h = Health::default();
+        h.on_sent();
+        h.on_outcome(t0, Outcome::Silent(p.initial_rtt), &p);
+        assert_eq!(h.srtt(), Some(p.initial_rtt), "the censored sample ranks it");
+        assert_eq!(h.measured_srtt(), None, "but nothing was measured");
+        h.on_sent();
+        h.on_outcome(t0, Outcome::Refused(Duration::from_millis(3)), &p);
+        assert!(h.measured_srtt().is_some(), "a REFUSED is a reply with an RTT");
     }
 
     #[test]
