@@ -1,10 +1,12 @@
 //! Process tests of the `palanquin` binary (spawned through
 //! `CARGO_BIN_EXE_palanquin`) against fake upstreams on loopback: `query`
 //! (query.rs), and a running daemon as its operator sees it: `status`,
-//! `/metrics`, systemd readiness (serve.rs). Each test owns its addresses
+//! `/metrics`, systemd readiness (serve.rs); the README's example and links
+//! (readme.rs). Each test owns its addresses
 //! (127.0.4x.y).
 
 mod query;
+mod readme;
 mod serve;
 
 use std::process::Stdio;
