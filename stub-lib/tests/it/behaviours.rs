@@ -11,7 +11,7 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 use palanquin_stub::dns::{Name, RecordType};
 use palanquin_stub::scoring::State;
-use palanquin_stub::{BlockingResolver, Error, Failure, Mode, Resolver, ResolverConfig, Transport};
+use palanquin_stub::{BlockingResolver, Error, Mode, Resolver, ResolverConfig, Transport};
 
 use palanquin_testkit::fake::{self, Behaviour, Fake};
 
@@ -244,7 +244,7 @@ async fn forged_replies_are_ignored_and_the_real_answer_taken() {
 async fn nothing_listening_anywhere_ends_at_once_and_is_asked_again_later() {
     let a = fake::closed_port(ip(7, 1)).await;
     let b = fake::closed_port(ip(7, 2)).await;
-    let mut cfg = patient(vec![a, b]);
+    let cfg = patient(vec![a, b]);
     let resolver = Resolver::new(cfg).expect("resolver");
     for _ in 0..4 {
         match resolver.query(&name("www.example.test."), RecordType::A).await {

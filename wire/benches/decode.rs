@@ -1,0 +1,52 @@
+//! Why the wire layer is hand-written: what the query path reads of a
+//! message, against decoding it whole with hickory. `cargo bench -p
+//! palanquin-wire`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hickory_proto::op::Message;
+use palanquin_wire as wire;
+use std::hint::black_box;
+
+/// A client query with EDNS: `www.example.test. A`.
+const QUERY: &[u8] = b"\xab\xcd\x01\x20\x00\x01\x00\x00\x00\x00\x00\x01\
+\x03www\x07example\x04test\x00\x00\x01\x00\x01\
+\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00";
+
+/// A typical upstream answer: CNAME + two A records, NS in authority, glue.
+fn answer() -> Vec<u8> {
+    let mut m = b"\xab\xcd\x81\x80\x00\x01\x00\x03\x00\x01\x00\x01".to_vec();
+    m.extend_from_slice(b"\x03www\x07example\x04test\x00\x00\x01\x00\x01");
+    m.extend_from_slice(b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x01\x2c\x00\x06\x03web\xc0\x10");
+    for last in [1u8, 2] {
+        m.extend_from_slice(b"\xc0\x2e\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00\x02");
+        m.push(last);
+    }
+    m.extend_from_slice(b"\xc0\x10\x00\x02\x00\x01\x00\x00\x0e\x10\x00\x05\x02ns\xc0\x10");
+    m.extend_from_slice(b"\xc0\x5e\x00\x01\x00\x01\x00\x00\x0e\x10\x00\x04\xc0\x00\x02\x35");
+    m
+}
+
+fn bench(c: &mut Criterion) {
+    let answer = answer();
+    assert!(wire::layout(&answer).is_ok() && Message::from_vec(&answer).is_ok());
+    let mut g = c.benchmark_group("query");
+    g.bench_function("wire::parse_query", |b| {
+        b.iter(|| wire::parse_query(black_box(QUERY)))
+    });
+    g.bench_function("hickory Message::from_vec", |b| {
+        b.iter(|| Message::from_vec(black_box(QUERY)))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("answer");
+    g.bench_function("wire::layout", |b| b.iter(|| wire::layout(black_box(&answer))));
+    g.bench_function("wire::scrub (nothing to drop)", |b| {
+        b.iter(|| wire::scrub(black_box(&answer), b"\x03www\x07example\x04test\x00", 1))
+    });
+    g.bench_function("hickory Message::from_vec", |b| {
+        b.iter(|| Message::from_vec(black_box(&answer)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
