@@ -15,7 +15,9 @@
 //! * `timeout:N` (5 s, max 30 s): the wait per attempt, i.e. the budget before hedging to the
 //!   next server. glibc waits at least 1 s, so `timeout:0` means 1 s.
 //! * `attempts:N` (2, max 5): passes over the server list. glibc sends nothing for 0; we use 1.
-//! * `rotate`: spread the load over servers. `edns0`: send an OPT record. `use-vc`: TCP only.
+//! * `rotate`: spread the load over servers. `use-vc`: TCP only. `edns0`: recorded only, since
+//!   palanquin sends an OPT record whatever the file says ([`ResolverConfig::edns_payload`],
+//!   1232 bytes by default); glibc's `edns0` turns on what is already on.
 //! * `single-request`: never send A and AAAA in parallel from one socket. `single-request-reopen`
 //!   implies it (as in glibc's `send_dg`) and adds a fresh socket for the second query.
 //! * `no-aaaa`: no AAAA queries. `trust-ad`: set the AD bit and keep it in answers (glibc
@@ -24,8 +26,13 @@
 //!   accepted and do nothing. Obsolete options (`inet6`, `ip6-dotint`, ...), `strict-error`
 //!   (not implemented) and `sortlist` (meaningless for a stub) produce warnings.
 //!
-//! Not done: when there is no search list, glibc uses the hostname's domain. [`ResolvConf::parse`]
-//! is pure, so that is left to the caller.
+//! [`ResolvConf::parse_with`] is pure: the one fact it needs from the host, the index of an
+//! interface named in a scope (`fe80::1%eth0`), comes from the function it is given.
+//! [`ResolvConf::parse`] passes one that reads `/sys/class/net/NAME/ifindex`, and
+//! [`ResolvConf::load`] reads the file as well. Not done: when there is no search list, glibc
+//! uses the hostname's domain; that is left to the caller.
+//!
+//! [`ResolverConfig::edns_payload`]: crate::ResolverConfig::edns_payload
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -68,7 +75,8 @@ pub struct ResolvConf {
     pub attempts: u8,
     /// `rotate`: spread queries over the servers round-robin.
     pub rotate: bool,
-    /// `edns0`: add an EDNS0 OPT record to queries.
+    /// `edns0`: the file asks for an EDNS0 OPT record in queries. Informational: the
+    /// stub sends one anyway ([`ResolverConfig::edns_payload`](crate::ResolverConfig::edns_payload)).
     pub edns0: bool,
     /// `single-request`: do not send A and AAAA in parallel on one socket.
     pub single_request: bool,
@@ -138,10 +146,20 @@ impl Default for ResolvConf {
 
 impl ResolvConf {
     /// Parses resolv.conf text. Never fails and never panics; bad lines become [`Warning`]s.
+    /// An interface named in an IPv6 scope (`fe80::1%eth0`) is looked up in sysfs; see
+    /// [`ResolvConf::parse_with`] for the pure form.
     pub fn parse(text: &str) -> ResolvConf {
+        ResolvConf::parse_with(text, sysfs_ifindex)
+    }
+
+    /// Parses resolv.conf text without touching the host: `ifindex` gives the index of
+    /// the interface named in an IPv6 scope (`fe80::1%eth0`), or `None` when there is no
+    /// such interface (the line is then skipped with a warning). Numeric scopes and names
+    /// that could not be interfaces never reach it.
+    pub fn parse_with(text: &str, ifindex: impl Fn(&str) -> Option<u32>) -> ResolvConf {
         let mut rc = ResolvConf::default();
         for (idx, raw) in text.split('\n').enumerate() {
-            rc.parse_line(idx + 1, raw.strip_suffix('\r').unwrap_or(raw));
+            rc.parse_line(idx + 1, raw.strip_suffix('\r').unwrap_or(raw), &ifindex);
         }
         rc
     }
@@ -181,7 +199,7 @@ impl ResolvConf {
         self.warnings.push(Warning { line, text, reason });
     }
 
-    fn parse_line(&mut self, n: usize, line: &str) {
+    fn parse_line(&mut self, n: usize, line: &str, ifindex: &dyn Fn(&str) -> Option<u32>) {
         let body = line.trim_start_matches(BLANK);
         if body.is_empty() || body.starts_with(['#', ';']) {
             return;
@@ -200,7 +218,7 @@ impl ResolvConf {
             return self.warn(n, line, MISSING);
         };
         match keyword {
-            "nameserver" => match parse_nameserver(first) {
+            "nameserver" => match parse_nameserver(first, ifindex) {
                 Ok(addr) => self.nameservers.push(addr),
                 Err(reason) => return self.warn(n, line, reason),
             },
@@ -305,19 +323,19 @@ fn parse_number(s: &str) -> Option<u64> {
     }))
 }
 
-fn parse_nameserver(token: &str) -> Result<SocketAddr, &'static str> {
+fn parse_nameserver(token: &str, ifindex: &dyn Fn(&str) -> Option<u32>) -> Result<SocketAddr, &'static str> {
     let Some((addr, scope)) = token.split_once('%') else {
         let ip: IpAddr = token.parse().map_err(|_| NOT_IP)?;
         return Ok(SocketAddr::new(ip, PORT));
     };
     let ip: Ipv6Addr = addr.parse().map_err(|_| NOT_IP)?;
-    let scope_id = parse_scope(scope).ok_or(BAD_SCOPE)?;
+    let scope_id = parse_scope(scope, ifindex).ok_or(BAD_SCOPE)?;
     Ok(SocketAddr::V6(SocketAddrV6::new(ip, PORT, 0, scope_id)))
 }
 
-/// A numeric scope, or an interface name looked up in sysfs. Names that could not be
-/// interfaces (including ones that would escape `/sys/class/net`) are refused.
-fn parse_scope(scope: &str) -> Option<u32> {
+/// A numeric scope, or an interface name looked up through `ifindex`. Names that could not
+/// be interfaces (including ones that would escape `/sys/class/net`) are refused first.
+fn parse_scope(scope: &str, ifindex: &dyn Fn(&str) -> Option<u32>) -> Option<u32> {
     if !scope.is_empty() && scope.bytes().all(|b| b.is_ascii_digit()) {
         return scope.parse().ok();
     }
@@ -325,9 +343,14 @@ fn parse_scope(scope: &str) -> Option<u32> {
     if scope.is_empty() || scope.len() > 15 || scope == "." || scope == ".." || scope.contains(bad_char) {
         return None;
     }
-    let path = Path::new("/sys/class/net").join(scope).join("ifindex");
-    let index = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
-    (index != 0).then_some(index)
+    ifindex(scope).filter(|&index| index != 0)
+}
+
+/// The index of interface `name`, from `/sys/class/net/NAME/ifindex` (the I/O that
+/// [`ResolvConf::parse`] adds to [`ResolvConf::parse_with`]).
+fn sysfs_ifindex(name: &str) -> Option<u32> {
+    let path = Path::new("/sys/class/net").join(name).join("ifindex");
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -372,6 +395,35 @@ mod tests {
             let rc = ResolvConf::parse("nameserver fe80::1%lo");
             assert!(matches!(rc.nameservers[..], [SocketAddr::V6(a)] if a.scope_id() == index));
         }
+    }
+
+    #[test]
+    fn parse_with_asks_only_the_function_it_is_given() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let lookup = |name: &str| {
+            asked.borrow_mut().push(name.to_owned());
+            (name == "eth7").then_some(7)
+        };
+        let rc = ResolvConf::parse_with(
+            "nameserver fe80::1%eth7\nnameserver fe80::2%lo\nnameserver fe80::3%3\n\
+             nameserver fe80::4%../x\n",
+            lookup,
+        );
+        let scoped =
+            |ip: &str, scope| SocketAddr::V6(SocketAddrV6::new(ip.parse().expect("v6"), 53, 0, scope));
+        assert_eq!(rc.nameservers, [scoped("fe80::1", 7), scoped("fe80::3", 3)]);
+        assert_eq!(
+            warned(&rc),
+            [(2, BAD_SCOPE), (4, BAD_SCOPE)],
+            "no `lo` in this invented host"
+        );
+        assert_eq!(
+            *asked.borrow(),
+            ["eth7", "lo"],
+            "numbers and impossible names are not looked up"
+        );
+        let rc = ResolvConf::parse_with("nameserver fe80::1%eth0\n", |_| Some(0));
+        assert!(rc.nameservers.is_empty(), "index 0 is no interface");
     }
 
     #[test]
