@@ -215,9 +215,11 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
     settings.tcp_max_connections = old.tcp_max_connections;
     settings.metrics = old.metrics;
     settings.cache_size = old.cache_size;
+    // The listen addresses in force may differ from the file's: check again.
+    let host = config::host_addresses();
     if let Some(looped) = settings
         .upstream_addrs()
-        .find(|a| config::is_own_listener(&settings.listen, a))
+        .find(|a| config::is_own_listener(&settings.listen, a, &host))
     {
         tracing::error!(upstream = %looped, "reload refused: an upstream is one of our own listen addresses (queries would loop); the running configuration stays in force");
         metrics::counter!(RELOADS, "result" => "error").increment(1);

@@ -1,10 +1,15 @@
 //! The TOML configuration: the file format (`file.rs`), its checks and the
 //! typed settings the daemon runs on (`settings.rs`), errors that name the
-//! file, line and key (`error.rs`), durations (`duration.rs`).
+//! file, line and key (`error.rs`), durations (`duration.rs`), and what the
+//! checks need to know about the host (`host.rs`).
+//!
+//! Validation is pure: [`parse`] takes the file's text and a [`Host`], and
+//! [`read`] (for `check-config`, `serve`, a reload, `status`) does the I/O:
+//! the configuration file, the files it names, the host's addresses.
 //!
 //! ```text
 //!  text ──toml + serde(deny_unknown_fields)──▶ file::Config (spans kept)
-//!       ──settings::Settings::from_file──▶ typed, validated, paths resolved
+//!       ──settings::Settings::from_file(.., &Host)──▶ typed, validated, paths resolved
 //!  any failure ──▶ ConfigError { file, line, column, key, message }
 //!  accepted but doubtful ──▶ Settings.warnings: ConfigWarning { file, line, message }
 //! ```
@@ -13,9 +18,11 @@ pub(crate) mod addr;
 mod duration;
 mod error;
 mod file;
+mod host;
 mod settings;
 
 pub(crate) use error::ConfigError;
+pub(crate) use host::{addresses as host_addresses, Host};
 pub(crate) use settings::{is_own_listener, Settings};
 
 use std::path::Path;
@@ -30,15 +37,25 @@ pub(crate) fn load(path: &Path) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
-/// Reads, parses and validates a configuration file; warnings are left in
+/// Reads a configuration file, the files it names and what validation needs
+/// to know about this host, then validates; warnings are left in
 /// [`Settings::warnings`].
 pub(crate) fn read(path: &Path) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
-    parse(path, &text)
+    let raw = syntax(path, &text)?;
+    let host = Host::gather(settings::files_named(&raw, path).iter().map(|p| p.as_path()));
+    Settings::from_file(raw, path, &text, &host)
 }
 
-/// Parses and validates `text`, naming `path` in errors.
-pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+/// Parses and validates `text`, naming `path` in errors. Pure: the host's
+/// addresses and the files the configuration names come from `host`.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn parse(path: &Path, text: &str, host: &Host) -> Result<Settings, ConfigError> {
+    Settings::from_file(syntax(path, text)?, path, text, host)
+}
+
+/// The file as written: not blank, TOML, only known keys.
+fn syntax(path: &Path, text: &str) -> Result<file::Config, ConfigError> {
     let blank = text
         .lines()
         .map(str::trim)
@@ -51,6 +68,5 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     if let Err(e) = text.parse::<toml::Table>() {
         return Err(ConfigError::from_syntax(path, text, &e));
     }
-    let raw: file::Config = toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
-    Settings::from_file(raw, path, text)
+    toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))
 }

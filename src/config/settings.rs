@@ -10,6 +10,7 @@ use palanquin_stub::ResolverConfig;
 use toml::Spanned;
 
 use super::error::{ConfigError, ConfigWarning};
+use super::host::Host;
 use super::{addr, duration, file};
 
 /// Everything `palanquin serve` needs, checked.
@@ -29,10 +30,12 @@ pub(crate) struct Settings {
     pub(crate) warnings: Vec<ConfigWarning>,
 }
 
-/// Checks with access to the file's text, for error positions.
+/// Checks with access to the file's text, for error positions, and to what
+/// the caller found out about the host.
 struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
+    host: &'a Host,
 }
 
 impl Ctx<'_> {
@@ -119,9 +122,9 @@ impl Ctx<'_> {
 
 /// Whether a query sent to `upstream` would reach one of our own `listen`
 /// sockets: the same address, or the port of a wildcard listener on a
-/// loopback, unspecified or local interface address. (An unspecified
-/// upstream means loopback to the kernel.)
-pub(crate) fn is_own_listener(listen: &[SocketAddr], upstream: &SocketAddr) -> bool {
+/// loopback, unspecified or local interface address (`host`: this host's
+/// interface addresses). An unspecified upstream means loopback to the kernel.
+pub(crate) fn is_own_listener(listen: &[SocketAddr], upstream: &SocketAddr, host: &[IpAddr]) -> bool {
     let ip = upstream.ip().to_canonical();
     let upstream = SocketAddr::new(ip, upstream.port());
     listen.iter().any(|l| {
@@ -130,7 +133,7 @@ pub(crate) fn is_own_listener(listen: &[SocketAddr], upstream: &SocketAddr) -> b
             || (same_port_family && ip.is_unspecified() && (l.ip().is_loopback() || l.ip().is_unspecified()))
             || (same_port_family
                 && l.ip().is_unspecified()
-                && (ip.is_loopback() || ip.is_unspecified() || host_addresses().contains(&ip)))
+                && (ip.is_loopback() || ip.is_unspecified() || host.contains(&ip)))
     })
 }
 
@@ -155,25 +158,6 @@ fn overlap_reason(addr: SocketAddr, earlier: SocketAddr) -> String {
     }
 }
 
-/// This host's interface addresses (getifaddrs), or none if it cannot be
-/// read (then only loopback and unspecified count as our own; logged).
-fn host_addresses() -> Vec<IpAddr> {
-    match nix::ifaddrs::getifaddrs() {
-        Ok(all) => all
-            .filter_map(|i| {
-                let a = i.address?;
-                a.as_sockaddr_in()
-                    .map(|v4| IpAddr::V4(v4.ip()))
-                    .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list this host's addresses; the upstream loop check covers loopback only");
-            Vec::new()
-        }
-    }
-}
-
 impl Settings {
     /// Every upstream address, default set and forward zones.
     pub(crate) fn upstream_addrs(&self) -> impl Iterator<Item = &SocketAddr> {
@@ -185,8 +169,16 @@ impl Settings {
         })
     }
 
-    pub(crate) fn from_file(raw: file::Config, path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let cx = Ctx { path, text };
+    /// Validates `raw`, read from `text` at `path`. Pure: what it needs of
+    /// the host (addresses, CPUs, the files the configuration names) is in
+    /// `host`, gathered by the caller ([`files_named`] says which files).
+    pub(crate) fn from_file(
+        raw: file::Config,
+        path: &Path,
+        text: &str,
+        host: &Host,
+    ) -> Result<Self, ConfigError> {
+        let cx = Ctx { path, text, host };
         // Keys of the contract that later releases implement: refused by name.
         if let Some(z) = &raw.zone {
             return cx.err(
@@ -218,7 +210,7 @@ impl Settings {
             &server.udp_workers,
             "server.udp_workers",
             1..=256,
-            std::thread::available_parallelism().map_or(1, usize::from),
+            host.cpus.max(1),
         )?;
         let tcp_idle_timeout = cx.opt_duration(
             &server.tcp_idle_timeout,
@@ -292,7 +284,10 @@ fn resolver(
     };
     let no_loop =
         |addrs: &[SocketAddr], span: std::ops::Range<usize>, key: &str| -> Result<(), ConfigError> {
-            match addrs.iter().find(|a| is_own_listener(listen, a)) {
+            match addrs
+                .iter()
+                .find(|a| is_own_listener(listen, a, &cx.host.addresses))
+            {
                 Some(a) => cx.err(
                     span,
                     key,
@@ -422,8 +417,12 @@ fn resolv_conf(
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<ResolverConfig, ConfigError> {
     const KEY: &str = "resolver.resolv_conf";
-    let conf = ResolvConf::load(file)
-        .or_else(|e| cx.err(rc.span(), KEY, format!("cannot read {}: {e}", file.display())))?;
+    let bytes = match cx.host.files.get(file) {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(e)) => return cx.err(rc.span(), KEY, format!("cannot read {}: {e}", file.display())),
+        None => return cx.err(rc.span(), KEY, format!("{} was not read", file.display())),
+    };
+    let conf = ResolvConf::parse_with(&String::from_utf8_lossy(bytes), |name| cx.host.ifindex(name));
     let skipped: Vec<ConfigWarning> = conf
         .warnings
         .iter()
@@ -452,6 +451,16 @@ fn resolv_conf(
     }
     warnings.extend(skipped);
     ResolverConfig::from_resolv_conf(&conf).or_else(|e| cx.err(rc.span(), KEY, e.to_string()))
+}
+
+/// The files that validating `raw` (from `path`) reads, for the caller to
+/// put into [`Host::files`].
+pub(crate) fn files_named(raw: &file::Config, path: &Path) -> Vec<PathBuf> {
+    raw.resolver
+        .iter()
+        .filter_map(|r| r.resolv_conf.as_ref())
+        .map(|rc| resolve_path(path, rc.get_ref()))
+        .collect()
 }
 
 /// A path in the config is relative to the config file's directory.
@@ -493,8 +502,29 @@ fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    /// An invented host: one interface address, 192.0.2.53 on `eth7`
+    /// (index 7), four CPUs, and the files in `files`.
+    fn host(files: &[(&str, &str)]) -> Host {
+        Host {
+            addresses: vec![
+                "192.0.2.53".parse().expect("ip"),
+                "127.0.0.1".parse().expect("ip"),
+            ],
+            interfaces: vec![("lo".into(), 1), ("eth7".into(), 7)],
+            cpus: 4,
+            files: files
+                .iter()
+                .map(|(p, text)| (PathBuf::from(p), Ok(text.as_bytes().to_vec())))
+                .collect(),
+        }
+    }
+
+    fn parse_on(host: &Host, text: &str) -> Result<Settings, ConfigError> {
+        crate::config::parse(Path::new("/t/p.toml"), text, host)
+    }
+
     fn parse(text: &str) -> Result<Settings, ConfigError> {
-        crate::config::parse(Path::new("/t/p.toml"), text)
+        parse_on(&host(&[]), text)
     }
 
     #[test]
@@ -516,7 +546,7 @@ mod tests {
         let sa = |s: &str| s.parse::<SocketAddr>().expect("addr");
         let own = |listen: &[&str], up: &str| {
             let listen: Vec<SocketAddr> = listen.iter().map(|l| sa(l)).collect();
-            is_own_listener(&listen, &sa(up))
+            is_own_listener(&listen, &sa(up), &["192.0.2.53".parse().expect("ip")])
         };
         assert!(own(&["127.0.0.1:53"], "127.0.0.1:53"));
         assert!(!own(&["127.0.0.1:53"], "127.0.0.2:53"), "another address");
@@ -534,7 +564,83 @@ mod tests {
         );
         assert!(own(&["[::]:53"], "[::1]:53"));
         assert!(!own(&["0.0.0.0:53"], "192.0.2.1:53"), "not this host's address");
+        assert!(own(&["0.0.0.0:53"], "192.0.2.53:53"), "this host's address");
+        assert!(
+            !own(&["127.0.0.1:53"], "192.0.2.53:53"),
+            "a host address, but no wildcard"
+        );
         assert!(!own(&["0.0.0.0:53"], "127.0.0.9:5353"));
+    }
+
+    /// Validation sees the host only through what it is given: the same
+    /// file is a loop on a host that owns the upstream's address and fine
+    /// on one that does not.
+    #[test]
+    fn the_loop_check_uses_the_host_addresses_it_is_given() {
+        let text = "[server]\nlisten = [\"0.0.0.0:53\"]\n[resolver]\nupstreams = [\"192.0.2.53\"]\n";
+        let e = parse(text).expect_err("192.0.2.53 is this invented host's");
+        assert_eq!((e.line, e.key.as_str()), (4, "resolver.upstreams"), "{e}");
+        assert!(e.message.contains("queries would loop"), "{e}");
+        let elsewhere = Host {
+            addresses: vec!["198.51.100.1".parse().expect("ip")],
+            ..host(&[])
+        };
+        assert!(parse_on(&elsewhere, text).is_ok(), "another host's address");
+        let text = "[server]\nlisten = [\"0.0.0.0:53\"]\n[resolver]\nupstreams = [\"127.0.0.1:5353\"]\n\
+                    [[resolver.forward]]\nzone = \"corp.example.\"\nupstreams = [\"192.0.2.53:53\"]\n";
+        let e = parse(text).expect_err("the forward zone loops");
+        assert_eq!(e.key, "resolver.forward.upstreams", "{e}");
+    }
+
+    /// resolv.conf comes from the host's files, scopes from its
+    /// interfaces, and the default worker count from its CPUs.
+    #[test]
+    fn resolv_conf_and_defaults_come_from_the_host_given() {
+        let text = "[server]\nlisten = [\"0.0.0.0:53\"]\n[resolver]\nresolv_conf = \"upstreams.conf\"\n";
+        let named = host(&[(
+            "/t/upstreams.conf",
+            "nameserver fe80::1%eth7\nnameserver 198.51.100.9\nbogus\n",
+        )]);
+        let s = parse_on(&named, text).expect("valid");
+        assert_eq!(s.udp_workers, 4);
+        let r = s.resolver.expect("recursion on");
+        let scoped = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().expect("v6"),
+            53,
+            0,
+            7,
+        ));
+        assert_eq!(
+            r.upstreams.upstreams,
+            [scoped, "198.51.100.9:53".parse().expect("addr")]
+        );
+        let shown: Vec<String> = s.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert!(
+            shown[0].starts_with("/t/upstreams.conf:3: warning: `bogus`"),
+            "{shown:?}"
+        );
+
+        let looped = host(&[("/t/upstreams.conf", "nameserver 192.0.2.53\n")]);
+        let e = parse_on(&looped, text).expect_err("the host's own address");
+        assert_eq!(e.key, "resolver.resolv_conf", "{e}");
+        let unread = Host {
+            files: [(
+                PathBuf::from("/t/upstreams.conf"),
+                Err(std::io::ErrorKind::NotFound.into()),
+            )]
+            .into(),
+            ..host(&[])
+        };
+        let e = parse_on(&unread, text).expect_err("missing");
+        assert!(e.message.starts_with("cannot read /t/upstreams.conf:"), "{e}");
+        let e = parse_on(&host(&[]), text).expect_err("not gathered");
+        assert!(e.message.contains("was not read"), "{e}");
+        let raw: file::Config = toml::from_str(text).expect("toml");
+        assert_eq!(
+            files_named(&raw, Path::new("/t/p.toml")),
+            [PathBuf::from("/t/upstreams.conf")]
+        );
     }
 
     #[test]
