@@ -5,6 +5,7 @@
 #![no_main]
 
 use hickory_proto::op::Message;
+use hickory_proto::serialize::binary::BinEncodable;
 use libfuzzer_sys::fuzz_target;
 use palanquin_wire as wire;
 

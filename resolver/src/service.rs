@@ -346,7 +346,7 @@ impl Service {
             done: false,
         };
         let resolver = self.resolver_for(&key.qname);
-        let outcome = match resolver.exchange(&request).await {
+        let outcome = match resolver.exchange_wire(&request).await {
             Ok(answer) => self.keep(&key, &answer),
             Err(e) => {
                 tracing::debug!(name = %wire::name_to_string(&key.qname), error = %e, "upstreams failed");
@@ -364,7 +364,7 @@ impl Service {
 
     /// Scrubs an upstream answer, caches it when it may be, and returns
     /// what to answer with.
-    fn keep(&self, key: &Key, answer: &palanquin_stub::Answer) -> crate::inflight::Outcome {
+    fn keep(&self, key: &Key, answer: &palanquin_stub::Reply) -> crate::inflight::Outcome {
         let now = Instant::now();
         let name = || wire::name_to_string(&key.qname);
         let unusable = |text: &str| Failed {

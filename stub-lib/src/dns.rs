@@ -1,19 +1,28 @@
-//! The one adapter in front of hickory-proto.
+//! The one adapter in front of hickory-proto, over the workspace's wire
+//! layer (`palanquin-wire`).
 //!
-//! Everything in this crate that builds or reads DNS messages goes through
-//! here, so a hickory release that moves its API touches this file only. The
-//! public vocabulary (`Name`, `RecordType`, `Record`, `Message`, ...) is
-//! re-exported from hickory because callers need real record types.
+//! An exchange never decodes with hickory: the query is built and the answer
+//! checked by `palanquin-wire` (header, question, every record walked), and
+//! the daemon caches those bytes. Only an API caller that wants records
+//! (`Resolver::query` and friends) has the bytes decoded into a hickory
+//! [`Message`], once, here. The public vocabulary (`Name`, `RecordType`,
+//! `Record`, `Message`, ...) is re-exported from hickory because callers
+//! need real record types.
 //!
 //! ```text
-//!  Request ──build_query──▶ wire bytes (ID patched per send) ──▶ upstream
-//!  upstream ──▶ bytes ──check_response──▶ Ok(Message) | Err(Mismatch)
+//!  Request ──question──▶ wire::Question ──wire::build_query──▶ bytes (ID patched per send)
+//!  upstream ──▶ bytes ──wire::check_answer──▶ rcode | Mismatch      (the daemon stops here)
+//!                     ──decode──▶ Message                          (API callers)
 //! ```
 
-use hickory_proto::op::{Edns, Message as HMessage, MessageType, OpCode, Query};
+use hickory_proto::serialize::binary::BinEncodable;
+pub use hickory_proto::serialize::binary::DecodeError;
+use palanquin_wire as wire;
 
 pub use hickory_proto::op::{Message, ResponseCode};
 pub use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+pub use hickory_proto::ProtoError;
+pub use palanquin_wire::{check_header, is_truncated, Mismatch};
 
 /// A question plus the header bits a stub sets on it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -46,90 +55,34 @@ impl Request {
     }
 }
 
-/// Why a received datagram is not the answer to our question (RFC 5452 §9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mismatch {
-    /// Shorter than a header, or not decodable.
-    Malformed,
-    /// The message ID differs.
-    Id,
-    /// Not a response (QR clear) or not a standard query opcode.
-    NotResponse,
-    /// The question section differs from ours.
-    Question,
+/// The wire form of `req`'s question and header bits.
+pub fn question(req: &Request) -> Result<wire::Question, ProtoError> {
+    Ok(wire::Question {
+        qname: req.name.to_bytes()?,
+        qtype: u16::from(req.rtype),
+        qclass: u16::from(req.class),
+        checking_disabled: req.checking_disabled,
+        authentic_data: req.authentic_data,
+        dnssec_ok: req.dnssec_ok,
+    })
 }
 
-impl Mismatch {
-    /// A fixed label for metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            Mismatch::Malformed => "malformed",
-            Mismatch::Id => "id",
-            Mismatch::NotResponse => "not_response",
-            Mismatch::Question => "question",
-        }
-    }
-}
-
-/// Encodes `req` as a recursive query with ID 0; callers patch the ID per send
-/// with [`set_id`]. `edns_payload` adds an OPT record advertising that size.
-pub(crate) fn build_query(req: &Request, edns_payload: Option<u16>) -> Result<Vec<u8>, String> {
-    let mut msg = HMessage::new(0, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    msg.metadata.checking_disabled = req.checking_disabled;
-    msg.metadata.authentic_data = req.authentic_data;
-    let mut q = Query::query(req.name.clone(), req.rtype);
-    q.set_query_class(req.class);
-    msg.add_query(q);
-    if let Some(size) = edns_payload {
-        let mut edns = Edns::new();
-        edns.set_max_payload(size.max(512));
-        edns.set_dnssec_ok(req.dnssec_ok);
-        msg.set_edns(edns);
-    }
-    msg.to_vec().map_err(|e| e.to_string())
-}
-
-/// Writes `id` into the first two bytes of an encoded message.
-pub(crate) fn set_id(wire: &mut [u8], id: u16) {
-    if let Some(head) = wire.get_mut(..2) {
-        head.copy_from_slice(&id.to_be_bytes());
-    }
-}
-
-/// The TC bit of an encoded message (false when too short to tell).
-pub fn is_truncated(wire: &[u8]) -> bool {
-    wire.get(2).is_some_and(|b| b & 0x02 != 0)
-}
-
-/// Checks the header alone: our ID, QR set, OPCODE QUERY. Enough to act on a
-/// truncated answer, whose body may not even decode.
-pub fn check_header(wire: &[u8], id: u16) -> Result<(), Mismatch> {
-    let header = wire.get(..12).ok_or(Mismatch::Malformed)?;
-    if u16::from_be_bytes([header[0], header[1]]) != id {
-        return Err(Mismatch::Id);
-    }
-    if header[2] & 0x80 == 0 || (header[2] >> 3) & 0x0f != 0 {
-        return Err(Mismatch::NotResponse);
-    }
-    Ok(())
-}
-
-/// Checks that `wire` answers `req` under `id` and decodes it.
-///
-/// The cheap header checks come first so that a flood of forged datagrams
-/// costs little; the full decode only runs on a plausible answer.
+/// Checks that `wire` answers `req` under `id` (see `palanquin_wire::check_answer`)
+/// and decodes it: for callers that want records.
 pub fn check_response(wire: &[u8], id: u16, req: &Request) -> Result<Message, Mismatch> {
-    check_header(wire, id)?;
-    let msg = HMessage::from_vec(wire).map_err(|_| Mismatch::Malformed)?;
-    match msg.queries.as_slice() {
-        [q] if q.query_type() == req.rtype && q.query_class() == req.class && *q.name() == req.name => {
-            Ok(msg)
-        }
-        // A FORMERR may come without a question section (RFC 1035 leaves it open).
-        [] if msg.metadata.response_code == ResponseCode::FormErr => Ok(msg),
-        _ => Err(Mismatch::Question),
-    }
+    let q = question(req).map_err(|_| Mismatch::Question)?;
+    wire::check_answer(wire, id, &q)?;
+    decode(wire).map_err(|_| Mismatch::Malformed)
+}
+
+/// Decodes a checked answer into hickory's types.
+pub fn decode(wire: &[u8]) -> Result<Message, DecodeError> {
+    Message::from_vec(wire)
+}
+
+/// A response code from its 12-bit value.
+pub fn response_code(code: u16) -> ResponseCode {
+    <ResponseCode as From<u16>>::from(code)
 }
 
 /// The response code of a decoded message (extended RCODE included).
@@ -169,57 +122,19 @@ mod tests {
         )
     }
 
-    fn answer_to(query: &[u8]) -> Vec<u8> {
-        let mut resp = query.to_vec();
-        resp[2] |= 0x80; // QR
-        resp
-    }
-
+    /// The question hickory's Name gives the wire layer, and the answer
+    /// decoded for API callers once checked.
     #[test]
-    fn query_wire_format_is_stable() {
-        let mut wire = build_query(&req(), Some(1232)).expect("encode");
-        set_id(&mut wire, 0xbeef);
-        // Header: ID beef, RD set, QDCOUNT 1, ARCOUNT 1 (OPT).
-        assert_eq!(&wire[..12], &[0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
-        // Question: www.example.test. A IN
-        let qname = b"\x03www\x07example\x04test\x00";
-        assert_eq!(&wire[12..12 + qname.len()], qname);
-        let rest = &wire[12 + qname.len()..];
-        assert_eq!(&rest[..4], &[0, 1, 0, 1]);
-        // OPT: root name, type 41, class = payload 1232 (0x04d0), ttl 0, rdlen 0.
-        assert_eq!(&rest[4..], &[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
-    }
-
-    #[test]
-    fn accepts_matching_answer_case_insensitively() {
-        let mut wire = build_query(&req(), None).expect("encode");
-        set_id(&mut wire, 7);
-        let mut resp = answer_to(&wire);
-        resp[13] = b'W'; // 0x20-style case change in the echoed question
-        let msg = check_response(&resp, 7, &req()).expect("valid");
+    fn questions_and_checked_answers() {
+        let q = question(&req()).expect("question");
+        assert_eq!(q.qname, b"\x03www\x07example\x04test\x00");
+        assert_eq!((q.qtype, q.qclass), (1, 1));
+        let mut wire = palanquin_wire::build_query(&q, None);
+        palanquin_wire::set_id(&mut wire, 7);
+        wire[2] |= 0x80;
+        let msg = check_response(&wire, 7, &req()).expect("valid");
         assert_eq!(msg.metadata.id, 7);
-    }
-
-    #[test]
-    fn rejects_forgeries() {
-        let mut wire = build_query(&req(), None).expect("encode");
-        set_id(&mut wire, 7);
-        let resp = answer_to(&wire);
-        assert_eq!(check_response(&resp, 8, &req()), Err(Mismatch::Id));
-        assert_eq!(check_response(&wire, 7, &req()), Err(Mismatch::NotResponse));
-        assert_eq!(check_response(&resp[..5], 7, &req()), Err(Mismatch::Malformed));
-        let mut other = req();
-        other.rtype = RecordType::AAAA;
-        assert_eq!(check_response(&resp, 7, &other), Err(Mismatch::Question));
-        let mut other = req();
-        other.name = Name::from_ascii("www.example.org.").expect("name");
-        assert_eq!(check_response(&resp, 7, &other), Err(Mismatch::Question));
-    }
-
-    #[test]
-    fn truncation_bit() {
-        assert!(is_truncated(&[0, 0, 0x82, 0]));
-        assert!(!is_truncated(&[0, 0, 0x80, 0]));
-        assert!(!is_truncated(&[0]));
+        assert_eq!(check_response(&wire, 8, &req()).map(|_| ()), Err(Mismatch::Id));
+        assert_eq!(u16::from(response_code(16)), 16, "BADVERS keeps its code");
     }
 }

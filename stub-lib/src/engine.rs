@@ -30,6 +30,8 @@ use rand::Rng;
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::{Mode, ResolverConfig, Transport};
+use palanquin_wire::{self as wire, Question};
+
 use crate::dns::{self, Message, Request, ResponseCode};
 use crate::error::{Error, Failure};
 use crate::hedge::{HedgePlan, Step};
@@ -37,7 +39,44 @@ use crate::metrics as m;
 use crate::scoring::{self, Health, LogGate, Outcome, State, Transition};
 use crate::transport::{self, ExchangeError, Received, Target};
 
-/// A valid answer and how it was obtained.
+/// A valid answer as the upstream sent it, checked but not decoded, and
+/// how it was obtained: what the daemon caches.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The response exactly as received (ID is the stub's own; AD cleared
+    /// unless `trust_ad`).
+    pub wire: Vec<u8>,
+    /// NOERROR or NXDOMAIN (failures are not answers).
+    pub rcode: ResponseCode,
+    /// The upstream that answered.
+    pub upstream: SocketAddr,
+    /// From the first send to the answer.
+    pub latency: Duration,
+    /// Queries sent for this answer, over all upstreams.
+    pub attempts: u32,
+    /// Whether the answer came over TCP (use-vc, or after truncation).
+    pub over_tcp: bool,
+}
+
+impl Reply {
+    /// Decodes the records, for a caller that wants them.
+    pub fn decode(self) -> Result<Answer, Error> {
+        let message = dns::decode(&self.wire).map_err(|source| Error::Undecodable {
+            upstream: self.upstream,
+            source,
+        })?;
+        Ok(Answer {
+            message,
+            wire: self.wire,
+            upstream: self.upstream,
+            latency: self.latency,
+            attempts: self.attempts,
+            over_tcp: self.over_tcp,
+        })
+    }
+}
+
+/// A valid answer, decoded, and how it was obtained.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// The decoded response.
@@ -278,11 +317,12 @@ impl Inner {
     }
 
     /// Asks the upstreams for `req` until one gives a valid answer.
-    pub(crate) async fn resolve(&self, req: &Request) -> Result<Answer, Error> {
+    pub(crate) async fn resolve(&self, req: &Request) -> Result<Reply, Error> {
         let cfg = &self.config;
         let mut req = req.clone();
         req.authentic_data |= cfg.trust_ad;
-        let template = dns::build_query(&req, cfg.edns_payload).map_err(Error::Encode)?;
+        let question = dns::question(&req).map_err(Error::Encode)?;
+        let template = wire::build_query(&question, cfg.edns_payload);
 
         let start = Instant::now();
         let snapshot: Vec<Health> = self.upstreams.iter().map(|u| u.health().clone()).collect();
@@ -336,8 +376,8 @@ impl Inner {
                     if key > 0 && cfg.mode == Mode::Hedged {
                         metrics::counter!(m::HEDGES).increment(1);
                     }
-                    let (template, req) = (&template, &req);
-                    pending.push(async move { (key, self.exchange(u, template, req).await) });
+                    let (template, question) = (&template, &question);
+                    pending.push(async move { (key, self.exchange(u, template, question).await) });
                 }
                 Step::GiveUp if plan.all_definite() => {
                     flight.close_rest(now, None);
@@ -397,22 +437,21 @@ impl Inner {
         }
     }
 
-    fn answer(&self, received: Received, u: usize, latency: Duration, sent: usize) -> Answer {
+    fn answer(&self, received: Received, u: usize, latency: Duration, sent: usize) -> Reply {
         let Received {
-            mut message,
             mut wire,
+            rcode,
             over_tcp,
         } = received;
         if !self.config.trust_ad {
             // Without trust-ad, an AD bit from the network means nothing (glibc clears it).
-            message.metadata.authentic_data = false;
             if let Some(b) = wire.get_mut(3) {
                 *b &= !0x20;
             }
         }
-        Answer {
-            message,
+        Reply {
             wire,
+            rcode,
             upstream: self.upstreams[u].addr,
             latency,
             attempts: sent as u32,
@@ -428,12 +467,11 @@ impl Inner {
     ) -> Result<Received, Failure> {
         let upstream = self.upstreams[u].addr;
         match result {
-            Ok(r) => match dns::rcode(&r.message) {
-                rcode @ (ResponseCode::ServFail
-                | ResponseCode::Refused
-                | ResponseCode::NotImp
-                | ResponseCode::FormErr) => Err(Failure::Rcode { upstream, rcode }),
-                _ => Ok(r),
+            // Only NOERROR and NXDOMAIN answer a question; SERVFAIL, REFUSED,
+            // NOTIMP, FORMERR, BADVERS and the rest are the upstream saying no.
+            Ok(r) => match r.rcode {
+                ResponseCode::NoError | ResponseCode::NXDomain => Ok(r),
+                rcode => Err(Failure::Rcode { upstream, rcode }),
             },
             Err(ExchangeError::Unreachable) => Err(Failure::Unreachable { upstream }),
             Err(e) => Err(Failure::Transport {
@@ -450,19 +488,14 @@ impl Inner {
         &self,
         u: usize,
         template: &[u8],
-        req: &Request,
+        q: &Question,
     ) -> Result<Received, ExchangeError> {
         let target = self.upstreams[u].target();
-        let result = self.send(&target, template.to_vec(), req).await;
+        let result = self.send(&target, template.to_vec(), q).await;
         match &result {
-            Ok(r)
-                if dns::rcode(&r.message) == ResponseCode::FormErr && self.config.edns_payload.is_some() =>
-            {
-                let Ok(plain) = dns::build_query(req, None) else {
-                    return result;
-                };
+            Ok(r) if r.rcode == ResponseCode::FormErr && self.config.edns_payload.is_some() => {
                 tracing::debug!(upstream = %target.addr, "FORMERR to EDNS, retrying without");
-                self.send(&target, plain, req).await
+                self.send(&target, wire::build_query(q, None), q).await
             }
             _ => result,
         }
@@ -471,14 +504,14 @@ impl Inner {
     async fn send(
         &self,
         target: &Target<'_>,
-        mut wire: Vec<u8>,
-        req: &Request,
+        mut query: Vec<u8>,
+        q: &Question,
     ) -> Result<Received, ExchangeError> {
         let id: u16 = rand::rng().random();
-        dns::set_id(&mut wire, id);
+        wire::set_id(&mut query, id);
         match self.config.transport {
-            Transport::Udp => transport::udp_then_tcp(target, &wire, id, req).await,
-            Transport::Tcp => transport::tcp(target, &wire, id, req).await,
+            Transport::Udp => transport::udp_then_tcp(target, &query, id, q).await,
+            Transport::Tcp => transport::tcp(target, &query, id, q).await,
         }
     }
 

@@ -22,7 +22,17 @@ pub enum Error {
     /// A query could not be encoded (for instance a name too long once a search
     /// domain is appended).
     #[error("cannot encode the query: {0}")]
-    Encode(String),
+    Encode(#[source] crate::dns::ProtoError),
+    /// An answer passed the wire checks but its records do not decode (the
+    /// typed records of [`crate::Answer`]; the daemon never decodes).
+    #[error("the answer from {upstream} does not decode: {source}")]
+    Undecodable {
+        /// The upstream that answered.
+        upstream: SocketAddr,
+        /// hickory's complaint.
+        #[source]
+        source: crate::dns::DecodeError,
+    },
     /// Every upstream said no: an error RCODE (REFUSED, SERVFAIL, NOTIMP,
     /// FORMERR) or ICMP port unreachable. The lookup ends as soon as the last
     /// one does, without retransmitting.

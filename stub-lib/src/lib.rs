@@ -15,9 +15,10 @@
 //!                                    │ ──── plan ──▶ hedge.rs   (pure: who, when, give up)
 //!                                    ▼
 //!                              transport.rs (UDP per-query socket, TCP on TC / use-vc)
-//!                                    │ bytes ⇄ Message
+//!                                    │ bytes checked by palanquin-wire (never decoded here)
 //!                                    ▼
-//!                                 dns.rs (the only hickory adapter)
+//!                                 dns.rs (the only hickory adapter: Request → wire
+//!                                 question; bytes → Message for API callers only)
 //!   tasks.rs: background probes of down upstreams and exploration of worse ones
 //!   blocking.rs: the same API for non-async programs
 //! ```
@@ -50,6 +51,6 @@ mod transport;
 
 pub use blocking::BlockingResolver;
 pub use config::{Mode, ResolverConfig, Transport};
-pub use engine::Answer;
+pub use engine::{Answer, Reply};
 pub use error::{Error, Failure};
 pub use resolver::{LookupIp, Resolver, UpstreamStatus};

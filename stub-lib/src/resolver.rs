@@ -11,7 +11,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::ResolverConfig;
 use crate::dns::{self, Name, Record, RecordType, Request, ResponseCode};
-use crate::engine::{Answer, Inner};
+use crate::engine::{Answer, Inner, Reply};
 use crate::error::Error;
 use crate::scoring::State;
 use crate::{search, tasks};
@@ -86,8 +86,15 @@ impl Resolver {
 
     /// Asks exactly `req` (no search list). An answer is NOERROR or NXDOMAIN
     /// from some upstream; SERVFAIL, REFUSED and NOTIMP move on to the next
-    /// upstream and end as [`Error::Exhausted`] if nobody answers better.
+    /// upstream and end as [`Error::Rejected`] when every upstream said no,
+    /// or [`Error::Exhausted`] when some stayed silent.
     pub async fn exchange(&self, req: &Request) -> Result<Answer, Error> {
+        self.inner.resolve(req).await?.decode()
+    }
+
+    /// [`Resolver::exchange`] without decoding the records: the checked
+    /// bytes, for a caller that caches or forwards them (the daemon).
+    pub async fn exchange_wire(&self, req: &Request) -> Result<Reply, Error> {
         self.inner.resolve(req).await
     }
 

@@ -115,10 +115,11 @@ fn start(
         let timeout = inner.config.timeout;
         let upstream = inner.upstreams[u].addr;
         let started = Instant::now();
-        let Ok(template) = dns::build_query(&req, inner.config.edns_payload) else {
+        let Ok(question) = dns::question(&req) else {
             return (u, probe, Outcome::Cancelled, None);
         };
-        match tokio::time::timeout(timeout, inner.exchange(u, &template, &req)).await {
+        let template = palanquin_wire::build_query(&question, inner.config.edns_payload);
+        match tokio::time::timeout(timeout, inner.exchange(u, &template, &question)).await {
             Err(_) => (
                 u,
                 probe,

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::dns::{self, Message, Request};
+use palanquin_wire::{self as wire, Mismatch, Question};
+
+use crate::dns::{self, ResponseCode};
 use crate::metrics as m;
 
 /// Largest UDP answer read as it is. We advertise at most 1232 bytes (EDNS)
@@ -27,11 +29,12 @@ use crate::metrics as m;
 /// a 64 KiB buffer per query fragments the heap of a long-running daemon.
 const UDP_MAX: usize = 4096;
 
-/// A validated answer.
+/// A validated answer, as bytes.
 #[derive(Debug)]
 pub(crate) struct Received {
-    pub(crate) message: Message,
     pub(crate) wire: Vec<u8>,
+    /// Its response code, extended bits included.
+    pub(crate) rcode: ResponseCode,
     pub(crate) over_tcp: bool,
 }
 
@@ -43,7 +46,7 @@ pub(crate) enum ExchangeError {
     /// Any other I/O error.
     Io(io::Error),
     /// A TCP answer that was malformed or did not match.
-    BadTcpAnswer(dns::Mismatch),
+    BadTcpAnswer(Mismatch),
 }
 
 impl std::fmt::Display for ExchangeError {
@@ -77,7 +80,7 @@ pub(crate) async fn udp_then_tcp(
     target: &Target<'_>,
     query: &[u8],
     id: u16,
-    req: &Request,
+    q: &Question,
 ) -> Result<Received, ExchangeError> {
     let local: SocketAddr = match target.addr {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -91,18 +94,18 @@ pub(crate) async fn udp_then_tcp(
         let n = socket.recv(&mut buf).await.map_err(classify)?;
         let datagram = &buf[..n];
         let cut = n > UDP_MAX;
-        if (cut || dns::is_truncated(datagram)) && dns::check_header(datagram, id).is_ok() {
+        if (cut || wire::is_truncated(datagram)) && wire::check_header(datagram, id).is_ok() {
             // The body of a truncated answer may not decode; the TCP answer is
             // checked in full, so a forged TC can only cost a TCP exchange.
             tracing::debug!(upstream = %target.addr, bytes = n, "truncated over UDP, retrying over TCP");
             drop(socket);
-            return tcp(target, query, id, req).await;
+            return tcp(target, query, id, q).await;
         }
-        match dns::check_response(datagram, id, req) {
-            Ok(message) => {
+        match wire::check_answer(datagram, id, q) {
+            Ok(rcode) => {
                 return Ok(Received {
-                    message,
                     wire: datagram.to_vec(),
+                    rcode: dns::response_code(rcode),
                     over_tcp: false,
                 })
             }
@@ -121,7 +124,7 @@ pub(crate) async fn tcp(
     target: &Target<'_>,
     query: &[u8],
     id: u16,
-    req: &Request,
+    q: &Question,
 ) -> Result<Received, ExchangeError> {
     let mut stream = TcpStream::connect(target.addr).await.map_err(classify)?;
     stream.set_nodelay(true).map_err(classify)?;
@@ -138,10 +141,10 @@ pub(crate) async fn tcp(
     let len = stream.read_u16().await.map_err(classify)?;
     let mut wire = vec![0; usize::from(len)];
     stream.read_exact(&mut wire).await.map_err(classify)?;
-    match dns::check_response(&wire, id, req) {
-        Ok(message) => Ok(Received {
-            message,
+    match wire::check_answer(&wire, id, q) {
+        Ok(rcode) => Ok(Received {
             wire,
+            rcode: dns::response_code(rcode),
             over_tcp: true,
         }),
         Err(mismatch) => {

@@ -4,6 +4,7 @@
 //! `Message` for library callers).
 //!
 //! ```text
+//!   stub Question ──build_query──▶ bytes ─▶ upstream ─▶ bytes ──check_answer──▶ rcode | Mismatch
 //!   client bytes ──parse_query──▶ Query (header bits, lower-cased QNAME, QTYPE, EDNS)
 //!   upstream bytes ──layout──▶ Layout (every record's offsets and TTL) ──▶ cache / scrub
 //!   error_response / push_opt ──▶ bytes (ID, flags, question echoed, OPT, EDE)
@@ -16,10 +17,12 @@
 //! for them to be thrown away. Every function here is bounds-checked and
 //! never panics on any input (fuzzed against hickory on the same bytes).
 
+mod exchange;
 mod message;
 mod name;
 mod scrub;
 
+pub use exchange::{build_query, check_answer, check_header, is_truncated, set_id, Mismatch, Question};
 pub use message::*;
 pub use name::{is_below_or_at, parent, read_name, same_name, MAX_NAME};
 pub use scrub::{scrub, Scrubbed};
