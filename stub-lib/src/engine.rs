@@ -12,6 +12,11 @@
 //!                                                            all said no: Rejected
 //! ```
 //!
+//! This file is the I/O shell: the select loop over exchanges and timers.
+//! What to do next is `hedge.rs`'s (pure), what each exchange means for
+//! health is `ledger.rs`'s (pure: one failure per upstream per lookup,
+//! REFUSED is alive, overdue sends are silent), and the rest is here.
+//!
 //! REFUSED proves an upstream alive: a server that refuses names outside
 //! its zones is healthy, so REFUSED is an RTT sample, never a failure that
 //! could mark it down. The lookup still moves on to the next upstream.
@@ -35,6 +40,7 @@ use palanquin_wire::{self as wire, Question};
 use crate::dns::{self, Message, Request, ResponseCode};
 use crate::error::{Error, Failure};
 use crate::hedge::{HedgePlan, Step};
+use crate::ledger::{Closed, Ledger};
 use crate::metrics as m;
 use crate::scoring::{self, Health, LogGate, Outcome, State, Transition};
 use crate::transport::{self, ExchangeError, Received, Target};
@@ -154,86 +160,40 @@ pub(crate) struct Inner {
     pub(crate) wake: Notify,
 }
 
-/// One send of the current lookup.
-struct Sent {
-    upstream: usize,
-    at: Instant,
-    delay: Duration,
-    done: bool,
-}
-
-/// The sends of one lookup. Whatever is still open when it is dropped (the
-/// caller gave up on the lookup) is recorded as cancelled, so in-flight counts
-/// stay exact.
-///
-/// One lookup charges an upstream at most one failure, however many times it
-/// was asked (retransmissions): a single slow or broken name must not take a
-/// healthy upstream down by itself.
+/// The sends of one lookup ([`Ledger`], pure) applied to the upstreams'
+/// health. Whatever is still open when it is dropped (the caller gave up on
+/// the lookup) is recorded as cancelled, so in-flight counts stay exact.
 struct Flight<'a> {
     inner: &'a Inner,
     req: &'a Request,
-    sends: Vec<Sent>,
-    /// Per upstream: already charged a failure in this lookup.
-    charged: Vec<bool>,
+    ledger: Ledger,
 }
 
 impl Flight<'_> {
-    fn close(&mut self, key: usize, now: Instant, mut outcome: Outcome, mut failure: Option<&Failure>) {
-        let Some(s) = self.sends.get_mut(key) else { return };
-        if s.done {
-            return;
-        }
-        s.done = true;
-        let u = s.upstream;
-        match outcome {
-            Outcome::Failed | Outcome::Silent(_) if self.charged[u] => {
-                outcome = Outcome::Cancelled;
-                failure = None;
-            }
-            Outcome::Failed | Outcome::Silent(_) => self.charged[u] = true,
-            Outcome::Refused(_) => {}
-            Outcome::Answer(_) => {
+    fn apply(&self, now: Instant, closed: impl IntoIterator<Item = Closed>) {
+        for c in closed {
+            if let Outcome::Answer(_) = c.outcome {
                 // A question it answers: what the probes re-ask should it go down.
-                *self.inner.upstreams[u]
+                *self.inner.upstreams[c.upstream]
                     .probe_question
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = Some(self.req.clone());
             }
-            Outcome::Cancelled => {}
+            self.inner.record(c.upstream, now, c.outcome, c.failure.as_ref());
         }
-        self.inner.record(u, now, outcome, failure);
     }
 
-    /// Closes every open send: those that were overdue count as silent, the
-    /// others (and other sends to the upstream that answered) as cancelled.
     fn close_rest(&mut self, now: Instant, answered_by: Option<usize>) {
-        for key in 0..self.sends.len() {
-            let s = &self.sends[key];
-            if s.done {
-                continue;
-            }
-            let elapsed = now.saturating_duration_since(s.at);
-            let upstream = self.inner.upstreams[s.upstream].addr;
-            if elapsed >= s.delay && answered_by != Some(s.upstream) {
-                self.close(
-                    key,
-                    now,
-                    Outcome::Silent(elapsed),
-                    Some(&Failure::Timeout { upstream }),
-                );
-            } else {
-                self.close(key, now, Outcome::Cancelled, None);
-            }
-        }
+        let upstreams = &self.inner.upstreams;
+        let closed = self.ledger.close_rest(now, answered_by, |u| upstreams[u].addr);
+        self.apply(now, closed);
     }
 }
 
 impl Drop for Flight<'_> {
     fn drop(&mut self) {
-        let now = Instant::now();
-        for key in 0..self.sends.len() {
-            self.close(key, now, Outcome::Cancelled, None);
-        }
+        let closed = self.ledger.cancel_all();
+        self.apply(Instant::now(), closed);
     }
 }
 
@@ -348,13 +308,10 @@ impl Inner {
         let mut flight = Flight {
             inner: self,
             req: &req,
-            sends: Vec::new(),
-            charged: vec![false; self.upstreams.len()],
+            ledger: Ledger::new(self.upstreams.len()),
         };
         let mut pending = FuturesUnordered::new();
         let mut last = Failure::NotSent;
-        // Per upstream, its definite refusal in this lookup (the error's text).
-        let mut rejected: Vec<Failure> = Vec::new();
         loop {
             let now = Instant::now();
             match plan.poll(now) {
@@ -363,13 +320,7 @@ impl Inner {
                         .iter()
                         .find(|(i, _)| *i == u)
                         .map_or(Duration::ZERO, |e| e.1);
-                    let key = flight.sends.len();
-                    flight.sends.push(Sent {
-                        upstream: u,
-                        at: now,
-                        delay,
-                        done: false,
-                    });
+                    let key = flight.ledger.send(u, now, delay);
                     self.upstreams[u].health().on_sent();
                     metrics::counter!(m::UPSTREAM_QUERIES, "upstream" => self.upstreams[u].label.clone())
                         .increment(1);
@@ -382,15 +333,17 @@ impl Inner {
                 Step::GiveUp if plan.all_definite() => {
                     flight.close_rest(now, None);
                     metrics::counter!(m::QUERIES, "outcome" => "rejected").increment(1);
-                    return Err(Error::Rejected { failures: rejected });
+                    return Err(Error::Rejected {
+                        failures: flight.ledger.take_rejections(),
+                    });
                 }
                 Step::GiveUp => {
                     flight.close_rest(now, None);
                     metrics::counter!(m::QUERIES, "outcome" => "exhausted").increment(1);
                     if matches!(last, Failure::NotSent) {
-                        if let Some(s) = flight.sends.last() {
+                        if let Some(u) = flight.ledger.last_upstream() {
                             last = Failure::Timeout {
-                                upstream: self.upstreams[s.upstream].addr,
+                                upstream: self.upstreams[u].addr,
                             };
                         }
                     }
@@ -404,28 +357,19 @@ impl Inner {
                     tokio::select! {
                         Some((key, result)) = pending.next(), if !pending.is_empty() => {
                             let now = Instant::now();
-                            let s = &flight.sends[key];
-                            let (u, rtt) = (s.upstream, now.saturating_duration_since(s.at));
+                            let Some((u, rtt)) = flight.ledger.of(key, now) else { continue };
                             match self.judge(u, result) {
                                 Ok(received) => {
-                                    flight.close(key, now, Outcome::Answer(rtt), None);
+                                    let closed = flight.ledger.answered(key, rtt);
+                                    flight.apply(now, closed);
                                     flight.close_rest(now, Some(u));
                                     metrics::counter!(m::QUERIES, "outcome" => "answer").increment(1);
                                     return Ok(self.answer(received, u, now - start, plan.sent()));
                                 }
                                 Err(failure) => {
-                                    let outcome = if failure.proves_alive() {
-                                        Outcome::Refused(rtt)
-                                    } else {
-                                        Outcome::Failed
-                                    };
-                                    flight.close(key, now, outcome, Some(&failure));
                                     plan.on_failed(now, u, failure.is_definite());
-                                    if failure.is_definite()
-                                        && !rejected.iter().any(|f| f.upstream() == failure.upstream())
-                                    {
-                                        rejected.push(failure.clone());
-                                    }
+                                    let closed = flight.ledger.failed(key, rtt, failure.clone());
+                                    flight.apply(now, closed);
                                     last = failure;
                                 }
                             }

@@ -13,6 +13,8 @@
 //!             ▼                      ▼
 //!   config.rs + resolv_conf.rs   engine.rs ── rank ──▶ scoring.rs (pure: RTT, failures, up/down)
 //!                                    │ ──── plan ──▶ hedge.rs   (pure: who, when, give up)
+//!                                    │ ── account ─▶ ledger.rs  (pure: one failure per lookup,
+//!                                    │               REFUSED is alive, what a timeout is)
 //!                                    ▼
 //!                              transport.rs (UDP per-query socket, TCP on TC / use-vc)
 //!                                    │ bytes checked by palanquin-wire (never decoded here)
@@ -41,6 +43,7 @@ pub mod dns;
 mod engine;
 mod error;
 pub mod hedge;
+pub mod ledger;
 pub mod metrics;
 pub mod resolv_conf;
 mod resolver;
