@@ -9,18 +9,28 @@
 //!              ▼
 //!           resolve: cache again ── stale? ─┐
 //!              │ join Inflight(key)          │ wait for the leader at most the
-//!              ├─ leader: spawn ──▶ stub (split DNS: longest zone) ─▶ scrub ─▶ cache ─▶ complete
+//!              ├─ leader: Service.leads ──▶ stub (split DNS: longest zone) ─▶ scrub ─▶ cache ─▶ complete
 //!              └─ follower: wait             │ client timer (1.8 s), else stale
 //!              ▼                             ▼
 //!           fresh answer │ stale answer (TTL 30) │ SERVFAIL + Extended DNS Error (why)
 //! ```
+//!
+//! Tasks: a leader's upstream exchange runs in a task of its own, so that the
+//! client that started it may go away without cancelling what the others
+//! wait for. That task belongs to its [`Service`] (`leads`, a `JoinSet`) and
+//! holds only the generation's `Core`, never the `Service`: when a reload
+//! has swapped a generation out and the last client holding it is done, the
+//! `Service` drops, its unfinished leads are aborted (their waiters, if any,
+//! are released by the `Release` guard), and with them the core and the
+//! generation's stub resolvers.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics::Counter;
 use palanquin_stub::{Resolver, ResolverConfig, UpstreamStatus};
+use tokio::task::JoinSet;
 
 use crate::acl::Acl;
 use crate::cache::{Cache, Entry, Key, Lookup, Policy};
@@ -103,16 +113,26 @@ impl Counters {
 }
 
 /// One configuration generation of the resolver side. The cache is shared
-/// across generations, so it survives a reload.
+/// across generations, so it survives a reload. Dropping it aborts the
+/// upstream exchanges it still leads (see the module docs).
 pub struct Service {
-    cache: Arc<Cache>,
-    policy: Policy,
+    core: Arc<Core>,
     acl: Acl,
     allow_no_rd: Acl,
+    client_timer: Duration,
+    /// The leaders' upstream exchanges; finished ones are reaped as new
+    /// ones start.
+    leads: Mutex<JoinSet<()>>,
+}
+
+/// What a leader's task needs: the generation's upstreams, the cache, the
+/// questions in flight.
+struct Core {
+    cache: Arc<Cache>,
+    policy: Policy,
     default: Resolver,
     forward: Vec<(Vec<u8>, Resolver)>,
     inflight: Inflight,
-    client_timer: Duration,
     counters: Counters,
 }
 
@@ -177,8 +197,8 @@ impl Service {
     ) -> Result<Self, Error> {
         let reuse = |wanted: &ResolverConfig| {
             previous.and_then(|p| {
-                std::iter::once(&p.default)
-                    .chain(p.forward.iter().map(|(_, r)| r))
+                std::iter::once(&p.core.default)
+                    .chain(p.core.forward.iter().map(|(_, r)| r))
                     .find(|r| r.config() == wanted)
                     .cloned()
             })
@@ -196,15 +216,18 @@ impl Service {
         // Longest zone first: the most specific forward wins.
         forward.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.len()));
         Ok(Service {
-            cache,
-            policy: cfg.policy,
+            core: Arc::new(Core {
+                cache,
+                policy: cfg.policy,
+                default,
+                forward,
+                inflight: Inflight::default(),
+                counters: Counters::new(),
+            }),
             acl: cfg.acl,
             allow_no_rd: cfg.allow_no_rd,
-            default,
-            forward,
-            inflight: Inflight::default(),
             client_timer: cfg.client_timer,
-            counters: Counters::new(),
+            leads: Mutex::new(JoinSet::new()),
         })
     }
 
@@ -215,7 +238,7 @@ impl Service {
 
     /// The shared cache.
     pub fn cache(&self) -> &Arc<Cache> {
-        &self.cache
+        &self.core.cache
     }
 
     /// Answers without waiting when it can: a refusal, or a fresh cache hit
@@ -234,7 +257,7 @@ impl Service {
         front: Option<&mut Front>,
     ) -> Option<Vec<u8>> {
         if !self.acl.allows(client) {
-            self.counters.refused.increment(1);
+            self.core.counters.refused.increment(1);
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
         }
         if q.qclass != QCLASS_IN || q.qtype == QTYPE_AXFR || q.qtype == QTYPE_IXFR {
@@ -244,17 +267,17 @@ impl Service {
             return Some(wire::minimal_any(raw, q));
         }
         if !q.rd && !self.allow_no_rd.allows(client) {
-            self.counters.no_rd_refused.increment(1);
+            self.core.counters.no_rd_refused.increment(1);
             return Some(wire::error_response(raw, Some(q), rcode::REFUSED));
         }
         let mut front = front;
-        if let Some(entry) = front.as_deref_mut().and_then(|f| f.get(q, now, &self.cache)) {
-            self.counters.hits.increment(1);
+        if let Some(entry) = front.as_deref_mut().and_then(|f| f.get(q, now, &self.core.cache)) {
+            self.core.counters.hits.increment(1);
             return Some(entry.render(raw, q, now, None, udp_limit));
         }
-        match self.cache.get(&Key::of(q), now) {
+        match self.core.cache.get(&Key::of(q), now) {
             Lookup::Fresh(entry) => {
-                self.counters.hits.increment(1);
+                self.core.counters.hits.increment(1);
                 let reply = entry.render(raw, q, now, None, udp_limit);
                 if let Some(front) = front {
                     front.put(q, entry, now);
@@ -263,7 +286,7 @@ impl Service {
             }
             // RD clear, from a client that may snoop: only what is cached.
             _ if !q.rd => {
-                self.counters.no_rd_refused.increment(1);
+                self.core.counters.no_rd_refused.increment(1);
                 Some(wire::error_response(raw, Some(q), rcode::REFUSED))
             }
             _ => None,
@@ -271,42 +294,38 @@ impl Service {
     }
 
     /// Resolves through the upstreams (coalesced), falling back to stale data.
-    pub async fn resolve(self: &Arc<Self>, raw: &[u8], q: &Query, udp_limit: Option<usize>) -> Vec<u8> {
+    pub async fn resolve(&self, raw: &[u8], q: &Query, udp_limit: Option<usize>) -> Vec<u8> {
         let key = Key::of(q);
-        let stale = match self.cache.get(&key, Instant::now()) {
+        let stale = match self.core.cache.get(&key, Instant::now()) {
             Lookup::Fresh(entry) => {
-                self.counters.hits.increment(1);
+                self.core.counters.hits.increment(1);
                 return entry.render(raw, q, Instant::now(), None, udp_limit);
             }
             Lookup::Stale(entry) if entry.refresh_deferred(Instant::now()) => {
                 // RFC 8767 failure-recheck timer: the last refresh failed.
-                self.counters.stale_recheck.increment(1);
-                let ttl = Some(self.policy.stale_answer_ttl);
+                self.core.counters.stale_recheck.increment(1);
+                let ttl = Some(self.core.policy.stale_answer_ttl);
                 return entry.render(raw, q, Instant::now(), ttl, udp_limit);
             }
             Lookup::Stale(entry) => Some(entry),
             Lookup::Miss => None,
         };
-        self.counters.misses.increment(1);
-        let rx = match self.inflight.join(&key) {
+        self.core.counters.misses.increment(1);
+        let rx = match self.core.inflight.join(&key) {
             Role::Leader(rx) => {
                 let Ok(request) = dns::request(q) else {
                     let failed = Failed {
                         ede: ede::OTHER,
                         text: "the question cannot be forwarded".into(),
                     };
-                    self.inflight.complete(&key, &Err(failed));
+                    self.core.inflight.complete(&key, &Err(failed));
                     return wire::error_response(raw, Some(q), rcode::FORMERR);
                 };
-                let this = Arc::clone(self);
-                let key = key.clone();
-                // Not joined: the task ends by the stub's deadline, and its
-                // `Release` guard frees the waiters even if it never finishes.
-                tokio::spawn(async move { this.lead(key, request).await });
+                self.spawn_lead(key.clone(), request);
                 rx
             }
             Role::Follower(rx) => {
-                self.counters.coalesced.increment(1);
+                self.core.counters.coalesced.increment(1);
                 rx
             }
         };
@@ -314,7 +333,7 @@ impl Service {
             Some(_) => match tokio::time::timeout(self.client_timer, rx).await {
                 Ok(result) => result.unwrap_or_else(|_| Err(abandoned())),
                 Err(_) => {
-                    self.counters.stale_timer.increment(1);
+                    self.core.counters.stale_timer.increment(1);
                     Err(abandoned())
                 }
             },
@@ -324,16 +343,52 @@ impl Service {
         match (outcome, stale) {
             (Ok(entry), _) => entry.render(raw, q, now, None, udp_limit),
             (Err(_), Some(stale)) => {
-                self.counters.stale_failed.increment(1);
-                stale.render(raw, q, now, Some(self.policy.stale_answer_ttl), udp_limit)
+                self.core.counters.stale_failed.increment(1);
+                stale.render(raw, q, now, Some(self.core.policy.stale_answer_ttl), udp_limit)
             }
             (Err(why), None) => {
-                self.counters.servfail.increment(1);
+                self.core.counters.servfail.increment(1);
                 wire::error_response_ede(raw, Some(q), rcode::SERVFAIL, Some((why.ede, &why.text)))
             }
         }
     }
 
+    /// Starts the leader's exchange for `key` in a task of [`Service::leads`],
+    /// reaping the ones that have finished. The task ends by the stub's
+    /// deadline, or when this generation is dropped.
+    fn spawn_lead(&self, key: Key, request: palanquin_stub::dns::Request) {
+        let core = Arc::clone(&self.core);
+        let mut leads = self.leads.lock().unwrap_or_else(|p| p.into_inner());
+        while leads.try_join_next().is_some() {}
+        leads.spawn(core.lead(key, request));
+    }
+
+    /// Upstream health per upstream set: `("default", ...)` then each zone.
+    pub fn upstream_status(&self) -> Vec<(String, Vec<UpstreamStatus>)> {
+        let core = &self.core;
+        let mut out = vec![("default".to_owned(), core.default.upstreams())];
+        out.extend(
+            core.forward
+                .iter()
+                .map(|(zone, r)| (wire::name_to_string(zone), r.upstreams())),
+        );
+        out
+    }
+
+    /// Questions in flight upstream right now.
+    pub fn inflight(&self) -> usize {
+        self.core.inflight.len()
+    }
+
+    /// Leaders' exchanges still running (for tests and status).
+    pub fn leads(&self) -> usize {
+        let mut leads = self.leads.lock().unwrap_or_else(|p| p.into_inner());
+        while leads.try_join_next().is_some() {}
+        leads.len()
+    }
+}
+
+impl Core {
     /// The leader's upstream exchange; its outcome goes to the cache and to
     /// every waiter. Runs in its own task, so a client going away cannot
     /// cancel a refresh others wait for.
@@ -401,22 +456,6 @@ impl Service {
             .iter()
             .find(|(zone, _)| wire::is_subdomain(qname, zone))
             .map_or(&self.default, |(_, r)| r)
-    }
-
-    /// Upstream health per upstream set: `("default", ...)` then each zone.
-    pub fn upstream_status(&self) -> Vec<(String, Vec<UpstreamStatus>)> {
-        let mut out = vec![("default".to_owned(), self.default.upstreams())];
-        out.extend(
-            self.forward
-                .iter()
-                .map(|(zone, r)| (wire::name_to_string(zone), r.upstreams())),
-        );
-        out
-    }
-
-    /// Questions in flight upstream right now.
-    pub fn inflight(&self) -> usize {
-        self.inflight.len()
     }
 }
 
@@ -488,5 +527,124 @@ mod tests {
             rcode::NOERROR,
             "RD clear, may snoop"
         );
+    }
+
+    /// A service whose one upstream is `upstream`, for everyone on loopback.
+    fn service_on(upstream: SocketAddr) -> Service {
+        let net = |p: &str| Acl::parse_prefix(p).expect("prefix");
+        Service::new(
+            ServiceConfig {
+                upstreams: ResolverConfig::new(vec![upstream]),
+                forward: Vec::new(),
+                acl: Acl::new(vec![net("127.0.0.0/8")]),
+                allow_no_rd: Acl::new(Vec::new()),
+                policy: Policy::default(),
+                client_timer: Duration::from_millis(1800),
+            },
+            Arc::new(Cache::new(100)),
+        )
+        .expect("service")
+    }
+
+    /// The answer to `query` (whatever its id and OPT record): its
+    /// question and one A record, 192.0.2.1.
+    fn answer_to(query: &[u8]) -> Vec<u8> {
+        let q = parse_query(query).expect("the stub's query");
+        let mut out = vec![query[0], query[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        out.extend_from_slice(&q.qname);
+        out.extend_from_slice(&[0, 1, 0, 1]);
+        out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 192, 0, 2, 1]);
+        out
+    }
+
+    /// Waits (bounded) for the next datagram on `upstream`.
+    async fn next_query(upstream: &tokio::net::UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = vec![0; 4096];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(10), upstream.recv_from(&mut buf))
+            .await
+            .expect("the leader asks upstream")
+            .expect("recv");
+        buf.truncate(n);
+        (buf, from)
+    }
+
+    /// The leader's exchange belongs to its generation: a client going away
+    /// does not end it, dropping the `Service` does, and then nothing keeps
+    /// the generation's core (its stub resolvers, its questions in flight)
+    /// alive. With a detached `tokio::spawn` holding the service, the
+    /// generation outlived its last client for as long as its exchange ran.
+    #[tokio::test]
+    async fn a_dropped_generation_aborts_its_leads_and_lets_go_of_its_core() {
+        let upstream = tokio::net::UdpSocket::bind("127.0.100.1:0").await.expect("bind");
+        let service = Arc::new(service_on(upstream.local_addr().expect("addr")));
+        let (generation, core) = (Arc::downgrade(&service), Arc::downgrade(&service.core));
+        let raw = query(true);
+        let client = tokio::spawn({
+            let service = Arc::clone(&service);
+            async move {
+                let q = parse_query(&raw).expect("q");
+                service.resolve(&raw, &q, None).await
+            }
+        });
+        let _held = next_query(&upstream).await;
+        assert_eq!((service.leads(), service.inflight()), (1, 1));
+        client.abort();
+        assert!(client.await.expect_err("aborted").is_cancelled());
+        assert_eq!(
+            (service.leads(), service.inflight()),
+            (1, 1),
+            "the client went away; the refresh goes on"
+        );
+        drop(service);
+        assert!(generation.upgrade().is_none(), "no task holds the generation");
+        for _ in 0..1000 {
+            if core.upgrade().is_none() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(core.upgrade().is_none(), "the aborted lead let go of the core");
+    }
+
+    /// Coalescing survives the leader's client: a follower still gets the
+    /// answer the lead fetches, and the finished lead is reaped.
+    #[tokio::test]
+    async fn a_follower_gets_the_answer_after_the_leaders_client_went_away() {
+        let upstream = tokio::net::UdpSocket::bind("127.0.100.2:0").await.expect("bind");
+        let service = Arc::new(service_on(upstream.local_addr().expect("addr")));
+        let ask = |service: &Arc<Service>| {
+            let service = Arc::clone(service);
+            tokio::spawn(async move {
+                let raw = query(true);
+                let q = parse_query(&raw).expect("q");
+                service.resolve(&raw, &q, None).await
+            })
+        };
+        let leader = ask(&service);
+        let (sent, from) = next_query(&upstream).await;
+        let follower = ask(&service);
+        for _ in 0..10 {
+            tokio::task::yield_now().await; // the follower joins the question in flight
+        }
+        leader.abort();
+        let _ = leader.await;
+        upstream.send_to(&answer_to(&sent), from).await.expect("send");
+        let reply = tokio::time::timeout(Duration::from_secs(10), follower)
+            .await
+            .expect("answered")
+            .expect("follower");
+        assert_eq!(
+            (reply[3] & 0x0f, &reply[6..8]),
+            (rcode::NOERROR, &[0u8, 1][..]),
+            "{reply:?}"
+        );
+        assert_eq!(&reply[reply.len() - 4..], &[192, 0, 2, 1]);
+        for _ in 0..1000 {
+            if service.leads() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!((service.leads(), service.inflight()), (0, 0));
     }
 }
