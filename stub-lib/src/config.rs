@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::dns::Name;
+use crate::error::{ConfigError, Error};
 use crate::resolv_conf::ResolvConf;
 use crate::scoring::HealthParams;
-use crate::Error;
 
 /// How the upstreams of one query are asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,7 +105,12 @@ impl ResolverConfig {
             .iter()
             .map(|d| {
                 let fqdn = format!("{}.", d.trim_end_matches('.'));
-                Name::from_utf8(&fqdn).map_err(|e| Error::Config(format!("search domain {d:?}: {e}")))
+                Name::from_utf8(&fqdn).map_err(|source| {
+                    Error::from(ConfigError::SearchDomain {
+                        domain: d.clone(),
+                        source,
+                    })
+                })
             })
             .collect::<Result<_, _>>()?;
         cfg.ndots = rc.ndots;
@@ -125,7 +130,10 @@ impl ResolverConfig {
 
     /// Loads a resolv.conf file, logs each line it skips, and applies it.
     pub fn from_resolv_conf_file(path: &Path) -> Result<Self, Error> {
-        let rc = ResolvConf::load(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let rc = ResolvConf::load(path).map_err(|source| ConfigError::ResolvConf {
+            path: path.to_owned(),
+            source,
+        })?;
         for w in &rc.warnings {
             tracing::warn!(file = %path.display(), "resolv.conf {w}");
         }
@@ -158,13 +166,13 @@ impl ResolverConfig {
     /// Checks what cannot work.
     pub fn validate(&self) -> Result<(), Error> {
         if self.upstreams.is_empty() {
-            return Err(Error::Config("no upstream servers".into()));
+            return Err(ConfigError::NoUpstreams.into());
         }
         if self.timeout.is_zero() {
-            return Err(Error::Config("timeout must be positive".into()));
+            return Err(ConfigError::ZeroTimeout.into());
         }
         if !(0.0..=1.0).contains(&self.explore_ratio) {
-            return Err(Error::Config("explore_ratio must be within 0..=1".into()));
+            return Err(ConfigError::ExploreRatio.into());
         }
         Ok(())
     }

@@ -91,15 +91,14 @@ pub fn rcode(msg: &Message) -> ResponseCode {
 }
 
 /// Parses a name given by a user; a trailing dot makes it absolute.
-pub fn parse_name(text: &str) -> Result<Name, String> {
-    Name::from_utf8(text).map_err(|e| e.to_string())
+pub fn parse_name(text: &str) -> Result<Name, ProtoError> {
+    Name::from_utf8(text)
 }
 
-/// Parses a record type mnemonic such as `A`, `aaaa` or `TYPE65`.
-pub fn parse_type(text: &str) -> Result<RecordType, String> {
-    text.to_ascii_uppercase()
-        .parse::<RecordType>()
-        .map_err(|e| e.to_string())
+/// Parses a record type mnemonic such as `A` or `aaaa` (hickory's names;
+/// RFC 3597's `TYPE65` is read by the CLI).
+pub fn parse_type(text: &str) -> Result<RecordType, DecodeError> {
+    text.to_ascii_uppercase().parse::<RecordType>()
 }
 
 /// The IP address carried by an A or AAAA record, if it is one.

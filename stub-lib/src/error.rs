@@ -1,8 +1,58 @@
 //! The errors a lookup can end with.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use crate::dns::ResponseCode;
+use crate::dns::{ProtoError, ResponseCode};
+
+/// Why a resolver configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No upstream at all.
+    #[error("no upstream servers")]
+    NoUpstreams,
+    /// A zero per-attempt timeout.
+    #[error("timeout must be positive")]
+    ZeroTimeout,
+    /// `explore_ratio` outside 0..=1.
+    #[error("explore_ratio must be within 0..=1")]
+    ExploreRatio,
+    /// A search domain that is no domain name.
+    #[error("search domain {domain:?}: {source}")]
+    SearchDomain {
+        /// The domain as written.
+        domain: String,
+        /// Why it is not a name.
+        #[source]
+        source: ProtoError,
+    },
+    /// A resolv.conf that cannot be read.
+    #[error("{}: {source}", path.display())]
+    ResolvConf {
+        /// The file.
+        path: PathBuf,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a name given to a lookup cannot be asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The empty string.
+    #[error("empty name")]
+    Empty,
+    /// No candidate is left: a single label with `no-tld-query` and no
+    /// search list (or every candidate failed before any was asked).
+    #[error("no candidate name (single label with no-tld-query and no search list)")]
+    NoCandidate,
+    /// Not a domain name (a label too long, an empty label, ...).
+    #[error("{0}")]
+    Invalid(#[source] ProtoError),
+}
 
 /// Why a lookup produced no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -10,14 +60,15 @@ use crate::dns::ResponseCode;
 pub enum Error {
     /// The configuration cannot be used (no upstreams, bad name, ...).
     #[error("invalid resolver configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     /// The name given to a lookup is not a valid domain name.
     #[error("invalid domain name {name:?}: {reason}")]
     InvalidName {
         /// The name as given.
         name: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        reason: NameError,
     },
     /// A query could not be encoded (for instance a name too long once a search
     /// domain is appended).

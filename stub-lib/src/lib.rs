@@ -55,5 +55,5 @@ mod transport;
 pub use blocking::BlockingResolver;
 pub use config::{Mode, ResolverConfig, Transport};
 pub use engine::{Answer, Reply};
-pub use error::{Error, Failure};
+pub use error::{ConfigError, Error, Failure, NameError};
 pub use resolver::{LookupIp, Resolver, UpstreamStatus};

@@ -12,7 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::config::ResolverConfig;
 use crate::dns::{self, Name, Record, RecordType, Request, ResponseCode};
 use crate::engine::{Answer, Inner, Reply};
-use crate::error::Error;
+use crate::error::{Error, NameError};
 use crate::scoring::State;
 use crate::{search, tasks};
 
@@ -133,7 +133,7 @@ impl Resolver {
             (None, Some(result)) => result,
             (None, None) => Err(Error::InvalidName {
                 name: name.to_owned(),
-                reason: "no candidate".into(),
+                reason: NameError::NoCandidate,
             }),
         }
     }

@@ -2,21 +2,27 @@
 //! and `ndots` rules). Pure.
 
 use crate::dns::Name;
+use crate::error::NameError;
 
 /// The candidates to try, in order, for `name`:
 /// - a trailing dot: the name alone;
 /// - at least `ndots` dots: as-is first, then each search domain;
 /// - fewer: each search domain first, then as-is (not at all for a single
 ///   label when `no_tld_query` is set).
-pub fn candidates(name: &str, search: &[Name], ndots: u8, no_tld_query: bool) -> Result<Vec<Name>, String> {
+pub fn candidates(
+    name: &str,
+    search: &[Name],
+    ndots: u8,
+    no_tld_query: bool,
+) -> Result<Vec<Name>, NameError> {
     if name.is_empty() {
-        return Err("empty name".into());
+        return Err(NameError::Empty);
     }
     if name.ends_with('.') {
-        return Ok(vec![Name::from_utf8(name).map_err(|e| e.to_string())?]);
+        return Ok(vec![Name::from_utf8(name).map_err(NameError::Invalid)?]);
     }
-    let relative = Name::from_utf8(name).map_err(|e| e.to_string())?;
-    let absolute = Name::from_utf8(format!("{name}.")).map_err(|e| e.to_string())?;
+    let relative = Name::from_utf8(name).map_err(NameError::Invalid)?;
+    let absolute = Name::from_utf8(format!("{name}.")).map_err(NameError::Invalid)?;
     let dots = name.matches('.').count();
     let mut out = Vec::with_capacity(search.len() + 1);
     let as_is_allowed = !(no_tld_query && dots == 0);
@@ -35,7 +41,7 @@ pub fn candidates(name: &str, search: &[Name], ndots: u8, no_tld_query: bool) ->
         out.push(absolute);
     }
     if out.is_empty() {
-        return Err("no candidate name (single label with no-tld-query and no search list)".into());
+        return Err(NameError::NoCandidate);
     }
     Ok(out)
 }
