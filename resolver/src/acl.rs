@@ -6,6 +6,18 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
+/// Why an ACL entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AclError {
+    /// Neither an address nor a prefix.
+    #[error("{text:?} is not an address or prefix (like 192.0.2.0/24 or ::1/128)")]
+    NotAPrefix {
+        /// The entry as written.
+        text: String,
+    },
+}
+
 /// An allow-list of client prefixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
@@ -29,13 +41,15 @@ impl Acl {
     }
 
     /// Parses `"10.0.0.0/8"`, or a bare address as a host prefix.
-    pub fn parse_prefix(text: &str) -> Result<IpNet, String> {
+    pub fn parse_prefix(text: &str) -> Result<IpNet, AclError> {
         if let Ok(net) = text.parse::<IpNet>() {
             return Ok(net.trunc());
         }
         text.parse::<IpAddr>()
             .map(IpNet::from)
-            .map_err(|_| format!("{text:?} is not an address or prefix (like 192.0.2.0/24 or ::1/128)"))
+            .map_err(|_| AclError::NotAPrefix {
+                text: text.to_owned(),
+            })
     }
 
     /// Whether `client` may recurse.
@@ -78,7 +92,12 @@ mod tests {
         assert!(acl.allows(ip("2001:db8::1")));
         assert!(!acl.allows(ip("2001:db8::2")));
         assert!(acl.allows(ip("198.51.100.1")));
-        assert!(Acl::parse_prefix("300.0.0.0/8").is_err());
+        assert_eq!(
+            Acl::parse_prefix("300.0.0.0/8"),
+            Err(AclError::NotAPrefix {
+                text: "300.0.0.0/8".into()
+            })
+        );
         assert!(Acl::parse_prefix("10.0.0.0/33").is_err());
     }
 }

@@ -20,7 +20,7 @@ pub mod inflight;
 pub mod metrics;
 pub mod service;
 
-pub use acl::Acl;
+pub use acl::{Acl, AclError};
 pub use cache::{Cache, Policy};
 pub use front::Front;
 pub use service::{ForwardZone, Service, ServiceConfig};

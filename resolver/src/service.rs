@@ -313,13 +313,17 @@ impl Service {
         self.core.counters.misses.increment(1);
         let rx = match self.core.inflight.join(&key) {
             Role::Leader(rx) => {
-                let Ok(request) = dns::request(q) else {
-                    let failed = Failed {
-                        ede: ede::OTHER,
-                        text: "the question cannot be forwarded".into(),
-                    };
-                    self.core.inflight.complete(&key, &Err(failed));
-                    return wire::error_response(raw, Some(q), rcode::FORMERR);
+                let request = match dns::request(q) {
+                    Ok(request) => request,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "question not forwarded");
+                        let failed = Failed {
+                            ede: ede::OTHER,
+                            text: "the question cannot be forwarded".into(),
+                        };
+                        self.core.inflight.complete(&key, &Err(failed));
+                        return wire::error_response(raw, Some(q), rcode::FORMERR);
+                    }
                 };
                 self.spawn_lead(key.clone(), request);
                 rx

@@ -327,7 +327,7 @@ fn resolver(
     };
     let nets = |list: &[Spanned<String>], key: &str| -> Result<Vec<ipnet::IpNet>, ConfigError> {
         list.iter()
-            .map(|p| Acl::parse_prefix(p.get_ref()).or_else(|m| cx.err(p.span(), key, m)))
+            .map(|p| Acl::parse_prefix(p.get_ref()).or_else(|e| cx.err(p.span(), key, e.to_string())))
             .collect()
     };
     let acl = match &r.allow {
