@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use palanquin_testkit::daemon::{answers_of, dig_at, status_of, Daemon};
+use palanquin_testkit::daemon::{answers_of, status_of, Daemon};
 use palanquin_testkit::fake::{Behaviour, Fake};
 use palanquin_testkit::nsd::Nsd;
 
@@ -67,18 +67,48 @@ async fn caches_answers_and_asks_upstream_once() {
     drop(d);
 }
 
+/// Coalescing, shown by its own counter: 20 identical questions sent
+/// back to back (microseconds apart, well inside the upstream's 250 ms and
+/// the stub's 400 ms retransmission floor) make one miss that leads and 19
+/// that join it, one upstream query, and no cache hit that could stand in
+/// for coalescing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coalesces_identical_questions() {
     let up = Fake::start(ip(60, 12), Behaviour::Slow(Duration::from_millis(250))).await;
     let addr = sa("127.0.60.11:5300");
     let _d = Daemon::start(bin(), addr, &config(addr, up.addr, ""));
-    let digs: Vec<_> = (0..20)
-        .map(|_| tokio::task::spawn_blocking(move || dig_at(addr, "same.example.test", "A", &[])))
-        .collect();
-    for d in digs {
-        let out = d.await.expect("dig");
-        assert_eq!(status_of(&out), "NOERROR", "{out}");
+    let client = tokio::net::UdpSocket::bind("127.0.100.13:0").await.expect("bind");
+    // same.example.test. A IN, RD; the ID is the index.
+    let question = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04same\x07example\x04test\x00\x00\x01\x00\x01";
+    for id in 0..20u16 {
+        let query = [&id.to_be_bytes()[..], &question[..]].concat();
+        client.send_to(&query, addr).await.expect("send");
     }
+    let mut answered = std::collections::BTreeSet::new();
+    let mut buf = [0u8; 512];
+    while answered.len() < 20 {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), client.recv_from(&mut buf))
+            .await
+            .expect("every question answered")
+            .expect("recv");
+        let reply = &buf[..n];
+        assert_eq!(
+            (reply[3] & 0x0f, &reply[6..8]),
+            (0, &[0u8, 1][..]),
+            "NOERROR, one answer: {reply:?}"
+        );
+        answered.insert(u16::from_be_bytes([reply[0], reply[1]]));
+    }
+    let http = metrics_of(addr);
+    let metric = |name: &'static str| tokio::task::spawn_blocking(move || Daemon::metric(http, name));
+    let coalesced = metric("palanquin_coalesced_queries_total").await.expect("metric");
+    let misses = metric("palanquin_cache_misses_total").await.expect("metric");
+    let hits = metric("palanquin_cache_hits_total").await.expect("metric");
+    assert_eq!(
+        (coalesced, misses, hits),
+        (19.0, 20.0, 0.0),
+        "one leader, 19 followers, nothing from the cache"
+    );
     assert_eq!(
         up.queries(),
         1,
