@@ -1,6 +1,7 @@
 //! `palanquin status [--config FILE] [--json]`: asks a running daemon's
 //! status endpoint (on `[metrics].listen`) and prints upstream health and
-//! cache figures.
+//! cache figures. Exit status 0 when it printed the status (or its stdout
+//! was closed), 2 on any failure (see [`run`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -49,7 +50,10 @@ fn fetch(addr: SocketAddr) -> Result<Value> {
     serde_json::from_str(body).context("status is not JSON")
 }
 
-/// Prints the daemon's state; exit 2 when it cannot be reached.
+/// Prints the daemon's state. Every failure is an error that `main` prints
+/// and turns into exit status 2: the configuration cannot be read or has no
+/// `[metrics]` listener, the daemon cannot be reached, or what it answers is
+/// not a status. A closed stdout (`status | head -1`) ends it with 0.
 pub(crate) fn run(args: StatusArgs) -> Result<()> {
     let settings = config::read(&args.config)?;
     let Some(addr) = settings.metrics else {

@@ -37,6 +37,34 @@ fn run(args: &[&str]) -> std::process::Output {
         .expect("run palanquin")
 }
 
+/// `status` exits 2, saying why, when there is no daemon to ask and when
+/// the configuration names no status endpoint.
+#[test]
+fn status_exits_two_when_it_cannot_ask() {
+    let dir = std::env::temp_dir().join(format!("palanquin-status-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let listen = sa("127.0.100.21:5300");
+    let nobody = dir.join("nobody.toml");
+    // Nothing listens on 127.0.100.22:9153.
+    std::fs::write(
+        &nobody,
+        config(listen, &[sa("127.0.100.23:53")], sa("127.0.100.22:9153")),
+    )
+    .expect("write");
+    let no_metrics = dir.join("no-metrics.toml");
+    std::fs::write(&no_metrics, format!("[server]\nlisten = [\"{listen}\"]\n")).expect("write");
+    for (file, says) in [
+        (&nobody, "cannot reach"),
+        (&no_metrics, "no [metrics] listen address"),
+    ] {
+        let out = run(&["status", "--config", file.to_str().expect("utf-8 path")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An upstream asked and hedged over, never answering, shows no RTT in
 /// `status` (JSON null, `-` in the table); `status` into a closed pipe ends
 /// quietly.
