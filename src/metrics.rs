@@ -108,7 +108,7 @@ pub(crate) fn register<'a>(upstreams: impl IntoIterator<Item = &'a SocketAddr>) 
         r::COALESCED,
         r::ACL_REFUSED,
         r::NO_RD_REFUSED,
-        r::UPSTREAM_EXHAUSTED,
+        r::SERVFAIL,
         s::HEDGES,
     ] {
         let _ = metrics::counter!(name);

@@ -18,7 +18,7 @@ pub const ACL_REFUSED: &str = "palanquin_recursion_refused_total";
 /// client not in `allow_no_rd`, or, for one in it, not in the cache.
 pub const NO_RD_REFUSED: &str = "palanquin_no_rd_refused_total";
 /// Questions that no upstream answered and nothing stale could cover (SERVFAIL).
-pub const UPSTREAM_EXHAUSTED: &str = "palanquin_resolver_servfail_total";
+pub const SERVFAIL: &str = "palanquin_resolver_servfail_total";
 
 /// Records dropped from upstream answers as unrelated to the question, by
 /// `section` (answer, authority, additional).
@@ -47,7 +47,7 @@ pub fn describe() {
         "Records dropped from upstream answers as unrelated to the question"
     );
     describe_counter!(
-        UPSTREAM_EXHAUSTED,
+        SERVFAIL,
         "SERVFAIL: no upstream answered and nothing stale to serve"
     );
 }

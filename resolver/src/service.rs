@@ -106,7 +106,7 @@ impl Counters {
             stale_failed: metrics::counter!(m::CACHE_STALE, "reason" => "upstream_failed"),
             stale_timer: metrics::counter!(m::CACHE_STALE, "reason" => "client_timer"),
             stale_recheck: metrics::counter!(m::CACHE_STALE, "reason" => "recheck_timer"),
-            servfail: metrics::counter!(m::UPSTREAM_EXHAUSTED),
+            servfail: metrics::counter!(m::SERVFAIL),
             scrubbed: m::SCRUB_SECTIONS.map(|section| metrics::counter!(m::SCRUBBED, "section" => section)),
         }
     }

@@ -3,7 +3,7 @@
 //! Labels come from small fixed sets: the configured upstream address, an
 //! outcome word. Never a query name.
 
-/// Lookups finished, by `outcome` (`answer`, `exhausted`).
+/// Lookups finished, by `outcome` (`answer`, `exhausted`, `rejected`: [`QUERY_OUTCOMES`]).
 pub const QUERIES: &str = "palanquin_stub_queries_total";
 /// Extra upstreams asked because the first stayed silent past its hedge delay.
 pub const HEDGES: &str = "palanquin_stub_hedges_total";
