@@ -236,4 +236,58 @@ mod tests {
              # TYPE b_total counter\nb_total{x=\"1\"} 3\nb_total{x=\"2\"} 0\n\n"
         );
     }
+
+    /// Histogram samples wait in the exporter until a scrape or an upkeep
+    /// folds them in: without [`upkeep`] a daemon nobody scrapes keeps every
+    /// one (issue 7, defect 5). A million samples hold about 16 MB; after one
+    /// upkeep tick they are given back. The exporter frees drained blocks
+    /// through epoch-based reclamation, so the test drives the epoch with a
+    /// second, unrelated recorder (which drains nothing of the first) until
+    /// the memory is back, within a bound. Other tests of this binary run
+    /// alongside and allocate a little; the margins are megabytes.
+    #[tokio::test(start_paused = true)]
+    async fn upkeep_gives_back_the_samples_nobody_scraped() {
+        const SAMPLES: usize = 1_000_000;
+        let build = || {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), RTT_BUCKETS)
+                .expect("buckets")
+                .build_recorder()
+        };
+        let (recorder, other) = (build(), build());
+        let rtt = metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("palanquin_upstream_rtt_seconds")
+        });
+        let drive = metrics::with_local_recorder(&other, || metrics::histogram!("palanquin_other_seconds"));
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(upkeep(recorder.handle(), cancel.clone()));
+        tokio::task::yield_now().await; // the interval's first tick, at once
+        let before = crate::allocated();
+        for _ in 0..SAMPLES {
+            rtt.record(0.001);
+        }
+        let held = crate::allocated().saturating_sub(before);
+        assert!(
+            held > 8_000_000,
+            "the samples are held until upkeep: {held} bytes"
+        );
+        tokio::time::sleep(UPKEEP_INTERVAL).await; // the next tick
+        tokio::task::yield_now().await;
+        let mut left = held;
+        for _ in 0..10_000 {
+            left = crate::allocated().saturating_sub(before);
+            if left < held / 4 {
+                break;
+            }
+            drive.record(0.0);
+            other.handle().run_upkeep();
+            std::thread::yield_now();
+        }
+        assert!(
+            left < held / 4,
+            "upkeep gave back the samples: {left} of {held} bytes still held"
+        );
+        cancel.cancel();
+        task.await.expect("upkeep ends when cancelled");
+    }
 }
