@@ -26,7 +26,32 @@ fn answer() -> Vec<u8> {
     m
 }
 
+/// The most common answer: two A records for the name asked, and OPT.
+fn plain() -> Vec<u8> {
+    let mut m = b"\xab\xcd\x81\x80\x00\x01\x00\x02\x00\x00\x00\x01".to_vec();
+    m.extend_from_slice(b"\x03www\x07example\x04test\x00\x00\x01\x00\x01");
+    for last in [1u8, 2] {
+        m.extend_from_slice(b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00\x02");
+        m.push(last);
+    }
+    m.extend_from_slice(b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00");
+    m
+}
+
 fn bench(c: &mut Criterion) {
+    let plain = plain();
+    assert!(wire::layout(&plain).is_ok() && Message::from_vec(&plain).is_ok());
+    let mut g = c.benchmark_group("plain answer");
+    g.bench_function("wire::layout + wire::scrub", |b| {
+        b.iter(|| {
+            let _ = wire::layout(black_box(&plain));
+            wire::scrub(black_box(&plain), b"\x03www\x07example\x04test\x00", 1)
+        })
+    });
+    g.bench_function("hickory Message::from_vec", |b| {
+        b.iter(|| Message::from_vec(black_box(&plain)))
+    });
+    g.finish();
     let answer = answer();
     assert!(wire::layout(&answer).is_ok() && Message::from_vec(&answer).is_ok());
     let mut g = c.benchmark_group("query");
@@ -37,7 +62,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| Message::from_vec(black_box(QUERY)))
     });
     g.finish();
-    let mut g = c.benchmark_group("answer");
+    let mut g = c.benchmark_group("answer with CNAME, NS, glue");
     g.bench_function("wire::layout", |b| b.iter(|| wire::layout(black_box(&answer))));
     g.bench_function("wire::scrub (nothing to drop)", |b| {
         b.iter(|| wire::scrub(black_box(&answer), b"\x03www\x07example\x04test\x00", 1))

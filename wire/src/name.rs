@@ -49,6 +49,83 @@ pub fn read_name(buf: &[u8], at: usize) -> Result<(Vec<u8>, usize), Malformed> {
     }
 }
 
+/// Follows compression pointers from `pos` to the next label's length byte.
+fn resolve_pointer(buf: &[u8], mut pos: usize) -> Result<usize, Malformed> {
+    loop {
+        let len = *buf.get(pos).ok_or(Malformed::Short)?;
+        if len & 0xc0 != 0xc0 {
+            return if len > 63 {
+                Err(Malformed::BadName)
+            } else {
+                Ok(pos)
+            };
+        }
+        let b = *buf.get(pos + 1).ok_or(Malformed::Short)?;
+        let target = (usize::from(len & 0x3f) << 8) | usize::from(b);
+        if target >= pos || target < HEADER {
+            return Err(Malformed::BadName);
+        }
+        pos = target;
+    }
+}
+
+/// Whether the name at `at` in `buf` (possibly compressed) is `name`
+/// (uncompressed), ASCII case folded. No allocation.
+pub fn name_at_eq(buf: &[u8], at: usize, name: &[u8]) -> Result<bool, Malformed> {
+    let (mut pos, mut i) = (at, 0usize);
+    loop {
+        pos = resolve_pointer(buf, pos)?;
+        let len = usize::from(buf[pos]);
+        let ours = buf.get(pos..pos + 1 + len).ok_or(Malformed::Short)?;
+        match name.get(i..i + 1 + len) {
+            Some(theirs) if ours.eq_ignore_ascii_case(theirs) => {}
+            _ => return Ok(false),
+        }
+        i += 1 + len;
+        if len == 0 {
+            return Ok(i == name.len());
+        }
+        if i > MAX_NAME {
+            return Err(Malformed::BadName);
+        }
+        pos += 1 + len;
+    }
+}
+
+/// Whether the name at `at` in `buf` equals `zone` or lies below it. No allocation.
+pub fn name_at_below_or_at(buf: &[u8], at: usize, zone: &[u8]) -> Result<bool, Malformed> {
+    let (mut pos, mut labels) = (at, 0usize);
+    loop {
+        pos = resolve_pointer(buf, pos)?;
+        if name_at_eq(buf, pos, zone)? {
+            return Ok(true);
+        }
+        let len = usize::from(buf[pos]);
+        labels += 1;
+        if len == 0 || labels > MAX_NAME / 2 {
+            return Ok(false);
+        }
+        pos += 1 + len;
+    }
+}
+
+/// Whether `name` (uncompressed) equals the name at `at` or lies below it.
+pub fn below_or_at_name_at(name: &[u8], buf: &[u8], at: usize) -> Result<bool, Malformed> {
+    let mut i = 0;
+    loop {
+        if name_at_eq(buf, at, &name[i..])? {
+            return Ok(true);
+        }
+        match name.get(i) {
+            Some(&len) if len > 0 => i += 1 + usize::from(len),
+            _ => return Ok(false),
+        }
+        if i >= name.len() {
+            return Ok(false);
+        }
+    }
+}
+
 /// Whether two wire names are the same name (ASCII case folded; label
 /// lengths are below 64, so folding leaves them alone).
 pub fn same_name(a: &[u8], b: &[u8]) -> bool {
@@ -103,6 +180,24 @@ mod tests {
         for n in 0..m.len() {
             let _ = read_name(&m[..n], 26.min(n));
         }
+    }
+
+    #[test]
+    fn in_place_comparisons_follow_pointers() {
+        let mut m = vec![0u8; HEADER];
+        m.extend_from_slice(b"\x07Example\x04test\x00"); // at 12
+        m.extend_from_slice(b"\x03www\xc0\x0c"); // at 26
+        let www = b"\x03WWW\x07example\x04test\x00";
+        assert_eq!(name_at_eq(&m, 26, www), Ok(true));
+        assert_eq!(name_at_eq(&m, 12, www), Ok(false));
+        assert_eq!(name_at_below_or_at(&m, 26, b"\x04TEST\x00"), Ok(true));
+        assert_eq!(name_at_below_or_at(&m, 12, www), Ok(false));
+        assert_eq!(below_or_at_name_at(www, &m, 12), Ok(true));
+        assert_eq!(below_or_at_name_at(b"\x04test\x00", &m, 26), Ok(false));
+        assert_eq!(below_or_at_name_at(b"\x00", &m, 26), Ok(false));
+        let mut looped = vec![0u8; HEADER];
+        looped.extend_from_slice(b"\xc0\x0c");
+        assert!(name_at_eq(&looped, 12, b"\x00").is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 
 use crate::message::{layout, Malformed, RrPos, HEADER, TYPE_CNAME, TYPE_OPT, TYPE_SOA};
-use crate::name::{is_below_or_at, parent, read_name, same_name};
+use crate::name::{below_or_at_name_at, name_at_below_or_at, name_at_eq, parent, read_name, same_name};
 
 const TYPE_A: u16 = 1;
 const TYPE_NS: u16 = 2;
@@ -54,28 +54,33 @@ pub struct Scrubbed<'a> {
     pub dropped: [usize; 3],
 }
 
-/// One record, read.
-struct Rr {
-    pos: RrPos,
-    owner: Vec<u8>,
-}
-
 /// Scrubs `buf`, an answer already checked to carry the question
-/// (`qname`, `qtype`).
+/// (`qname`, `qtype`). Names are compared where they lie in `buf`; nothing
+/// is allocated unless a CNAME extends the chain or a record is dropped.
 pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>, Malformed> {
     let l = layout(buf)?;
-    let read = |section: &[RrPos]| -> Result<Vec<Rr>, Malformed> {
-        section
+    let (answers, authority, additional) = (&l.answers, &l.authority, &l.additional);
+    // The common answer: records of the type asked, each owned by a pointer
+    // to the question's name, no authority, only OPT in additional.
+    let plain = authority.is_empty()
+        && additional.iter().all(|r| r.rtype == TYPE_OPT)
+        && answers
             .iter()
-            .map(|&pos| {
-                Ok(Rr {
-                    pos,
-                    owner: read_name(buf, pos.start)?.0,
-                })
-            })
-            .collect()
+            .all(|r| r.rtype == qtype && buf.get(r.start..r.start + 2) == Some(&[0xc0, HEADER as u8][..]));
+    if plain && name_at_eq(buf, HEADER, qname)? {
+        return Ok(Scrubbed {
+            wire: Cow::Borrowed(buf),
+            dropped: [0; 3],
+        });
+    }
+    let owned_by = |rr: &RrPos, names: &[Vec<u8>]| -> Result<bool, Malformed> {
+        for n in names {
+            if name_at_eq(buf, rr.start, n)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     };
-    let (answers, authority, additional) = (read(&l.answers)?, read(&l.authority)?, read(&l.additional)?);
 
     // Answer: follow the chain to a fixed point (records may come in any order).
     let mut chain: Vec<Vec<u8>> = vec![qname.to_vec()];
@@ -87,12 +92,14 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
             if keep_an[i] {
                 continue;
             }
-            let t = rr.pos.rtype;
-            let owned = chain.iter().any(|c| same_name(c, &rr.owner));
-            let dname_above = t == TYPE_DNAME
-                && chain
-                    .iter()
-                    .any(|c| !same_name(c, &rr.owner) && is_below_or_at(c, &rr.owner));
+            let t = rr.rtype;
+            let owned = owned_by(rr, &chain)?;
+            let mut dname_above = false;
+            if t == TYPE_DNAME && !owned {
+                for c in &chain {
+                    dname_above |= below_or_at_name_at(c, buf, rr.start)?;
+                }
+            }
             let wanted = owned && (t == qtype || qtype == QTYPE_ANY || t == TYPE_CNAME || t == TYPE_RRSIG);
             if !(wanted || dname_above) {
                 continue;
@@ -100,7 +107,7 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
             keep_an[i] = true;
             changed = true;
             if owned && t == TYPE_CNAME && qtype != TYPE_CNAME {
-                let (target, _) = read_name(buf, rr.pos.rdata_at)?;
+                let (target, _) = read_name(buf, rr.rdata_at)?;
                 if !chain.iter().any(|c| same_name(c, &target)) {
                     chain.push(target);
                 }
@@ -108,66 +115,66 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
         }
     }
     // RRSIGs over a kept DNAME share its owner.
-    let dname_owners: Vec<Vec<u8>> = answers
-        .iter()
-        .zip(&keep_an)
-        .filter(|(rr, &k)| k && rr.pos.rtype == TYPE_DNAME)
-        .map(|(rr, _)| rr.owner.clone())
-        .collect();
-    for (i, rr) in answers.iter().enumerate() {
-        if rr.pos.rtype == TYPE_RRSIG && dname_owners.iter().any(|d| same_name(d, &rr.owner)) {
-            keep_an[i] = true;
+    for i in 0..answers.len() {
+        if answers[i].rtype != TYPE_RRSIG || keep_an[i] {
+            continue;
+        }
+        for (j, d) in answers.iter().enumerate() {
+            if keep_an[j]
+                && d.rtype == TYPE_DNAME
+                && same_name(&read_name(buf, d.start)?.0, &read_name(buf, answers[i].start)?.0)
+            {
+                keep_an[i] = true;
+            }
         }
     }
 
     // Authority: the zone's own records, at or above a chain name.
-    let above_chain = |owner: &[u8]| chain.iter().any(|c| is_below_or_at(c, owner));
-    let mut keep_ns: Vec<bool> = authority
-        .iter()
-        .map(|rr| matches!(rr.pos.rtype, TYPE_SOA | TYPE_NS | TYPE_DS) && above_chain(&rr.owner))
-        .collect();
-    let mut zones: Vec<Vec<u8>> = authority
-        .iter()
-        .zip(&keep_ns)
-        .filter(|(_, &k)| k)
-        .map(|(rr, _)| rr.owner.clone())
-        .collect();
-    if zones.is_empty() {
-        if let Some(last) = chain.last() {
-            zones.push(parent(last).to_vec());
+    let mut keep_ns = vec![false; authority.len()];
+    let mut zones: Vec<usize> = Vec::new();
+    for (i, rr) in authority.iter().enumerate() {
+        if !matches!(rr.rtype, TYPE_SOA | TYPE_NS | TYPE_DS) {
+            continue;
+        }
+        for c in &chain {
+            if below_or_at_name_at(c, buf, rr.start)? {
+                keep_ns[i] = true;
+                zones.push(rr.start);
+                break;
+            }
         }
     }
+    let fallback = chain.last().map(|last| parent(last).to_vec()).unwrap_or_default();
     for (i, rr) in authority.iter().enumerate() {
-        if matches!(rr.pos.rtype, TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG)
-            && zones
-                .iter()
-                .any(|z| z.as_slice() != b"\x00" && is_below_or_at(&rr.owner, z))
-        {
-            keep_ns[i] = true;
+        if !matches!(rr.rtype, TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG) {
+            continue;
         }
+        let mut inside = false;
+        for &z in &zones {
+            let zone = read_name(buf, z)?.0;
+            inside |= zone.as_slice() != b"\x00" && name_at_below_or_at(buf, rr.start, &zone)?;
+        }
+        if zones.is_empty() && fallback.as_slice() != b"\x00" && !fallback.is_empty() {
+            inside = name_at_below_or_at(buf, rr.start, &fallback)?;
+        }
+        keep_ns[i] = inside;
     }
 
     // Additional: addresses of the names the kept records point to.
-    let mut targets: Vec<Vec<u8>> = Vec::new();
-    for (rr, &k) in answers.iter().zip(&keep_an).chain(authority.iter().zip(&keep_ns)) {
-        let skip = match rr.pos.rtype {
-            TYPE_NS => 0,
-            TYPE_MX => 2,
-            TYPE_SRV => 6,
-            _ => continue,
-        };
-        if k {
-            targets.push(read_name(buf, rr.pos.rdata_at + skip)?.0);
-        }
-    }
-    let keep_ar: Vec<bool> = additional
-        .iter()
-        .map(|rr| match rr.pos.rtype {
+    let mut keep_ar = vec![false; additional.len()];
+    let mut targets: Option<Vec<Vec<u8>>> = None;
+    for (i, rr) in additional.iter().enumerate() {
+        keep_ar[i] = match rr.rtype {
             TYPE_OPT => true,
-            TYPE_A | TYPE_AAAA | TYPE_RRSIG => targets.iter().any(|t| same_name(t, &rr.owner)),
+            TYPE_A | TYPE_AAAA | TYPE_RRSIG => {
+                if targets.is_none() {
+                    targets = Some(pointed_to(buf, answers, &keep_an, authority, &keep_ns)?);
+                }
+                owned_by(rr, targets.as_deref().unwrap_or_default())?
+            }
             _ => false,
-        })
-        .collect();
+        };
+    }
 
     let dropped = [&keep_an, &keep_ns, &keep_ar].map(|k| k.iter().filter(|&&k| !k).count());
     if dropped == [0, 0, 0] {
@@ -179,11 +186,7 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
     let mut out = Vec::with_capacity(buf.len() + 64);
     out.extend_from_slice(&buf[..HEADER]);
     out.extend_from_slice(&buf[HEADER..l.question_end]);
-    let sections = [
-        (&answers, &keep_an),
-        (&authority, &keep_ns),
-        (&additional, &keep_ar),
-    ];
+    let sections = [(answers, &keep_an), (authority, &keep_ns), (additional, &keep_ar)];
     for (i, (records, keep)) in sections.iter().enumerate() {
         let kept = keep.iter().filter(|&&k| k).count() as u16;
         out[6 + 2 * i..8 + 2 * i].copy_from_slice(&kept.to_be_bytes());
@@ -197,11 +200,33 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
     })
 }
 
+/// The names kept NS, MX and SRV records point to (their glue may stay).
+fn pointed_to(
+    buf: &[u8],
+    answers: &[RrPos],
+    keep_an: &[bool],
+    authority: &[RrPos],
+    keep_ns: &[bool],
+) -> Result<Vec<Vec<u8>>, Malformed> {
+    let mut targets = Vec::new();
+    for (rr, &k) in answers.iter().zip(keep_an).chain(authority.iter().zip(keep_ns)) {
+        let skip = match rr.rtype {
+            TYPE_NS => 0,
+            TYPE_MX => 2,
+            TYPE_SRV => 6,
+            _ => continue,
+        };
+        if k {
+            targets.push(read_name(buf, rr.rdata_at + skip)?.0);
+        }
+    }
+    Ok(targets)
+}
+
 /// Appends `rr` uncompressed: its owner, TYPE, CLASS, TTL, then RDATA with
 /// any compressed name of a RFC 1035 type written out in full.
-fn write_record(out: &mut Vec<u8>, buf: &[u8], rr: &Rr) -> Result<(), Malformed> {
-    let p = rr.pos;
-    out.extend_from_slice(&rr.owner);
+fn write_record(out: &mut Vec<u8>, buf: &[u8], p: &RrPos) -> Result<(), Malformed> {
+    out.extend_from_slice(&read_name(buf, p.start)?.0);
     let fixed = buf.get(p.ttl_at - 4..p.ttl_at + 4).ok_or(Malformed::Short)?;
     out.extend_from_slice(fixed); // TYPE, CLASS, TTL
     let rdata = buf.get(p.rdata_at..p.end).ok_or(Malformed::Short)?;
