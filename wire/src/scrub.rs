@@ -2,29 +2,36 @@
 //! that do not belong to the question are dropped, so an upstream (or a
 //! forger who got past the ID and port checks) cannot plant
 //! `www.bank.test A 6.6.6.6` in the cache beside an answer for
-//! `a.example.test`.
+//! `a.example.test`, nor a DNAME or NS for a whole tree above it.
 //!
 //! ```text
 //!  answer      the question's chain: records owned by QNAME, then by each
-//!              CNAME target in turn (a DNAME above a chain name is kept, and
-//!              the CNAME it synthesises carries the chain on); the type asked
-//!              for, CNAME, DNAME and their RRSIGs
-//!  authority   SOA / NS / DS at or above a chain name (the zone's own), and
-//!              NSEC / NSEC3 / RRSIG inside that zone
+//!              CNAME target in turn (at most 16 names); the type asked for,
+//!              CNAME and RRSIG; a DNAME only when a chain name lies strictly
+//!              below it and the CNAME it synthesises is in the chain (RFC
+//!              6672 §3.4), with its RRSIGs
+//!  authority   the zone: the deepest SOA/NS/DS owner at or above the end of
+//!              the chain (else above any chain name); SOA/NS/DS of that zone
+//!              only; NSEC/NSEC3/RRSIG at or below that zone or below the
+//!              signer of an RRSIG (a signer above a chain name): the proofs a
+//!              validator needs, wildcard and referral ones included
 //!  additional  A / AAAA (+ RRSIG) of names the kept NS, MX and SRV records
 //!              point to; OPT
 //! ```
 //!
 //! Nothing dropped: the bytes are returned as they are. Something dropped:
 //! the message is rebuilt without compression (a kept record may point into
-//! a dropped one), names decompressed in the RDATA of the types that RFC 1035
-//! lets compress, other RDATA copied as it is (RFC 3597 §4 forbids
-//! compression in any newer type).
+//! a dropped one), names decompressed in the RDATA of the types that may
+//! carry compressed names (RFC 1035's, and those RFC 3597 §4 says to
+//! decompress: RP, AFSDB, RT, PX); other RDATA is copied as it is. Work is
+//! bounded: each answer record is compared once with each chain name.
 
 use std::borrow::Cow;
 
 use crate::message::{layout, Malformed, RrPos, HEADER, TYPE_CNAME, TYPE_OPT, TYPE_SOA};
-use crate::name::{below_or_at_name_at, name_at_below_or_at, name_at_eq, parent, read_name, same_name};
+use crate::name::{
+    below_or_at_name_at, is_below_or_at, name_at_below_or_at, name_at_eq, read_name, same_name,
+};
 
 const TYPE_A: u16 = 1;
 const TYPE_NS: u16 = 2;
@@ -36,6 +43,10 @@ const TYPE_MR: u16 = 9;
 const TYPE_PTR: u16 = 12;
 const TYPE_MINFO: u16 = 14;
 const TYPE_MX: u16 = 15;
+const TYPE_RP: u16 = 17;
+const TYPE_AFSDB: u16 = 18;
+const TYPE_RT: u16 = 21;
+const TYPE_PX: u16 = 26;
 const TYPE_AAAA: u16 = 28;
 const TYPE_SRV: u16 = 33;
 const TYPE_DNAME: u16 = 39;
@@ -44,6 +55,12 @@ const TYPE_RRSIG: u16 = 46;
 const TYPE_NSEC: u16 = 47;
 const TYPE_NSEC3: u16 = 50;
 const QTYPE_ANY: u16 = 255;
+
+/// Longest chain followed (Unbound and BIND stop CNAME chains near here).
+pub(crate) const MAX_CHAIN: usize = 16;
+
+/// Offset of the signer's name in RRSIG RDATA (RFC 4034 §3.1).
+const RRSIG_SIGNER: usize = 18;
 
 /// A scrubbed answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +71,21 @@ pub struct Scrubbed<'a> {
     pub dropped: [usize; 3],
 }
 
+/// Labels in a wire name.
+fn labels(name: &[u8]) -> usize {
+    let (mut at, mut n) = (0, 0);
+    while let Some(&len) = name.get(at) {
+        if len == 0 {
+            break;
+        }
+        n += 1;
+        at += 1 + usize::from(len);
+    }
+    n
+}
+
 /// Scrubs `buf`, an answer already checked to carry the question
-/// (`qname`, `qtype`). Names are compared where they lie in `buf`; nothing
-/// is allocated unless a CNAME extends the chain or a record is dropped.
+/// (`qname`, `qtype`). Names are compared where they lie in `buf`.
 pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>, Malformed> {
     let l = layout(buf)?;
     let (answers, authority, additional) = (&l.answers, &l.authority, &l.additional);
@@ -82,31 +111,25 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
         Ok(false)
     };
 
-    // Answer: follow the chain to a fixed point (records may come in any order).
+    // Answer: follow the chain. Each pass compares the records not yet kept
+    // with the names the last pass added only: a record not owned by a
+    // name then never will be.
     let mut chain: Vec<Vec<u8>> = vec![qname.to_vec()];
     let mut keep_an = vec![false; answers.len()];
-    let mut changed = true;
-    while changed {
-        changed = false;
+    let mut checked = 0;
+    while checked < chain.len() {
+        let (from, to) = (checked, chain.len());
+        checked = to;
         for (i, rr) in answers.iter().enumerate() {
-            if keep_an[i] {
+            let t = rr.rtype;
+            if keep_an[i] || t == TYPE_DNAME || !owned_by(rr, &chain[from..to])? {
                 continue;
             }
-            let t = rr.rtype;
-            let owned = owned_by(rr, &chain)?;
-            let mut dname_above = false;
-            if t == TYPE_DNAME && !owned {
-                for c in &chain {
-                    dname_above |= below_or_at_name_at(c, buf, rr.start)?;
-                }
-            }
-            let wanted = owned && (t == qtype || qtype == QTYPE_ANY || t == TYPE_CNAME || t == TYPE_RRSIG);
-            if !(wanted || dname_above) {
+            if !(t == qtype || qtype == QTYPE_ANY || t == TYPE_CNAME || t == TYPE_RRSIG) {
                 continue;
             }
             keep_an[i] = true;
-            changed = true;
-            if owned && t == TYPE_CNAME && qtype != TYPE_CNAME {
+            if t == TYPE_CNAME && qtype != TYPE_CNAME && chain.len() < MAX_CHAIN {
                 let (target, _) = read_name(buf, rr.rdata_at)?;
                 if !chain.iter().any(|c| same_name(c, &target)) {
                     chain.push(target);
@@ -114,50 +137,94 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
             }
         }
     }
-    // RRSIGs over a kept DNAME share its owner.
-    for i in 0..answers.len() {
-        if answers[i].rtype != TYPE_RRSIG || keep_an[i] {
+    // DNAMEs that synthesised a CNAME of the chain (RFC 6672 §3.4), and
+    // the RRSIGs that share a kept DNAME's owner.
+    let mut dname_owners: Vec<Vec<u8>> = Vec::new();
+    for (i, rr) in answers.iter().enumerate() {
+        if rr.rtype != TYPE_DNAME {
             continue;
         }
-        for (j, d) in answers.iter().enumerate() {
-            if keep_an[j]
-                && d.rtype == TYPE_DNAME
-                && same_name(&read_name(buf, d.start)?.0, &read_name(buf, answers[i].start)?.0)
-            {
-                keep_an[i] = true;
+        let (owner, _) = read_name(buf, rr.start)?;
+        let (target, _) = read_name(buf, rr.rdata_at)?;
+        let synthesised = |c: &Vec<u8>| {
+            if c.len() <= owner.len() || !is_below_or_at(c, &owner) {
+                return false;
             }
+            let mut redirected = c[..c.len() - owner.len()].to_vec();
+            redirected.extend_from_slice(&target);
+            chain.iter().any(|n| same_name(n, &redirected))
+        };
+        if chain.iter().any(synthesised) {
+            keep_an[i] = true;
+            dname_owners.push(owner);
+        }
+    }
+    for (i, rr) in answers.iter().enumerate() {
+        if rr.rtype == TYPE_RRSIG && !keep_an[i] {
+            keep_an[i] = owned_by(rr, &dname_owners)?;
         }
     }
 
-    // Authority: the zone's own records, at or above a chain name.
-    let mut keep_ns = vec![false; authority.len()];
-    let mut zones: Vec<usize> = Vec::new();
-    for (i, rr) in authority.iter().enumerate() {
-        if !matches!(rr.rtype, TYPE_SOA | TYPE_NS | TYPE_DS) {
-            continue;
-        }
+    // Authority: first the zones that vouch for the chain.
+    let at_or_above_chain = |at: usize| -> Result<bool, Malformed> {
         for c in &chain {
-            if below_or_at_name_at(c, buf, rr.start)? {
-                keep_ns[i] = true;
-                zones.push(rr.start);
-                break;
+            if below_or_at_name_at(c, buf, at)? {
+                return Ok(true);
             }
         }
+        Ok(false)
+    };
+    let last = chain.last().map_or(&b"\x00"[..], Vec::as_slice);
+    // (owner, labels, at or above the end of the chain) of SOA/NS/DS above a chain name.
+    let mut cuts: Vec<(Vec<u8>, usize, bool)> = Vec::new();
+    for rr in authority
+        .iter()
+        .filter(|r| matches!(r.rtype, TYPE_SOA | TYPE_NS | TYPE_DS))
+    {
+        if at_or_above_chain(rr.start)? {
+            let owner = read_name(buf, rr.start)?.0;
+            let (depth, above_last) = (labels(&owner), is_below_or_at(last, &owner));
+            cuts.push((owner, depth, above_last));
+        }
     }
-    let fallback = chain.last().map(|last| parent(last).to_vec()).unwrap_or_default();
-    for (i, rr) in authority.iter().enumerate() {
-        if !matches!(rr.rtype, TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG) {
+    let zone: Option<Vec<u8>> = cuts
+        .iter()
+        .filter(|c| c.2)
+        .max_by_key(|c| c.1)
+        .or_else(|| cuts.iter().max_by_key(|c| c.1))
+        .map(|c| c.0.clone());
+    // Signers of RRSIGs in the answer and authority, above a chain name.
+    let mut proof_zones: Vec<Vec<u8>> = zone.iter().cloned().collect();
+    for rr in answers
+        .iter()
+        .chain(authority.iter())
+        .filter(|r| r.rtype == TYPE_RRSIG)
+    {
+        let Ok((signer, _)) = read_name(buf, rr.rdata_at + RRSIG_SIGNER) else {
             continue;
+        };
+        if chain.iter().any(|c| is_below_or_at(c, &signer))
+            && !proof_zones.iter().any(|z| same_name(z, &signer))
+        {
+            proof_zones.push(signer);
         }
-        let mut inside = false;
-        for &z in &zones {
-            let zone = read_name(buf, z)?.0;
-            inside |= zone.as_slice() != b"\x00" && name_at_below_or_at(buf, rr.start, &zone)?;
-        }
-        if zones.is_empty() && fallback.as_slice() != b"\x00" && !fallback.is_empty() {
-            inside = name_at_below_or_at(buf, rr.start, &fallback)?;
-        }
-        keep_ns[i] = inside;
+    }
+    let mut keep_ns = vec![false; authority.len()];
+    for (i, rr) in authority.iter().enumerate() {
+        keep_ns[i] = match rr.rtype {
+            TYPE_SOA | TYPE_NS | TYPE_DS => match &zone {
+                Some(z) => name_at_eq(buf, rr.start, z)?,
+                None => false,
+            },
+            TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG => {
+                let mut inside = false;
+                for z in &proof_zones {
+                    inside = inside || name_at_below_or_at(buf, rr.start, z)?;
+                }
+                inside
+            }
+            _ => false,
+        };
     }
 
     // Additional: addresses of the names the kept records point to.
@@ -231,14 +298,15 @@ fn write_record(out: &mut Vec<u8>, buf: &[u8], p: &RrPos) -> Result<(), Malforme
     out.extend_from_slice(fixed); // TYPE, CLASS, TTL
     let rdata = buf.get(p.rdata_at..p.end).ok_or(Malformed::Short)?;
     let mut expanded = Vec::with_capacity(rdata.len() + 32);
-    // (bytes before the first name, names, whether fixed bytes follow)
+    // (bytes before the first name, names in a row)
     let (prefix, names) = match p.rtype {
         TYPE_NS | TYPE_CNAME | TYPE_PTR | TYPE_MD | TYPE_MF | TYPE_MB | TYPE_MG | TYPE_MR | TYPE_DNAME => {
             (0, 1)
         }
-        TYPE_MX => (2, 1),
+        TYPE_MX | TYPE_AFSDB | TYPE_RT => (2, 1),
         TYPE_SRV => (6, 1),
-        TYPE_SOA | TYPE_MINFO => (0, 2),
+        TYPE_SOA | TYPE_MINFO | TYPE_RP => (0, 2),
+        TYPE_PX => (2, 2),
         _ => (0, 0),
     };
     if names == 0 {
@@ -409,6 +477,143 @@ mod tests {
             s.dropped,
             [1, 0, 0],
             "only the DNAME above no name of the chain goes"
+        );
+    }
+
+    /// RRSIG RDATA covering `covered`, signed by `signer`.
+    fn rrsig(covered: u16, signer: &[u8]) -> Vec<u8> {
+        let mut r = covered.to_be_bytes().to_vec();
+        r.extend_from_slice(&[8, 2, 0, 0, 1, 0x2c, 0, 0, 0, 1, 0, 0, 0, 0, 0x12, 0x34]);
+        r.extend_from_slice(signer);
+        r.extend_from_slice(&[0xaa; 16]);
+        r
+    }
+
+    /// A response to `qname` (any name) from (section, owner, type, rdata).
+    fn response_to(qname: &[u8], records: &[(usize, &[u8], u16, &[u8])]) -> Vec<u8> {
+        let mut m = response(records);
+        // Swap the question `a.example.test.` for `qname`: rebuild whole.
+        let mut out = m[..HEADER].to_vec();
+        out.extend_from_slice(qname);
+        out.extend_from_slice(&[0, 1, 0, 1]);
+        out.extend_from_slice(&m.split_off(HEADER + QNAME.len() + 4));
+        out
+    }
+
+    /// NXDOMAIN for a TLD that does not exist: the root's SOA, NSEC and
+    /// RRSIGs are the proof a validator downstream needs.
+    #[test]
+    fn a_denial_from_the_root_keeps_its_proof() {
+        let soa = b"\x01a\x0croot-servers\x03net\x00\x05nstld\x00\0\0\0\x01\0\0\0\x02\0\0\0\x03\0\0\0\x04\0\0\0\x05";
+        let m = response_to(
+            b"\x03foo\x0ainvalidtld\x00",
+            &[
+                (1, b"\x00", TYPE_SOA, soa),
+                (1, b"\x00", TYPE_RRSIG, &rrsig(TYPE_SOA, b"\x00")),
+                (
+                    1,
+                    b"\x07insurer\x00",
+                    TYPE_NSEC,
+                    b"\x03int\x00\x00\x06\x20\x00\x00\x00\x00\x03\x80",
+                ),
+                (1, b"\x07insurer\x00", TYPE_RRSIG, &rrsig(TYPE_NSEC, b"\x00")),
+            ],
+        );
+        let s = scrub(&m, b"\x03foo\x0ainvalidtld\x00", 1).expect("scrub");
+        assert_eq!(s.dropped, [0, 0, 0]);
+    }
+
+    /// A wildcard answer: the NSEC3 that proves no closer match lies
+    /// beside the name, in the zone that signed the answer.
+    #[test]
+    fn a_wildcard_answer_keeps_its_nsec3_proof() {
+        let qname = b"\x01x\x01b\x07example\x04test\x00";
+        let m = response_to(
+            qname,
+            &[
+                (0, b"\xc0\x0c", TYPE_A, &[192, 0, 2, 7]),
+                (
+                    0,
+                    b"\xc0\x0c",
+                    TYPE_RRSIG,
+                    &rrsig(TYPE_A, b"\x07example\x04test\x00"),
+                ),
+                (
+                    1,
+                    b"\x04hash\x07example\x04test\x00",
+                    TYPE_NSEC3,
+                    b"\x01\x00\x00\x00\x00\x04abcd\x00",
+                ),
+                (
+                    1,
+                    b"\x04hash\x07example\x04test\x00",
+                    TYPE_RRSIG,
+                    &rrsig(TYPE_NSEC3, b"\x07example\x04test\x00"),
+                ),
+                (
+                    1,
+                    b"\x04hash\x04evil\x00",
+                    TYPE_NSEC3,
+                    b"\x01\x00\x00\x00\x00\x04abcd\x00",
+                ),
+            ],
+        );
+        let s = scrub(&m, qname, 1).expect("scrub");
+        assert_eq!(s.dropped, [0, 1, 0], "only the NSEC3 of an unrelated zone goes");
+    }
+
+    /// An NS set for the root (or any ancestor above the zone that
+    /// answered) and its glue are not the zone's: they go.
+    #[test]
+    fn only_the_closest_zone_keeps_its_ns_and_glue() {
+        let m = response(&[
+            (0, b"\xc0\x0c", TYPE_A, &[192, 0, 2, 1]),
+            (
+                1,
+                b"\x07example\x04test\x00",
+                TYPE_NS,
+                b"\x02ns\x07example\x04test\x00",
+            ),
+            (1, b"\x00", TYPE_NS, b"\x02ns\x04evil\x00"),
+            (1, b"\x04test\x00", TYPE_NS, b"\x02ns\x04evil\x00"),
+            (2, b"\x02ns\x07example\x04test\x00", TYPE_A, &[192, 0, 2, 53]),
+            (2, b"\x02ns\x04evil\x00", TYPE_A, &[6, 6, 6, 6]),
+        ]);
+        let s = scrub(&m, QNAME, TYPE_A).expect("scrub");
+        assert_eq!(s.dropped, [0, 2, 1]);
+    }
+
+    /// A DNAME for a whole tree above the name, with no CNAME it
+    /// synthesised in the chain, would redirect everything under it in a
+    /// DNAME-aware cache downstream: dropped.
+    #[test]
+    fn a_dname_that_synthesised_nothing_is_dropped() {
+        let m = response(&[
+            (0, b"\xc0\x0c", TYPE_A, &[192, 0, 2, 1]),
+            (0, b"\x04test\x00", TYPE_DNAME, b"\x04evil\x00"),
+            (0, b"\x00", TYPE_DNAME, b"\x04evil\x00"),
+            (0, b"\xc0\x0c", TYPE_DNAME, b"\x04evil\x00"),
+        ]);
+        let s = scrub(&m, QNAME, TYPE_A).expect("scrub");
+        assert_eq!(s.dropped, [3, 0, 0]);
+    }
+
+    /// A chain longer than MAX_CHAIN is followed that far and no further.
+    #[test]
+    fn long_chains_stop_at_the_bound() {
+        let names: Vec<Vec<u8>> = (0..20u8)
+            .map(|i| vec![1, b'a' + i, 4, b't', b'e', b's', b't', 0])
+            .collect();
+        let mut records: Vec<(usize, &[u8], u16, &[u8])> = vec![(0, QNAME, TYPE_CNAME, &names[0])];
+        for w in names.windows(2) {
+            records.push((0, &w[0], TYPE_CNAME, &w[1]));
+        }
+        let m = response(&records);
+        let s = scrub(&m, QNAME, TYPE_A).expect("scrub");
+        assert_eq!(
+            s.dropped[0],
+            20 - (MAX_CHAIN - 1),
+            "records past the bound are dropped"
         );
     }
 
