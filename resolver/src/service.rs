@@ -172,7 +172,7 @@ fn failed(e: &palanquin_stub::Error) -> Failed {
     };
     Failed {
         ede: code,
-        text: e.to_string().into(),
+        text: e.summary().into(),
     }
 }
 

@@ -15,10 +15,12 @@
 //! This file is the I/O shell: the select loop over exchanges and timers.
 //! What to do next is `hedge.rs`'s (pure), what each exchange means for
 //! health is `ledger.rs`'s (pure: one failure per upstream per lookup,
-//! REFUSED is alive, overdue sends are silent), and the rest is here.
+//! a reply that is no answer proves the upstream alive, overdue sends are
+//! silent), and the rest is here.
 //!
-//! REFUSED proves an upstream alive: a server that refuses names outside
-//! its zones is healthy, so REFUSED is an RTT sample, never a failure that
+//! A DNS reply that is no answer (REFUSED, SERVFAIL, NOTIMP, FORMERR)
+//! proves an upstream alive: a server that refuses names outside its zones,
+//! or fails one broken name, is healthy, so such a reply is an RTT sample, never a failure that
 //! could mark it down. The lookup still moves on to the next upstream.
 //!
 //! Health is one small `Mutex` per upstream, held for a few field updates and
@@ -241,7 +243,7 @@ impl Inner {
         transition: Option<Transition>,
     ) {
         let u = &self.upstreams[upstream];
-        if let Outcome::Answer(rtt) | Outcome::Refused(rtt) = outcome {
+        if let Outcome::Answer(rtt) | Outcome::Declined(rtt) = outcome {
             metrics::histogram!(m::UPSTREAM_RTT, "upstream" => u.label.clone()).record(rtt.as_secs_f64());
         }
         if let Some(f) = failure {

@@ -122,6 +122,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// What happened, without naming the upstreams: what a server may tell
+    /// its clients (an Extended DNS Error's text) without showing its
+    /// internal addresses. The `Display` text names them, for logs.
+    pub fn summary(&self) -> String {
+        match self {
+            Error::Rejected { failures } => {
+                let text = rejected_text(failures);
+                text.split(" (").next().unwrap_or(&text).to_owned()
+            }
+            Error::Exhausted { deadline_ms, .. } => format!("no upstream answered within {deadline_ms} ms"),
+            other => other.to_string(),
+        }
+    }
+
     /// The response code every upstream gave, when they all gave the same
     /// one (a [`Error::Rejected`] lookup): what a caller passes on.
     pub fn rcode(&self) -> Option<ResponseCode> {
@@ -229,17 +243,13 @@ impl Failure {
         matches!(self, Failure::Rcode { .. } | Failure::Unreachable { .. })
     }
 
-    /// Whether it shows the upstream alive and well: REFUSED is what a
-    /// healthy server says for names it does not serve, so it must not count
-    /// towards marking it down.
+    /// Whether it shows the upstream alive: any DNS reply does. REFUSED is
+    /// what a healthy server says for names it does not serve, SERVFAIL what
+    /// it says for a name whose own servers are broken; neither may count
+    /// towards marking it down (a client looping on one broken name would
+    /// take every upstream down in milliseconds).
     pub fn proves_alive(&self) -> bool {
-        matches!(
-            self,
-            Failure::Rcode {
-                rcode: ResponseCode::Refused,
-                ..
-            }
-        )
+        matches!(self, Failure::Rcode { .. })
     }
 
     /// A short fixed label for metrics.

@@ -13,7 +13,10 @@
 //! was asked (retransmissions, new rounds): a single slow or broken name must
 //! not take a healthy upstream down by itself. A second failure of the same
 //! upstream within the lookup is recorded as `Cancelled` (its in-flight count
-//! still drops, nothing else changes).
+//! still drops, nothing else changes). An upstream that replied in the
+//! lookup (an answer, or a reply that is no answer) is alive: its other
+//! sends, still open when the lookup ends, are cancelled, not silent (a lost
+//! first datagram and a REFUSED retransmission are no failure).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -47,6 +50,8 @@ pub struct Ledger {
     sends: Vec<Sent>,
     /// Per upstream: already charged a failure in this lookup.
     charged: Vec<bool>,
+    /// Per upstream: replied in this lookup (an answer, or REFUSED & co.).
+    replied: Vec<bool>,
     /// Per upstream, its definite no in this lookup (REFUSED, SERVFAIL, ...).
     rejections: Vec<Failure>,
 }
@@ -57,6 +62,7 @@ impl Ledger {
         Ledger {
             sends: Vec::new(),
             charged: vec![false; upstreams],
+            replied: vec![false; upstreams],
             rejections: Vec::new(),
         }
     }
@@ -100,15 +106,16 @@ impl Ledger {
         self.close(key, Outcome::Answer(rtt), None)
     }
 
-    /// Send `key` failed fast with `failure` after `rtt`. REFUSED proves the
-    /// upstream alive (an RTT sample, never a failure towards down); a
+    /// Send `key` failed fast with `failure` after `rtt`. A DNS reply
+    /// (REFUSED, SERVFAIL, ...) proves the upstream alive (an RTT sample,
+    /// never a failure towards down); a
     /// definite no is remembered for the lookup's error.
     pub fn failed(&mut self, key: usize, rtt: Duration, failure: Failure) -> Option<Closed> {
         if failure.is_definite() && !self.rejections.iter().any(|f| f.upstream() == failure.upstream()) {
             self.rejections.push(failure.clone());
         }
         let outcome = if failure.proves_alive() {
-            Outcome::Refused(rtt)
+            Outcome::Declined(rtt)
         } else {
             Outcome::Failed
         };
@@ -127,6 +134,9 @@ impl Ledger {
         }
         s.done = true;
         let u = s.upstream;
+        if matches!(outcome, Outcome::Answer(_) | Outcome::Declined(_)) {
+            self.replied[u] = true;
+        }
         let (outcome, failure) = match outcome {
             Outcome::Failed | Outcome::Silent(_) if self.charged[u] => (Outcome::Cancelled, None),
             Outcome::Failed | Outcome::Silent(_) => {
@@ -143,8 +153,8 @@ impl Ledger {
     }
 
     /// Closes every open send at `now`: one that was overdue (its hedge
-    /// delay passed) and is not to the upstream that answered counts as
-    /// silent; the others as cancelled. `addr` names an upstream for the
+    /// delay passed) to an upstream that did not reply in this lookup
+    /// counts as silent; the others as cancelled. `addr` names an upstream for the
     /// timeout failure.
     pub fn close_rest(
         &mut self,
@@ -159,7 +169,8 @@ impl Ledger {
                 continue;
             }
             let elapsed = now.saturating_duration_since(s.at);
-            let (outcome, failure) = if elapsed >= s.delay && answered_by != Some(s.upstream) {
+            let replied = answered_by == Some(s.upstream) || self.replied[s.upstream];
+            let (outcome, failure) = if elapsed >= s.delay && !replied {
                 let upstream = addr(s.upstream);
                 (Outcome::Silent(elapsed), Some(Failure::Timeout { upstream }))
             } else {
@@ -263,7 +274,8 @@ mod tests {
         );
     }
 
-    /// REFUSED is an RTT sample, never a charge; every definite no is kept
+    /// REFUSED is an RTT sample, never a charge; port unreachable is a
+    /// failure; every definite no is kept
     /// once per upstream for the error.
     #[test]
     fn refusals_are_samples_and_definite_failures_are_remembered() {
@@ -273,27 +285,42 @@ mod tests {
             upstream: addr(0),
             rcode: ResponseCode::Refused,
         };
-        let servfail = Failure::Rcode {
-            upstream: addr(1),
-            rcode: ResponseCode::ServFail,
-        };
+        let unreachable = Failure::Unreachable { upstream: addr(1) };
         let a = l.send(0, t0, ms(20));
         let b = l.send(1, t0, ms(20));
         let c = l.send(0, t0 + ms(400), ms(20));
         assert_eq!(
             l.failed(a, ms(2), refused.clone()).map(|c| c.outcome),
-            Some(Outcome::Refused(ms(2)))
+            Some(Outcome::Declined(ms(2)))
         );
         assert_eq!(
-            l.failed(b, ms(3), servfail.clone()).map(|c| c.outcome),
+            l.failed(b, ms(3), unreachable.clone()).map(|c| c.outcome),
             Some(Outcome::Failed)
         );
         assert_eq!(
             l.failed(c, ms(2), refused.clone()).map(|c| c.outcome),
-            Some(Outcome::Refused(ms(2)))
+            Some(Outcome::Declined(ms(2)))
         );
-        assert_eq!(l.take_rejections(), vec![refused, servfail]);
+        assert_eq!(l.take_rejections(), vec![refused, unreachable]);
         assert_eq!(l.failed(c, ms(2), Failure::NotSent), None, "closed once");
+    }
+
+    /// The first datagram was lost, the retransmission got REFUSED: the
+    /// upstream is alive, and the open first send is no silence.
+    #[test]
+    fn an_upstream_that_replied_is_not_charged_for_an_earlier_send() {
+        let t0 = Instant::now();
+        let mut l = Ledger::new(1);
+        l.send(0, t0, ms(20));
+        let retry = l.send(0, t0 + ms(400), ms(40));
+        let refused = Failure::Rcode {
+            upstream: addr(0),
+            rcode: ResponseCode::Refused,
+        };
+        l.failed(retry, ms(1), refused);
+        let rest = l.close_rest(t0 + ms(500), None, addr);
+        assert_eq!(failures_of(&rest, 0), 0);
+        assert_eq!(rest[0].outcome, Outcome::Cancelled);
     }
 
     #[test]

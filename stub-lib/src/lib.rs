@@ -14,7 +14,7 @@
 //!   config.rs + resolv_conf.rs   engine.rs ── rank ──▶ scoring.rs (pure: RTT, failures, up/down)
 //!                                    │ ──── plan ──▶ hedge.rs   (pure: who, when, give up)
 //!                                    │ ── account ─▶ ledger.rs  (pure: one failure per lookup,
-//!                                    │               REFUSED is alive, what a timeout is)
+//!                                    │               a reply is alive, what a timeout is)
 //!                                    ▼
 //!                              transport.rs (UDP per-query socket, TCP on TC / use-vc)
 //!                                    │ bytes checked by palanquin-wire (never decoded here)

@@ -83,12 +83,14 @@ pub enum Outcome {
     /// Silent for `elapsed` until given up on or overtaken by another upstream;
     /// `elapsed` is a lower bound of its RTT.
     Silent(Duration),
-    /// An immediate failure (port unreachable, SERVFAIL, NOTIMP, ...).
+    /// An immediate failure (port unreachable, a transport error).
     Failed,
-    /// REFUSED after `rtt`: the upstream is alive (a server refuses names
-    /// it does not serve), so this never counts towards marking it down; it
-    /// only ranks behind upstreams that answered, until it answers again.
-    Refused(Duration),
+    /// A DNS reply that is no answer (REFUSED, SERVFAIL, NOTIMP, FORMERR)
+    /// after `rtt`: the upstream is alive (a healthy server refuses names it
+    /// does not serve, and fails names whose own servers are broken), so
+    /// this never counts towards marking it down; it only ranks behind
+    /// upstreams that answered, until it answers again.
+    Declined(Duration),
     /// Cancelled before it could tell us anything (another upstream answered
     /// before this one was due): no information.
     Cancelled,
@@ -115,8 +117,8 @@ pub struct Health {
     next_probe: Option<Instant>,
     probing: bool,
     last_sample: Option<Instant>,
-    /// Its last word was REFUSED.
-    refusing: bool,
+    /// Its last word was a reply that is no answer (REFUSED, SERVFAIL, ...).
+    declining: bool,
     /// Whether a reply (not only a silence) ever gave an RTT sample.
     measured: bool,
     sent: u64,
@@ -136,7 +138,7 @@ impl Default for Health {
             next_probe: None,
             probing: false,
             last_sample: None,
-            refusing: false,
+            declining: false,
             measured: false,
             sent: 0,
             answered: 0,
@@ -167,9 +169,9 @@ impl Health {
         self.failures
     }
 
-    /// Whether its last word was REFUSED (alive, but ranked behind).
-    pub fn refusing(&self) -> bool {
-        self.refusing
+    /// Whether its last word was a reply that is no answer (alive, ranked behind).
+    pub fn declining(&self) -> bool {
+        self.declining
     }
 
     /// Queries sent to this upstream, answered by it, and failed by it.
@@ -219,15 +221,15 @@ impl Health {
                 self.measured = true;
                 self.answered += 1;
                 self.failures = 0;
-                self.refusing = false;
+                self.declining = false;
                 self.bring_up()
             }
-            Outcome::Refused(rtt) => {
+            Outcome::Declined(rtt) => {
                 self.sample(now, rtt);
                 self.measured = true;
                 self.failed += 1;
                 self.failures = 0;
-                self.refusing = true;
+                self.declining = true;
                 self.bring_up()
             }
             Outcome::Silent(elapsed) => {
@@ -322,7 +324,7 @@ impl Health {
 }
 
 /// Orders upstreams for one query: up ones without recent failures by score,
-/// then up ones with failures (or whose last word was REFUSED) by score, then down ones by the probe they
+/// then up ones with failures (or whose last word was a refusal) by score, then down ones by the probe they
 /// are closest to. Ties keep configuration order.
 ///
 /// With `rotate` (glibc's `options rotate`), the first place rotates by
@@ -333,7 +335,7 @@ pub fn rank(health: &[Health], p: &HealthParams, rotate: bool, rotation: usize) 
     order.sort_by_key(|&i| {
         let h = &health[i];
         match h.state {
-            State::Up => (0u8, u8::from(h.failures > 0 || h.refusing), h.score(p), None),
+            State::Up => (0u8, u8::from(h.failures > 0 || h.declining), h.score(p), None),
             State::Down => (1u8, 0, Duration::ZERO, h.next_probe),
         }
     });
@@ -344,7 +346,7 @@ pub fn rank(health: &[Health], p: &HealthParams, rotate: bool, rotation: usize) 
                 .iter()
                 .take_while(|&&i| {
                     let h = &health[i];
-                    h.state == State::Up && h.failures == 0 && !h.refusing && h.score(p) <= limit
+                    h.state == State::Up && h.failures == 0 && !h.declining && h.score(p) <= limit
                 })
                 .count();
             if peers > 1 {
@@ -403,7 +405,7 @@ mod tests {
         assert_eq!(h.srtt(), Some(p.initial_rtt), "the censored sample ranks it");
         assert_eq!(h.measured_srtt(), None, "but nothing was measured");
         h.on_sent();
-        h.on_outcome(t0, Outcome::Refused(Duration::from_millis(3)), &p);
+        h.on_outcome(t0, Outcome::Declined(Duration::from_millis(3)), &p);
         assert!(h.measured_srtt().is_some(), "a REFUSED is a reply with an RTT");
     }
 
@@ -455,25 +457,25 @@ mod tests {
     fn refusals_never_take_an_upstream_down_but_rank_it_last() {
         let p = HealthParams::default();
         let t0 = Instant::now();
-        let (mut refusing, mut answering) = (Health::default(), Health::default());
+        let (mut declining, mut answering) = (Health::default(), Health::default());
         for i in 0..10 {
-            refusing.on_sent();
+            declining.on_sent();
             assert_eq!(
-                refusing.on_outcome(t0, Outcome::Refused(ms(1)), &p),
+                declining.on_outcome(t0, Outcome::Declined(ms(1)), &p),
                 None,
                 "refusal {i}"
             );
         }
-        assert_eq!(refusing.state(), State::Up);
-        assert_eq!(refusing.failures(), 0);
+        assert_eq!(declining.state(), State::Up);
+        assert_eq!(declining.failures(), 0);
         answering.on_outcome(t0, Outcome::Answer(ms(30)), &p);
         assert_eq!(
-            rank(&[refusing.clone(), answering], &p, false, 0),
+            rank(&[declining.clone(), answering], &p, false, 0),
             vec![1, 0],
             "the slower one that answers first"
         );
-        refusing.on_outcome(t0, Outcome::Answer(ms(1)), &p);
-        assert!(!refusing.refusing());
+        declining.on_outcome(t0, Outcome::Answer(ms(1)), &p);
+        assert!(!declining.declining());
     }
 
     #[test]

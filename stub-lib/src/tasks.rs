@@ -129,7 +129,7 @@ fn start(
             Ok(result) => match inner.judge(u, result) {
                 Ok(_) => (u, probe, Outcome::Answer(started.elapsed()), None),
                 Err(failure) if failure.proves_alive() => {
-                    (u, probe, Outcome::Refused(started.elapsed()), Some(failure))
+                    (u, probe, Outcome::Declined(started.elapsed()), Some(failure))
                 }
                 Err(failure) => (u, probe, Outcome::Failed, Some(failure)),
             },

@@ -30,9 +30,22 @@ async fn every_upstream_refusing_is_servfail_at_once_with_the_reason() {
     assert_eq!(status_of(&out), "SERVFAIL", "{out}");
     assert!(out.contains("EDE: 22 (No Reachable Authority)"), "{out}");
     assert!(out.contains("every upstream refused"), "{out}");
-    // The retransmission floor alone is 400 ms; a definite no ends at once.
-    assert!(took < Duration::from_millis(350), "took {took:?}");
+    assert!(
+        !out.contains("127.0.92.2"),
+        "the upstreams' addresses stay inside: {out}"
+    );
+    // The evidence of "at once": each asked once (no retransmission round),
+    // and the stub ended the lookup as rejected, not exhausted by the deadline.
     assert_eq!((a.queries(), b.queries()), (1, 1), "each asked once");
+    let outcome = |o: &str| {
+        Daemon::metric(
+            metrics_of(addr),
+            &format!("palanquin_stub_queries_total{{outcome=\"{o}\"}}"),
+        )
+    };
+    assert_eq!((outcome("rejected"), outcome("exhausted")), (1.0, 0.0));
+    // Generous: below the 4 s deadline a silence would take.
+    assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
 /// Nothing listens at the upstream: EDE 23 (Network Error).

@@ -9,6 +9,40 @@ use palanquin_testkit::fake::{Behaviour, Fake};
 
 use crate::{bin, config, dig_async, ip, sa};
 
+/// Runs `serve --config path`, which must fail at start: its stderr and
+/// whether it exited with success. One still running after 10 s started
+/// when it should not have: it is killed and the test fails.
+async fn serve_must_fail(path: std::path::PathBuf) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(path)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve started beside another server on the same address");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status.success(), err)
+    })
+    .await
+    .expect("thread")
+}
+
 /// Every UDP worker has served traffic (several workers, many queries),
 /// then SIGTERM: the process exits 0 and nothing panicked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,20 +67,8 @@ async fn a_second_instance_on_the_same_addresses_fails_at_start() {
     let upstream = Fake::start(ip(91, 12), Behaviour::Answer).await;
     let addr = sa("127.0.91.11:5391");
     let first = Daemon::start(bin(), addr, &config(addr, upstream.addr, ""));
-    let out = tokio::task::spawn_blocking({
-        let path = first.config_path();
-        move || {
-            Command::new(bin())
-                .args(["serve", "--config"])
-                .arg(path)
-                .output()
-                .expect("run a second serve")
-        }
-    })
-    .await
-    .expect("thread");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the second instance started:\n{stderr}");
+    let (ok, stderr) = serve_must_fail(first.config_path()).await;
+    assert!(!ok, "the second instance started:\n{stderr}");
     assert!(
         stderr.contains("127.0.91.11:5391") && stderr.contains("already in use"),
         "the error names the address: {stderr}"
@@ -56,31 +78,25 @@ async fn a_second_instance_on_the_same_addresses_fails_at_start() {
     assert_eq!(status_of(&out), "NOERROR", "{out}");
 }
 
-/// Someone else holding only the UDP port (a server without SO_REUSEPORT
-/// on TCP elsewhere) is found too.
+/// Someone else holding only the UDP port, with SO_REUSEPORT as another
+/// palanquin or an Unbound with `so-reuseport` does (so our own workers'
+/// binds would succeed beside it), is found by the probe.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_udp_port_held_by_another_program_is_refused() {
-    let holder = std::net::UdpSocket::bind("127.0.91.21:5391").expect("hold the port");
+    let holder = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).expect("socket");
+    holder.set_reuse_port(true).expect("SO_REUSEPORT");
+    holder
+        .bind(&sa("127.0.91.21:5391").into())
+        .expect("hold the port");
+    let holder: std::net::UdpSocket = holder.into();
     let upstream = Fake::start(ip(91, 22), Behaviour::Answer).await;
     let addr = holder.local_addr().expect("addr");
     let dir = std::env::temp_dir().join(format!("palanquin-udp-held-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("palanquin.toml");
     std::fs::write(&path, config(addr, upstream.addr, "")).expect("write");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(bin())
-            .args(["serve", "--config"])
-            .arg(path)
-            .output()
-            .expect("run serve")
-    })
-    .await
-    .expect("thread");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "started beside another UDP server:\n{stderr}"
-    );
+    let (ok, stderr) = serve_must_fail(path).await;
+    assert!(!ok, "started beside another UDP server:\n{stderr}");
     assert!(stderr.contains("udp 127.0.91.21:5391"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
