@@ -6,7 +6,7 @@
 //!  bytes ─parse─▶ error: response bit set / no header → Drop; opcode ≠ QUERY →
 //!          │        NOTIMP (even with no question); else FORMERR
 //!          │ opcode ≠ QUERY → NOTIMP;  EDNS version ≠ 0 → BADVERS
-//!          │ QTYPE 0, OPT, TKEY, TSIG → FORMERR; MAILA/MAILB, other meta → NOTIMP
+//!          │ QTYPE 0, OPT, TSIG → FORMERR; TKEY, MAILA/MAILB, other meta → NOTIMP
 //!          │ zone match → (authoritative, a later issue)
 //!          ▼
 //!       resolver? no → REFUSED;  yes → ACL / fresh hit now, or Resolve

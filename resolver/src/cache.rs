@@ -188,7 +188,10 @@ impl Entry {
         // RFC 2181 §8: a TTL with the top bit set is read as zero.
         let ttl_of = |r: &wire::RrPos| if r.ttl >= 1 << 31 { 0 } else { r.ttl };
         let records: Vec<_> = records.filter(|r| r.rtype != TYPE_OPT).collect();
-        let negative = rc == rcode::NXDOMAIN || layout.answers.is_empty();
+        // NODATA: no record of the type asked, even after a CNAME chain
+        // (`www CNAME cdn.example.net`, no AAAA there): negative, RFC 2308 §5.
+        let qtype = u16::from_be_bytes([wire[layout.question_end - 4], wire[layout.question_end - 3]]);
+        let negative = rc == rcode::NXDOMAIN || !layout.answers.iter().any(|r| r.rtype == qtype);
         let mut stored = wire[..end].to_vec();
         stored[0] = 0;
         stored[1] = 0;
@@ -583,6 +586,29 @@ mod tests {
             !nx.is_fresh(t0 + Duration::from_secs(120)),
             "expires with the negative part"
         );
+    }
+
+    /// NOERROR with only a CNAME for an A question: NODATA at the end of
+    /// the chain, cached for the negative TTL, not the SOA's own.
+    #[test]
+    fn a_nodata_after_a_cname_is_negative() {
+        let t0 = Instant::now();
+        let p = Policy::default();
+        let mut m = response(0, None, Some((3600, 60)), false);
+        // An answer record of another type (CNAME, type 5) before the SOA.
+        let cname = b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x01\x2c\x00\x02\xc0\x10";
+        let at = 12 + 22;
+        m.splice(at..at, cname.iter().copied());
+        m[7] = 1;
+        let e = Entry::from_response(&m, t0, &p).expect("cacheable");
+        assert!(e.is_negative());
+        let q = parse_query(Q).expect("query");
+        assert_eq!(
+            ttls_of(&e.render(Q, &q, t0, None, None)),
+            vec![300, 60],
+            "the CNAME keeps its TTL"
+        );
+        assert!(!e.is_fresh(t0 + Duration::from_secs(60)));
     }
 
     #[test]

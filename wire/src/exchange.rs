@@ -117,8 +117,11 @@ pub fn check_header(wire: &[u8], id: u16) -> Result<(), Mismatch> {
 pub fn check_answer(wire: &[u8], id: u16, q: &Question) -> Result<u16, Mismatch> {
     check_header(wire, id)?;
     let low = u16::from(wire[3] & 0x0f);
-    // A FORMERR may come without a question (RFC 1035 leaves it open).
-    if wire[4..6] == [0, 0] && low == u16::from(rcode::FORMERR) {
+    // An error may come without a question (RFC 1035 leaves it open; some
+    // servers answer FORMERR, SERVFAIL, NOTIMP or REFUSED that way). An
+    // answer never does.
+    let no_question = wire[4..6] == [0, 0];
+    if no_question && low != u16::from(rcode::NOERROR) && low != u16::from(rcode::NXDOMAIN) {
         return Ok(low);
     }
     let l = layout(wire).map_err(|_| Mismatch::Malformed)?;
@@ -190,6 +193,22 @@ mod tests {
         assert_eq!(check_answer(&resp, 7, &question()), Ok(0));
         resp[3] = 3;
         assert_eq!(check_answer(&resp, 7, &question()), Ok(3));
+    }
+
+    #[test]
+    fn an_error_without_a_question_is_taken_an_answer_is_not() {
+        let mut bare = vec![0, 7, 0x81, 0x85, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            check_answer(&bare, 7, &question()),
+            Ok(5),
+            "REFUSED without a question"
+        );
+        bare[3] = 0x80;
+        assert_eq!(
+            check_answer(&bare, 7, &question()),
+            Err(Mismatch::Malformed),
+            "NOERROR needs one"
+        );
     }
 
     #[test]

@@ -64,14 +64,14 @@ pub const TYPE_HINFO: u16 = 13;
 pub const QTYPE_ANY: u16 = 255;
 
 /// How a query for a meta-type or reserved QTYPE is answered, if it is one:
-/// 0 (reserved), OPT, TKEY and TSIG are no questions at all (FORMERR:
-/// RFC 6891 §6.1.1, RFC 8945 §5.2); MAILA, MAILB and the unassigned
-/// meta-types 128-248 are NOTIMP (RFC 6895 §3.1). AXFR, IXFR and ANY are
-/// meta-types too, handled by their callers.
+/// 0 (reserved), OPT and TSIG are no questions at all (FORMERR: RFC 6891
+/// §6.1.1, RFC 8945 §5.2); TKEY (RFC 2930 key negotiation, not offered),
+/// MAILA, MAILB and the unassigned meta-types 128-248 are NOTIMP (RFC 6895
+/// §3.1). AXFR, IXFR and ANY are meta-types too, handled by their callers.
 pub fn meta_qtype_rcode(qtype: u16) -> Option<u8> {
     match qtype {
-        0 | TYPE_OPT | 249 | 250 => Some(rcode::FORMERR),
-        128..=248 | 253 | 254 => Some(rcode::NOTIMP),
+        0 | TYPE_OPT | 250 => Some(rcode::FORMERR),
+        128..=249 | 253 | 254 => Some(rcode::NOTIMP),
         _ => None,
     }
 }
