@@ -109,6 +109,7 @@ pub(crate) fn register<'a>(upstreams: impl IntoIterator<Item = &'a SocketAddr>) 
         r::ACL_REFUSED,
         r::NO_RD_REFUSED,
         r::SERVFAIL,
+        r::FAILURE_CACHED,
         s::HEDGES,
     ] {
         let _ = metrics::counter!(name);

@@ -8,6 +8,7 @@
 //!   cache.rs  pure: entries, TTL countdown, clamps, LRU bound, stale window
 //!   front.rs  per-thread, lock-free slots in front of the cache (fresh hits only)
 //!   inflight.rs  one upstream query per identical question in flight
+//!   failures.rs  pure: a question that just failed is SERVFAIL at once for 5 s (RFC 9520)
 //!   service.rs   the path: ACL → front → cache → coalesce → stub (forward zones) → answer
 //!   dns.rs    the adapter from wire questions to stub requests
 //! ```
@@ -15,6 +16,7 @@
 pub mod acl;
 pub mod cache;
 mod dns;
+pub mod failures;
 pub mod front;
 pub mod inflight;
 pub mod metrics;

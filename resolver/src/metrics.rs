@@ -20,6 +20,9 @@ pub const NO_RD_REFUSED: &str = "palanquin_no_rd_refused_total";
 /// Questions that no upstream answered and nothing stale could cover (SERVFAIL).
 pub const SERVFAIL: &str = "palanquin_resolver_servfail_total";
 
+/// SERVFAILs answered from the failure cache (RFC 9520), without asking
+/// the upstreams again; also counted in [`SERVFAIL`].
+pub const FAILURE_CACHED: &str = "palanquin_resolver_failure_cache_hits_total";
 /// Records dropped from upstream answers as unrelated to the question, by
 /// `section` (answer, authority, additional).
 pub const SCRUBBED: &str = "palanquin_scrubbed_records_total";

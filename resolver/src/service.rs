@@ -7,7 +7,7 @@
 //!              │  fresh hit: the worker's Front, else the shared Cache (fills the Front) ─▶ answer
 //!              │ None
 //!              ▼
-//!           resolve: cache again ── stale? ─┐
+//!           resolve: cache again ── stale? ─┐   (failed < 5 s ago, nothing stale: SERVFAIL, RFC 9520)
 //!              │ join Inflight(key)          │ wait for the leader at most the
 //!              ├─ leader: Service.leads ──▶ stub (split DNS: longest zone) ─▶ scrub ─▶ cache ─▶ complete
 //!              └─ follower: wait             │ client timer (1.8 s), else stale
@@ -34,6 +34,7 @@ use tokio::task::JoinSet;
 
 use crate::acl::Acl;
 use crate::cache::{Cache, Entry, Key, Lookup, Policy};
+use crate::failures::Failures;
 use crate::front::Front;
 use crate::inflight::{Failed, Inflight, Role};
 use crate::{dns, metrics as m};
@@ -92,6 +93,7 @@ struct Counters {
     stale_timer: Counter,
     stale_recheck: Counter,
     servfail: Counter,
+    failure_cached: Counter,
     scrubbed: [Counter; 3],
 }
 
@@ -107,6 +109,7 @@ impl Counters {
             stale_timer: metrics::counter!(m::CACHE_STALE, "reason" => "client_timer"),
             stale_recheck: metrics::counter!(m::CACHE_STALE, "reason" => "recheck_timer"),
             servfail: metrics::counter!(m::SERVFAIL),
+            failure_cached: metrics::counter!(m::FAILURE_CACHED),
             scrubbed: m::SCRUB_SECTIONS.map(|section| metrics::counter!(m::SCRUBBED, "section" => section)),
         }
     }
@@ -133,6 +136,8 @@ struct Core {
     default: Resolver,
     forward: Vec<(Vec<u8>, Resolver)>,
     inflight: Inflight,
+    /// Questions that just failed (RFC 9520); shared by the generation only.
+    failures: Failures,
     counters: Counters,
 }
 
@@ -222,6 +227,7 @@ impl Service {
                 default,
                 forward,
                 inflight: Inflight::default(),
+                failures: Failures::default(),
                 counters: Counters::new(),
             }),
             acl: cfg.acl,
@@ -310,6 +316,14 @@ impl Service {
             Lookup::Stale(entry) => Some(entry),
             Lookup::Miss => None,
         };
+        if stale.is_none() {
+            if let Some(why) = self.core.failures.get(&key, Instant::now()) {
+                // RFC 9520: it failed a moment ago; do not ask again yet.
+                self.core.counters.servfail.increment(1);
+                self.core.counters.failure_cached.increment(1);
+                return wire::error_response_ede(raw, Some(q), rcode::SERVFAIL, Some((why.ede, &why.text)));
+            }
+        }
         self.core.counters.misses.increment(1);
         let rx = match self.core.inflight.join(&key) {
             Role::Leader(rx) => {
@@ -406,15 +420,22 @@ impl Core {
         };
         let resolver = self.resolver_for(&key.qname);
         let outcome = match resolver.exchange_wire(&request).await {
-            Ok(answer) => self.keep(&key, &answer),
+            Ok(answer) => {
+                self.failures.forget(&key);
+                self.keep(&key, &answer)
+            }
             Err(e) => {
                 tracing::debug!(name = %wire::name_to_string(&key.qname), error = %e, "upstreams failed");
                 let now = Instant::now();
-                if let Lookup::Stale(stale) = self.cache.get(&key, now) {
-                    let deferred = stale.failed_refresh(now + self.policy.failure_recheck);
-                    self.cache.insert_shared(key.clone(), Arc::new(deferred));
+                let why = failed(&e);
+                match self.cache.get(&key, now) {
+                    Lookup::Stale(stale) => {
+                        let deferred = stale.failed_refresh(now + self.policy.failure_recheck);
+                        self.cache.insert_shared(key.clone(), Arc::new(deferred));
+                    }
+                    _ => self.failures.put(key.clone(), why.clone(), now),
                 }
-                Err(failed(&e))
+                Err(why)
             }
         };
         self.inflight.complete(&key, &outcome);

@@ -46,6 +46,13 @@ async fn every_upstream_refusing_is_servfail_at_once_with_the_reason() {
     assert_eq!((outcome("rejected"), outcome("exhausted")), (1.0, 0.0));
     // Generous: below the 4 s deadline a silence would take.
     assert!(took < Duration::from_secs(2), "took {took:?}");
+    // RFC 9520: asked again at once, it is not sent upstream again.
+    let again = dig_async(addr, "www.example.test", "A", &[]).await;
+    assert_eq!(status_of(&again), "SERVFAIL", "{again}");
+    assert!(again.contains("every upstream refused"), "{again}");
+    assert_eq!((a.queries(), b.queries()), (1, 1), "the failure was remembered");
+    let cached = Daemon::metric(metrics_of(addr), "palanquin_resolver_failure_cache_hits_total");
+    assert_eq!(cached, 1.0);
 }
 
 /// Nothing listens at the upstream: EDE 23 (Network Error).
