@@ -1,5 +1,6 @@
 //! The TOML configuration: the file format (`file.rs`), its checks and the
-//! typed settings the daemon runs on (`settings.rs`), errors that name the
+//! typed settings the daemon runs on (`settings.rs`; `[resolver]` in
+//! `resolver.rs`), errors that name the
 //! file, line and key (`error.rs`), durations (`duration.rs`), and what the
 //! checks need to know about the host (`host.rs`).
 //!
@@ -19,6 +20,7 @@ mod duration;
 mod error;
 mod file;
 mod host;
+mod resolver;
 mod settings;
 
 pub(crate) use error::ConfigError;

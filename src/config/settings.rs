@@ -4,9 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use palanquin_resolver::{Acl, ForwardZone, Policy, ServiceConfig};
-use palanquin_stub::resolv_conf::ResolvConf;
-use palanquin_stub::ResolverConfig;
+use palanquin_resolver::ServiceConfig;
 use toml::Spanned;
 
 use super::error::{ConfigError, ConfigWarning};
@@ -32,15 +30,15 @@ pub(crate) struct Settings {
 
 /// Checks with access to the file's text, for error positions, and to what
 /// the caller found out about the host.
-struct Ctx<'a> {
-    path: &'a Path,
-    text: &'a str,
-    host: &'a Host,
+pub(super) struct Ctx<'a> {
+    pub(super) path: &'a Path,
+    pub(super) text: &'a str,
+    pub(super) host: &'a Host,
 }
 
 impl Ctx<'_> {
     /// A warning at byte `at` of the configuration file.
-    fn warning(&self, at: usize, message: String) -> ConfigWarning {
+    pub(super) fn warning(&self, at: usize, message: String) -> ConfigWarning {
         let before = self.text.get(..at).unwrap_or(self.text);
         ConfigWarning {
             file: self.path.to_owned(),
@@ -49,7 +47,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn err<T>(
+    pub(super) fn err<T>(
         &self,
         span: std::ops::Range<usize>,
         key: &str,
@@ -58,11 +56,11 @@ impl Ctx<'_> {
         Err(ConfigError::at(self.path, self.text, span, key, message))
     }
 
-    fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+    pub(super) fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
         duration::parse(v.get_ref()).or_else(|m| self.err(v.span(), key, m))
     }
 
-    fn opt_duration(
+    pub(super) fn opt_duration(
         &self,
         v: &Option<Spanned<String>>,
         key: &str,
@@ -72,7 +70,7 @@ impl Ctx<'_> {
     }
 
     /// A whole number within `range`, or `default` when absent.
-    fn opt_count<T: Copy + PartialOrd + std::fmt::Display>(
+    pub(super) fn opt_count<T: Copy + PartialOrd + std::fmt::Display>(
         &self,
         v: &Option<Spanned<T>>,
         key: &str,
@@ -90,13 +88,18 @@ impl Ctx<'_> {
         }
     }
 
-    fn ttl(&self, v: &Option<Spanned<String>>, key: &str, default: u32) -> Result<u32, ConfigError> {
+    pub(super) fn ttl(
+        &self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        default: u32,
+    ) -> Result<u32, ConfigError> {
         let d = self.opt_duration(v, key, Duration::from_secs(u64::from(default)))?;
         Ok(u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
     }
 
     /// `ADDR:PORT`, `[V6]:PORT`, or a bare address with `default_port`.
-    fn addr(
+    pub(super) fn addr(
         &self,
         v: &Spanned<String>,
         key: &str,
@@ -105,7 +108,7 @@ impl Ctx<'_> {
         addr::parse(v.get_ref(), default_port).or_else(|e| self.err(v.span(), key, e.to_string()))
     }
 
-    fn upstreams(
+    pub(super) fn upstreams(
         &self,
         list: &Spanned<Vec<Spanned<String>>>,
         key: &str,
@@ -241,7 +244,7 @@ impl Settings {
         let (resolver, cache_size) = match &raw.resolver {
             None => (None, 1),
             Some(r) => {
-                let (svc, size) = resolver(&cx, r, &listen, &mut warnings)?;
+                let (svc, size) = super::resolver::resolver(&cx, r, &listen, &mut warnings)?;
                 (Some(svc), size)
             }
         };
@@ -259,200 +262,6 @@ impl Settings {
     }
 }
 
-fn resolver(
-    cx: &Ctx<'_>,
-    r: &file::Resolver,
-    listen: &[SocketAddr],
-    warnings: &mut Vec<ConfigWarning>,
-) -> Result<(ServiceConfig, usize), ConfigError> {
-    let timeout = cx.opt_duration(&r.timeout, "resolver.timeout", Duration::from_secs(2))?;
-    if timeout.is_zero() {
-        return cx.err(
-            r.timeout.as_ref().map_or(0..0, Spanned::span),
-            "resolver.timeout",
-            "must be positive",
-        );
-    }
-    let attempts = cx.opt_count(&r.attempts, "resolver.attempts", 1..=5, 2)?;
-    let stub = |upstreams: Vec<SocketAddr>| {
-        let mut c = ResolverConfig::new(upstreams);
-        c.timeout = timeout;
-        c.attempts = attempts;
-        // A forwarder passes the AD bit through from the upstreams it is configured to trust.
-        c.trust_ad = true;
-        c
-    };
-    let no_loop =
-        |addrs: &[SocketAddr], span: std::ops::Range<usize>, key: &str| -> Result<(), ConfigError> {
-            match addrs
-                .iter()
-                .find(|a| is_own_listener(listen, a, &cx.host.addresses))
-            {
-                Some(a) => cx.err(
-                    span,
-                    key,
-                    format!("{a} is one of our own listen addresses: queries would loop"),
-                ),
-                None => Ok(()),
-            }
-        };
-    let upstreams = match (&r.upstreams, &r.resolv_conf) {
-        (Some(_), Some(rc)) => {
-            return cx.err(
-                rc.span(),
-                "resolver.resolv_conf",
-                "set either upstreams or resolv_conf, not both",
-            )
-        }
-        (None, None) => return cx.err(0..0, "resolver", "needs upstreams or resolv_conf"),
-        (Some(list), None) => {
-            let addrs = cx.upstreams(list, "resolver.upstreams")?;
-            no_loop(&addrs, list.span(), "resolver.upstreams")?;
-            stub(addrs)
-        }
-        (None, Some(rc)) => {
-            let file = resolve_path(cx.path, rc.get_ref());
-            let mut c = resolv_conf(cx, rc, &file, warnings)?;
-            c.search.clear(); // a forwarder passes names through as asked
-            if r.timeout.is_some() {
-                c.timeout = timeout;
-            }
-            if r.attempts.is_some() {
-                c.attempts = attempts;
-            }
-            c.trust_ad = true;
-            no_loop(&c.upstreams, rc.span(), "resolver.resolv_conf")?;
-            c
-        }
-    };
-    let nets = |list: &[Spanned<String>], key: &str| -> Result<Vec<ipnet::IpNet>, ConfigError> {
-        list.iter()
-            .map(|p| Acl::parse_prefix(p.get_ref()).or_else(|e| cx.err(p.span(), key, e.to_string())))
-            .collect()
-    };
-    let acl = match &r.allow {
-        None => Acl::loopback(),
-        Some(list) => Acl::new(nets(list, "resolver.allow")?),
-    };
-    let no_rd = match &r.allow_no_rd {
-        None => Vec::new(),
-        Some(list) => nets(list, "resolver.allow_no_rd")?,
-    };
-    for (net, text) in no_rd
-        .iter()
-        .zip(r.allow_no_rd.iter().flatten())
-        .filter(|(n, _)| !acl.allows(n.network()) || !acl.allows(n.broadcast()))
-    {
-        warnings.push(cx.warning(
-            text.span().start,
-            format!("resolver.allow_no_rd: {net} is not all in resolver.allow; clients outside it are refused all the same"),
-        ));
-    }
-    let allow_no_rd = Acl::new(no_rd);
-    let cache_size = cx.opt_count(&r.cache_size, "resolver.cache_size", 1..=100_000_000, 100_000)?;
-    let defaults = Policy::default();
-    let policy = Policy {
-        min_ttl: cx.ttl(&r.min_ttl, "resolver.min_ttl", defaults.min_ttl)?,
-        max_ttl: cx.ttl(&r.max_ttl, "resolver.max_ttl", defaults.max_ttl)?,
-        negative_max_ttl: cx.ttl(
-            &r.negative_max_ttl,
-            "resolver.negative_max_ttl",
-            defaults.negative_max_ttl,
-        )?,
-        serve_stale: cx.opt_duration(&r.serve_stale, "resolver.serve_stale", defaults.serve_stale)?,
-        stale_answer_ttl: defaults.stale_answer_ttl,
-        failure_recheck: cx.opt_duration(
-            &r.stale_recheck,
-            "resolver.stale_recheck",
-            defaults.failure_recheck,
-        )?,
-    };
-    if policy.min_ttl > policy.max_ttl {
-        return cx.err(
-            r.min_ttl.as_ref().map_or(0..0, Spanned::span),
-            "resolver.min_ttl",
-            "is above max_ttl",
-        );
-    }
-    let client_timer = cx.opt_duration(
-        &r.client_timer,
-        "resolver.client_timer",
-        Duration::from_millis(1800),
-    )?;
-    let mut forward = Vec::new();
-    for f in &r.forward {
-        let zone =
-            zone_wire(f.zone.get_ref()).or_else(|m| cx.err(f.zone.span(), "resolver.forward.zone", m))?;
-        if forward.iter().any(|z: &ForwardZone| z.zone == zone) {
-            return cx.err(f.zone.span(), "resolver.forward.zone", "zone listed twice");
-        }
-        let addrs = cx.upstreams(&f.upstreams, "resolver.forward.upstreams")?;
-        no_loop(&addrs, f.upstreams.span(), "resolver.forward.upstreams")?;
-        forward.push(ForwardZone {
-            zone,
-            upstreams: stub(addrs),
-        });
-    }
-    Ok((
-        ServiceConfig {
-            upstreams,
-            forward,
-            acl,
-            allow_no_rd,
-            policy,
-            client_timer,
-        },
-        cache_size,
-    ))
-}
-
-/// The upstreams and options of `resolver.resolv_conf`. A file without a
-/// usable `nameserver` is refused: glibc would fall back to 127.0.0.1:53,
-/// which for a daemon is nearly always itself or nothing. Lines it skips
-/// become warnings naming that file's line.
-fn resolv_conf(
-    cx: &Ctx<'_>,
-    rc: &Spanned<String>,
-    file: &Path,
-    warnings: &mut Vec<ConfigWarning>,
-) -> Result<ResolverConfig, ConfigError> {
-    const KEY: &str = "resolver.resolv_conf";
-    let bytes = match cx.host.files.get(file) {
-        Some(Ok(bytes)) => bytes,
-        Some(Err(e)) => return cx.err(rc.span(), KEY, format!("cannot read {}: {e}", file.display())),
-        None => return cx.err(rc.span(), KEY, format!("{} was not read", file.display())),
-    };
-    let conf = ResolvConf::parse_with(&String::from_utf8_lossy(bytes), |name| cx.host.ifindex(name));
-    let skipped: Vec<ConfigWarning> = conf
-        .warnings
-        .iter()
-        .map(|w| ConfigWarning {
-            file: file.to_owned(),
-            line: w.line,
-            message: format!("`{}`: {}", w.text.escape_debug(), w.reason),
-        })
-        .collect();
-    if conf.nameservers.is_empty() {
-        let why: Vec<String> = skipped
-            .iter()
-            .filter(|w| w.message.starts_with("`nameserver"))
-            .map(|w| format!("line {}: {}", w.line, w.message))
-            .collect();
-        let detail = if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", why.join("; "))
-        };
-        return cx.err(
-            rc.span(),
-            KEY,
-            format!("{} has no usable nameserver line{detail}", file.display()),
-        );
-    }
-    warnings.extend(skipped);
-    ResolverConfig::from_resolv_conf(&conf).or_else(|e| cx.err(rc.span(), KEY, e.to_string()))
-}
-
 /// The files that validating `raw` (from `path`) reads, for the caller to
 /// put into [`Host::files`].
 pub(crate) fn files_named(raw: &file::Config, path: &Path) -> Vec<PathBuf> {
@@ -464,38 +273,13 @@ pub(crate) fn files_named(raw: &file::Config, path: &Path) -> Vec<PathBuf> {
 }
 
 /// A path in the config is relative to the config file's directory.
-fn resolve_path(config: &Path, value: &str) -> PathBuf {
+pub(super) fn resolve_path(config: &Path, value: &str) -> PathBuf {
     let p = Path::new(value);
     if p.is_absolute() {
         p.to_owned()
     } else {
         config.parent().unwrap_or(Path::new(".")).join(p)
     }
-}
-
-/// `corp.example.` (trailing dot optional) as lower-cased wire labels.
-fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
-    let t = text.trim().trim_end_matches('.');
-    let mut out = Vec::with_capacity(t.len() + 2);
-    if !t.is_empty() {
-        for label in t.split('.') {
-            if label.is_empty()
-                || label.len() > 63
-                || !label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(format!("{text:?} is not a domain name"));
-            }
-            out.push(label.len() as u8);
-            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
-        }
-    }
-    out.push(0);
-    if out.len() > 255 {
-        return Err(format!("{text:?} is longer than 255 bytes"));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -701,17 +485,5 @@ mod tests {
             shown[0].starts_with("/t/p.toml:6: warning: resolver.allow_no_rd: 10.0.0.0/8"),
             "{shown:?}"
         );
-    }
-
-    #[test]
-    fn zones_become_wire_names() {
-        assert_eq!(
-            zone_wire("Corp.Example."),
-            Ok(b"\x04corp\x07example\x00".to_vec())
-        );
-        assert_eq!(zone_wire("corp.example"), Ok(b"\x04corp\x07example\x00".to_vec()));
-        assert_eq!(zone_wire("."), Ok(b"\x00".to_vec()));
-        assert!(zone_wire("bad..name").is_err());
-        assert!(zone_wire("sp ace.example").is_err());
     }
 }
