@@ -428,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn the_zone_soa_and_glue_for_kept_ns_stay() {
+    fn the_zone_soa_stays_and_other_zones_records_go() {
         let m = response(&[
             (
                 1,
@@ -447,7 +447,8 @@ mod tests {
             (2, b"\x02ns\x04evil\x00", TYPE_A, &[6, 6, 6, 6]),
         ]);
         let s = scrub(&m, QNAME, TYPE_A).expect("scrub");
-        assert_eq!(s.dropped, [0, 1, 1]);
+        // The deepest zone is example.test: `test. NS` and its glue are not its.
+        assert_eq!(s.dropped, [0, 2, 2]);
         let l = layout(&s.wire).expect("well formed");
         let soa = l.authority[0];
         assert_eq!(soa.rtype, TYPE_SOA);
@@ -610,11 +611,59 @@ mod tests {
         }
         let m = response(&records);
         let s = scrub(&m, QNAME, TYPE_A).expect("scrub");
-        assert_eq!(
-            s.dropped[0],
-            20 - (MAX_CHAIN - 1),
-            "records past the bound are dropped"
-        );
+        // QNAME and 15 targets are followed: their 16 CNAMEs stay.
+        assert_eq!(s.dropped[0], 20 - MAX_CHAIN, "records past the bound are dropped");
+    }
+
+    /// Flipped bytes in real-looking answers: no panic, and whatever the
+    /// scrubber returns walks and holds no more records than it was given.
+    #[test]
+    fn mutated_answers_never_panic_and_scrub_to_well_formed_messages() {
+        let seeds = [
+            response(&[
+                (0, b"\xc0\x0c", TYPE_CNAME, b"\x01b\xc0\x0e"),
+                (0, B, TYPE_A, &[192, 0, 2, 1]),
+                (0, BANK, TYPE_A, &[6, 6, 6, 6]),
+                (1, b"\x07example\x04test\x00", TYPE_NS, b"\x02ns\xc0\x0e"),
+                (
+                    1,
+                    b"\x07example\x04test\x00",
+                    TYPE_RRSIG,
+                    &rrsig(TYPE_NS, b"\x07example\x04test\x00"),
+                ),
+                (2, b"\x02ns\x07example\x04test\x00", TYPE_A, &[192, 0, 2, 53]),
+                (2, b"\x03ftp\xc0\x24", TYPE_A, &[6, 6, 6, 7]),
+            ]),
+            response(&[(
+                0,
+                b"\x07example\x04test\x00",
+                TYPE_DNAME,
+                b"\x05other\x04test\x00",
+            )]),
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for seed in &seeds {
+            for _ in 0..5_000 {
+                let mut m = seed.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % m.len() as u64) as usize;
+                    m[at] = next() as u8;
+                }
+                let before = layout(&m);
+                if let (Ok(s), Ok(before)) = (scrub(&m, QNAME, TYPE_A), before) {
+                    let after = layout(&s.wire).expect("a scrubbed message walks");
+                    assert_eq!(after.answers.len() + s.dropped[0], before.answers.len());
+                    assert_eq!(after.authority.len() + s.dropped[1], before.authority.len());
+                    assert_eq!(after.additional.len() + s.dropped[2], before.additional.len());
+                }
+            }
+        }
     }
 
     #[test]
