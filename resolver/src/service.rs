@@ -321,7 +321,13 @@ impl Service {
                 // RFC 9520: it failed a moment ago; do not ask again yet.
                 self.core.counters.servfail.increment(1);
                 self.core.counters.failure_cached.increment(1);
-                return wire::error_response_ede(raw, Some(q), rcode::SERVFAIL, Some((why.ede, &why.text)));
+                let text = format!("cached: {}", why.text);
+                return wire::error_response_ede(
+                    raw,
+                    Some(q),
+                    rcode::SERVFAIL,
+                    Some((ede::CACHED_ERROR, &text)),
+                );
             }
         }
         self.core.counters.misses.increment(1);

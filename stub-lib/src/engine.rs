@@ -420,6 +420,10 @@ impl Inner {
                 rcode => Err(Failure::Rcode { upstream, rcode }),
             },
             Err(ExchangeError::Unreachable) => Err(Failure::Unreachable { upstream }),
+            Err(ExchangeError::TcpAfterTruncation(e)) => Err(Failure::Truncated {
+                upstream,
+                detail: e.to_string(),
+            }),
             Err(e) => Err(Failure::Transport {
                 upstream,
                 detail: e.to_string(),

@@ -202,6 +202,14 @@ pub enum Failure {
         /// The response code it gave.
         rcode: ResponseCode,
     },
+    /// A truncated UDP answer, and the TCP exchange that followed failed
+    /// (TCP/53 filtered, say): the upstream is alive, but gave no full answer.
+    Truncated {
+        /// The upstream that answered.
+        upstream: SocketAddr,
+        /// What went wrong over TCP.
+        detail: String,
+    },
     /// Any other socket error, or a TCP answer that did not match.
     Transport {
         /// The upstream the error concerns.
@@ -219,6 +227,12 @@ impl std::fmt::Display for Failure {
             Failure::Timeout { upstream } => write!(f, "{upstream} timed out"),
             Failure::Unreachable { upstream } => write!(f, "{upstream} unreachable (port closed)"),
             Failure::Rcode { upstream, rcode } => write!(f, "{upstream} answered {rcode}"),
+            Failure::Truncated { upstream, detail } => {
+                write!(
+                    f,
+                    "{upstream} answered truncated over UDP, and over TCP: {detail}"
+                )
+            }
             Failure::Transport { upstream, detail } => write!(f, "{upstream}: {detail}"),
             Failure::NotSent => f.write_str("no query sent"),
         }
@@ -232,6 +246,7 @@ impl Failure {
             Failure::Timeout { upstream }
             | Failure::Unreachable { upstream }
             | Failure::Rcode { upstream, .. }
+            | Failure::Truncated { upstream, .. }
             | Failure::Transport { upstream, .. } => Some(*upstream),
             Failure::NotSent => None,
         }
@@ -240,7 +255,10 @@ impl Failure {
     /// Whether asking the same upstream again would only repeat it: an
     /// error RCODE, or ICMP saying nothing listens.
     pub fn is_definite(&self) -> bool {
-        matches!(self, Failure::Rcode { .. } | Failure::Unreachable { .. })
+        matches!(
+            self,
+            Failure::Rcode { .. } | Failure::Unreachable { .. } | Failure::Truncated { .. }
+        )
     }
 
     /// Whether it shows the upstream alive: any DNS reply does. REFUSED is
@@ -249,7 +267,7 @@ impl Failure {
     /// towards marking it down (a client looping on one broken name would
     /// take every upstream down in milliseconds).
     pub fn proves_alive(&self) -> bool {
-        matches!(self, Failure::Rcode { .. })
+        matches!(self, Failure::Rcode { .. } | Failure::Truncated { .. })
     }
 
     /// A short fixed label for metrics.
@@ -258,6 +276,7 @@ impl Failure {
             Failure::Timeout { .. } => "timeout",
             Failure::Unreachable { .. } => "unreachable",
             Failure::Rcode { .. } => "rcode",
+            Failure::Truncated { .. } => "truncated",
             Failure::Transport { .. } => "transport",
             Failure::NotSent => "not_sent",
         }

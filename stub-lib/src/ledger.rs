@@ -138,7 +138,9 @@ impl Ledger {
             self.replied[u] = true;
         }
         let (outcome, failure) = match outcome {
-            Outcome::Failed | Outcome::Silent(_) if self.charged[u] => (Outcome::Cancelled, None),
+            Outcome::Failed | Outcome::Silent(_) if self.charged[u] || self.replied[u] => {
+                (Outcome::Cancelled, None)
+            }
             Outcome::Failed | Outcome::Silent(_) => {
                 self.charged[u] = true;
                 (outcome, failure)
@@ -321,6 +323,28 @@ mod tests {
         let rest = l.close_rest(t0 + ms(500), None, addr);
         assert_eq!(failures_of(&rest, 0), 0);
         assert_eq!(rest[0].outcome, Outcome::Cancelled);
+    }
+
+    /// A reply first, then a transport error from another send to it: the
+    /// upstream proved itself alive in this lookup, nothing is charged.
+    #[test]
+    fn a_failure_after_a_reply_is_no_charge() {
+        let t0 = Instant::now();
+        let mut l = Ledger::new(1);
+        let (a, b) = (l.send(0, t0, ms(20)), l.send(0, t0, ms(20)));
+        let servfail = Failure::Rcode {
+            upstream: addr(0),
+            rcode: ResponseCode::ServFail,
+        };
+        l.failed(a, ms(1), servfail);
+        let reset = Failure::Transport {
+            upstream: addr(0),
+            detail: "reset".into(),
+        };
+        assert_eq!(
+            l.failed(b, ms(2), reset).map(|c| c.outcome),
+            Some(Outcome::Cancelled)
+        );
     }
 
     #[test]

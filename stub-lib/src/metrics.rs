@@ -26,7 +26,7 @@ pub const UPSTREAM_PROBES: &str = "palanquin_upstream_probes_total";
 /// The `outcome` labels of [`QUERIES`].
 pub const QUERY_OUTCOMES: &[&str] = &["answer", "exhausted", "rejected"];
 /// The `kind` labels of [`UPSTREAM_FAILURES`] (`Failure::kind`).
-pub const FAILURE_KINDS: &[&str] = &["timeout", "unreachable", "rcode", "transport"];
+pub const FAILURE_KINDS: &[&str] = &["timeout", "unreachable", "rcode", "truncated", "transport"];
 /// The `to` labels of [`UPSTREAM_TRANSITIONS`].
 pub const TRANSITIONS_TO: &[&str] = &["up", "down"];
 /// The `reason` labels of [`UPSTREAM_MISMATCHED`] (`Mismatch::label`).

@@ -47,6 +47,9 @@ pub(crate) enum ExchangeError {
     Io(io::Error),
     /// A TCP answer that was malformed or did not match.
     BadTcpAnswer(Mismatch),
+    /// The UDP answer was truncated and the TCP exchange that followed
+    /// failed: the upstream answered (it is alive), but not in full.
+    TcpAfterTruncation(Box<ExchangeError>),
 }
 
 impl std::fmt::Display for ExchangeError {
@@ -55,6 +58,7 @@ impl std::fmt::Display for ExchangeError {
             ExchangeError::Unreachable => f.write_str("connection refused"),
             ExchangeError::Io(e) => write!(f, "{e}"),
             ExchangeError::BadTcpAnswer(m) => write!(f, "bad TCP answer ({})", m.label()),
+            ExchangeError::TcpAfterTruncation(e) => write!(f, "truncated over UDP, then over TCP: {e}"),
         }
     }
 }
@@ -99,7 +103,9 @@ pub(crate) async fn udp_then_tcp(
             // checked in full, so a forged TC can only cost a TCP exchange.
             tracing::debug!(upstream = %target.addr, bytes = n, "truncated over UDP, retrying over TCP");
             drop(socket);
-            return tcp(target, query, id, q).await;
+            return tcp(target, query, id, q)
+                .await
+                .map_err(|e| ExchangeError::TcpAfterTruncation(Box::new(e)));
         }
         match wire::check_answer(datagram, id, q) {
             Ok(rcode) => {

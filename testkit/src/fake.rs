@@ -33,6 +33,9 @@ pub enum Behaviour {
     Slow(Duration),
     /// Sets TC with no records over UDP; answers fully over TCP.
     Truncating,
+    /// Sets TC over UDP; closes every TCP connection unanswered (TCP/53
+    /// filtered or broken).
+    TruncatingNoTcp,
     /// Answers A queries with [`OVERSIZED_RECORDS`] addresses (about 4.8 KB)
     /// in one UDP datagram, TC clear, ignoring the advertised size; the
     /// same over TCP.
@@ -208,7 +211,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, behaviour: Behaviour, count: Arc<Atom
                 Behaviour::Poisoner => {
                     let _ = socket.send_to(&wire(&poisoned(&query)), peer).await;
                 }
-                Behaviour::Truncating => {
+                Behaviour::Truncating | Behaviour::TruncatingNoTcp => {
                     let mut resp = respond(&query, ResponseCode::NoError, false);
                     resp.metadata.truncation = true;
                     let _ = socket.send_to(&wire(&resp), peer).await;
@@ -242,6 +245,11 @@ async fn serve_tcp(listener: TcpListener, behaviour: Behaviour, count: Arc<Atomi
         let Ok((mut stream, _)) = listener.accept().await else {
             continue;
         };
+        if behaviour == Behaviour::TruncatingNoTcp {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+            continue;
+        }
         let count = Arc::clone(&count);
         conns.spawn(async move {
             loop {

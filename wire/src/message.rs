@@ -46,6 +46,8 @@ pub mod rcode {
 pub mod ede {
     /// Other: none of the codes fits; the text says what happened.
     pub const OTHER: u16 = 0;
+    /// Cached Error: a failure remembered (RFC 9520), not a new one.
+    pub const CACHED_ERROR: u16 = 13;
     /// Prohibited: the client may not ask this.
     pub const PROHIBITED: u16 = 18;
     /// No Reachable Authority: no upstream gave an answer (silent, or every
@@ -104,6 +106,12 @@ pub enum Malformed {
     /// More than one OPT record.
     #[error("more than one OPT record")]
     DuplicateOpt,
+    /// A CNAME chain longer than any resolver follows (scrub.rs).
+    #[error("a CNAME chain of more than 16 names")]
+    ChainTooLong,
+    /// A message that would not fit in 65,535 bytes.
+    #[error("longer than 65535 bytes")]
+    TooLong,
 }
 
 /// The parts of a client query the server acts on.

@@ -10,7 +10,8 @@ use crate::message::{Malformed, HEADER};
 pub const MAX_NAME: usize = 255;
 
 /// Reads the name at `at`, following compression pointers (which must
-/// point backwards, so a loop is impossible). Returns the name uncompressed,
+/// point backwards; a run of labels could still revisit bytes, and the
+/// 255-byte bound ends it). Returns the name uncompressed,
 /// in its own case, and the offset after it where it was read.
 pub fn read_name(buf: &[u8], at: usize) -> Result<(Vec<u8>, usize), Malformed> {
     let mut name = Vec::with_capacity(32);

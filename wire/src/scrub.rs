@@ -7,31 +7,36 @@
 //! ```text
 //!  answer      the question's chain: records owned by QNAME, then by each
 //!              CNAME target in turn (at most 16 names); the type asked for,
-//!              CNAME and RRSIG; a DNAME only when a chain name lies strictly
-//!              below it and the CNAME it synthesises is in the chain (RFC
-//!              6672 §3.4), with its RRSIGs
+//!              CNAME and RRSIG; a DNAME when asked for, or when a chain name
+//!              lies strictly below it and the CNAME it synthesises is kept
+//!              (RFC 6672 §3.4), with its RRSIGs
 //!  authority   the zone: the deepest SOA/NS/DS owner at or above the end of
 //!              the chain (else above any chain name); SOA/NS/DS of that zone
 //!              only; NSEC/NSEC3/RRSIG at or below that zone or below the
-//!              signer of an RRSIG (a signer above a chain name): the proofs a
-//!              validator needs, wildcard and referral ones included
+//!              signer of a kept RRSIG (a signer above a chain name and above
+//!              the RRSIG's owner): the proofs a validator needs, wildcard and
+//!              referral ones included. (An NS set of an ancestor zone, when
+//!              no deeper one is given, stays with its glue: palanquin's cache
+//!              never uses authority NS.)
 //!  additional  A / AAAA (+ RRSIG) of names the kept NS, MX and SRV records
 //!              point to; OPT
 //! ```
 //!
 //! Nothing dropped: the bytes are returned as they are. Something dropped:
 //! the message is rebuilt without compression (a kept record may point into
-//! a dropped one), names decompressed in the RDATA of the types that may
-//! carry compressed names (RFC 1035's, and those RFC 3597 §4 says to
-//! decompress: RP, AFSDB, RT, PX); other RDATA is copied as it is. Work is
-//! bounded: each answer record is compared once with each chain name.
+//! a dropped one; owners equal to the question point at it), names
+//! decompressed in the RDATA of the types that may carry compressed names
+//! (RFC 1035's, and RFC 3597 §4's RP, AFSDB, RT, SIG, PX, NXT, NAPTR);
+//! other RDATA is copied as it is. Work is bounded: each answer record is
+//! compared once with each chain name, every authority and additional owner
+//! is read once, and at most four zones' proofs are kept. A chain of more
+//! than 16 names is no answer (`Malformed::ChainTooLong`).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::message::{layout, Malformed, RrPos, HEADER, TYPE_CNAME, TYPE_OPT, TYPE_SOA};
-use crate::name::{
-    below_or_at_name_at, is_below_or_at, name_at_below_or_at, name_at_eq, read_name, same_name,
-};
+use crate::name::{is_below_or_at, name_at_eq, read_name, same_name};
 
 const TYPE_A: u16 = 1;
 const TYPE_NS: u16 = 2;
@@ -47,7 +52,10 @@ const TYPE_RP: u16 = 17;
 const TYPE_AFSDB: u16 = 18;
 const TYPE_RT: u16 = 21;
 const TYPE_PX: u16 = 26;
+const TYPE_SIG: u16 = 24;
 const TYPE_AAAA: u16 = 28;
+const TYPE_NXT: u16 = 30;
+const TYPE_NAPTR: u16 = 35;
 const TYPE_SRV: u16 = 33;
 const TYPE_DNAME: u16 = 39;
 const TYPE_DS: u16 = 43;
@@ -58,6 +66,10 @@ const QTYPE_ANY: u16 = 255;
 
 /// Longest chain followed (Unbound and BIND stop CNAME chains near here).
 pub(crate) const MAX_CHAIN: usize = 16;
+
+/// Zones whose NSEC/NSEC3/RRSIG records may stay: the answer's zone and a
+/// few signers (a wildcard's, a referral's parent).
+const MAX_PROOF_ZONES: usize = 4;
 
 /// Offset of the signer's name in RRSIG RDATA (RFC 4034 §3.1).
 const RRSIG_SIGNER: usize = 18;
@@ -115,6 +127,9 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
     // with the names the last pass added only: a record not owned by a
     // name then never will be.
     let mut chain: Vec<Vec<u8>> = vec![qname.to_vec()];
+    // Targets of kept CNAMEs (for qtype CNAME they are not followed, but a
+    // DNAME that synthesised one is still the answer's).
+    let mut cname_targets: Vec<Vec<u8>> = Vec::new();
     let mut keep_an = vec![false; answers.len()];
     let mut checked = 0;
     while checked < chain.len() {
@@ -122,18 +137,25 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
         checked = to;
         for (i, rr) in answers.iter().enumerate() {
             let t = rr.rtype;
-            if keep_an[i] || t == TYPE_DNAME || !owned_by(rr, &chain[from..to])? {
+            if keep_an[i] || (t == TYPE_DNAME && qtype != TYPE_DNAME) || !owned_by(rr, &chain[from..to])? {
                 continue;
             }
             if !(t == qtype || qtype == QTYPE_ANY || t == TYPE_CNAME || t == TYPE_RRSIG) {
                 continue;
             }
             keep_an[i] = true;
-            if t == TYPE_CNAME && qtype != TYPE_CNAME && chain.len() < MAX_CHAIN {
+            if t == TYPE_CNAME {
                 let (target, _) = read_name(buf, rr.rdata_at)?;
-                if !chain.iter().any(|c| same_name(c, &target)) {
-                    chain.push(target);
+                let new = !chain.iter().chain(&cname_targets).any(|c| same_name(c, &target));
+                if qtype != TYPE_CNAME && new {
+                    if chain.len() == MAX_CHAIN {
+                        // Longer than any resolver follows (and an answer cut
+                        // here would end in no data): not an answer.
+                        return Err(Malformed::ChainTooLong);
+                    }
+                    chain.push(target.clone());
                 }
+                cname_targets.push(target);
             }
         }
     }
@@ -141,7 +163,7 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
     // the RRSIGs that share a kept DNAME's owner.
     let mut dname_owners: Vec<Vec<u8>> = Vec::new();
     for (i, rr) in answers.iter().enumerate() {
-        if rr.rtype != TYPE_DNAME {
+        if rr.rtype != TYPE_DNAME || keep_an[i] {
             continue;
         }
         let (owner, _) = read_name(buf, rr.start)?;
@@ -152,7 +174,10 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
             }
             let mut redirected = c[..c.len() - owner.len()].to_vec();
             redirected.extend_from_slice(&target);
-            chain.iter().any(|n| same_name(n, &redirected))
+            chain
+                .iter()
+                .chain(&cname_targets)
+                .any(|n| same_name(n, &redirected))
         };
         if chain.iter().any(synthesised) {
             keep_an[i] = true;
@@ -165,71 +190,66 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
         }
     }
 
-    // Authority: first the zones that vouch for the chain.
-    let at_or_above_chain = |at: usize| -> Result<bool, Malformed> {
-        for c in &chain {
-            if below_or_at_name_at(c, buf, at)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    };
+    // Authority: each owner read once; then plain slice comparisons.
+    let owners: Vec<Vec<u8>> = authority
+        .iter()
+        .map(|r| read_name(buf, r.start).map(|n| n.0))
+        .collect::<Result<_, _>>()?;
+    let above_chain = |owner: &[u8]| chain.iter().any(|c| is_below_or_at(c, owner));
     let last = chain.last().map_or(&b"\x00"[..], Vec::as_slice);
-    // (owner, labels, at or above the end of the chain) of SOA/NS/DS above a chain name.
-    let mut cuts: Vec<(Vec<u8>, usize, bool)> = Vec::new();
-    for rr in authority
-        .iter()
-        .filter(|r| matches!(r.rtype, TYPE_SOA | TYPE_NS | TYPE_DS))
-    {
-        if at_or_above_chain(rr.start)? {
-            let owner = read_name(buf, rr.start)?.0;
-            let (depth, above_last) = (labels(&owner), is_below_or_at(last, &owner));
-            cuts.push((owner, depth, above_last));
-        }
-    }
-    let zone: Option<Vec<u8>> = cuts
-        .iter()
-        .filter(|c| c.2)
-        .max_by_key(|c| c.1)
-        .or_else(|| cuts.iter().max_by_key(|c| c.1))
-        .map(|c| c.0.clone());
-    // Signers of RRSIGs in the answer and authority, above a chain name.
+    // The zone: the deepest SOA/NS/DS owner at or above the end of the chain,
+    // else at or above any chain name.
+    let cut = |want_last: bool| {
+        authority
+            .iter()
+            .zip(&owners)
+            .filter(|(r, o)| matches!(r.rtype, TYPE_SOA | TYPE_NS | TYPE_DS) && above_chain(o))
+            .filter(|(_, o)| !want_last || is_below_or_at(last, o))
+            .max_by_key(|(_, o)| labels(o))
+            .map(|(_, o)| o.clone())
+    };
+    let zone = cut(true).or_else(|| cut(false));
+    // Proof zones: the zone, and the signers of kept answer RRSIGs and of
+    // authority RRSIGs, each signer above a chain name and at or above the
+    // RRSIG's owner (RFC 4035 5.3.1); a few at most.
     let mut proof_zones: Vec<Vec<u8>> = zone.iter().cloned().collect();
-    for rr in answers
+    let signed = answers
         .iter()
+        .zip(&keep_an)
+        .filter(|(_, &k)| k)
+        .map(|(r, _)| r)
         .chain(authority.iter())
-        .filter(|r| r.rtype == TYPE_RRSIG)
-    {
-        let Ok((signer, _)) = read_name(buf, rr.rdata_at + RRSIG_SIGNER) else {
+        .filter(|r| r.rtype == TYPE_RRSIG);
+    for rr in signed {
+        if proof_zones.len() >= MAX_PROOF_ZONES {
+            break;
+        }
+        let (Ok((signer, _)), Ok((owner, _))) = (
+            read_name(buf, rr.rdata_at + RRSIG_SIGNER),
+            read_name(buf, rr.start),
+        ) else {
             continue;
         };
-        if chain.iter().any(|c| is_below_or_at(c, &signer))
+        if above_chain(&signer)
+            && is_below_or_at(&owner, &signer)
             && !proof_zones.iter().any(|z| same_name(z, &signer))
         {
             proof_zones.push(signer);
         }
     }
-    let mut keep_ns = vec![false; authority.len()];
-    for (i, rr) in authority.iter().enumerate() {
-        keep_ns[i] = match rr.rtype {
-            TYPE_SOA | TYPE_NS | TYPE_DS => match &zone {
-                Some(z) => name_at_eq(buf, rr.start, z)?,
-                None => false,
-            },
-            TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG => {
-                let mut inside = false;
-                for z in &proof_zones {
-                    inside = inside || name_at_below_or_at(buf, rr.start, z)?;
-                }
-                inside
-            }
+    let keep_ns: Vec<bool> = authority
+        .iter()
+        .zip(&owners)
+        .map(|(rr, owner)| match rr.rtype {
+            TYPE_SOA | TYPE_NS | TYPE_DS => zone.as_deref().is_some_and(|z| same_name(owner, z)),
+            TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG => proof_zones.iter().any(|z| is_below_or_at(owner, z)),
             _ => false,
-        };
-    }
+        })
+        .collect();
 
     // Additional: addresses of the names the kept records point to.
     let mut keep_ar = vec![false; additional.len()];
-    let mut targets: Option<Vec<Vec<u8>>> = None;
+    let mut targets: Option<HashSet<Vec<u8>>> = None;
     for (i, rr) in additional.iter().enumerate() {
         keep_ar[i] = match rr.rtype {
             TYPE_OPT => true,
@@ -237,7 +257,8 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
                 if targets.is_none() {
                     targets = Some(pointed_to(buf, answers, &keep_an, authority, &keep_ns)?);
                 }
-                owned_by(rr, targets.as_deref().unwrap_or_default())?
+                let owner = lowercase(read_name(buf, rr.start)?.0);
+                targets.as_ref().is_some_and(|t| t.contains(&owner))
             }
             _ => false,
         };
@@ -258,8 +279,11 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
         let kept = keep.iter().filter(|&&k| k).count() as u16;
         out[6 + 2 * i..8 + 2 * i].copy_from_slice(&kept.to_be_bytes());
         for (rr, _) in records.iter().zip(keep.iter()).filter(|(_, &k)| k) {
-            write_record(&mut out, buf, rr)?;
+            write_record(&mut out, buf, rr, qname)?;
         }
+    }
+    if out.len() > usize::from(u16::MAX) {
+        return Err(Malformed::TooLong);
     }
     Ok(Scrubbed {
         wire: Cow::Owned(out),
@@ -267,15 +291,21 @@ pub fn scrub<'a>(buf: &'a [u8], qname: &[u8], qtype: u16) -> Result<Scrubbed<'a>
     })
 }
 
-/// The names kept NS, MX and SRV records point to (their glue may stay).
+/// A wire name with ASCII letters folded (label lengths are below 64).
+fn lowercase(mut name: Vec<u8>) -> Vec<u8> {
+    name.make_ascii_lowercase();
+    name
+}
+
+/// The names kept NS, MX and SRV records point to (their glue may stay), folded.
 fn pointed_to(
     buf: &[u8],
     answers: &[RrPos],
     keep_an: &[bool],
     authority: &[RrPos],
     keep_ns: &[bool],
-) -> Result<Vec<Vec<u8>>, Malformed> {
-    let mut targets = Vec::new();
+) -> Result<HashSet<Vec<u8>>, Malformed> {
+    let mut targets = HashSet::new();
     for (rr, &k) in answers.iter().zip(keep_an).chain(authority.iter().zip(keep_ns)) {
         let skip = match rr.rtype {
             TYPE_NS => 0,
@@ -284,7 +314,7 @@ fn pointed_to(
             _ => continue,
         };
         if k {
-            targets.push(read_name(buf, rr.rdata_at + skip)?.0);
+            targets.insert(lowercase(read_name(buf, rr.rdata_at + skip)?.0));
         }
     }
     Ok(targets)
@@ -292,21 +322,36 @@ fn pointed_to(
 
 /// Appends `rr` uncompressed: its owner, TYPE, CLASS, TTL, then RDATA with
 /// any compressed name of a RFC 1035 type written out in full.
-fn write_record(out: &mut Vec<u8>, buf: &[u8], p: &RrPos) -> Result<(), Malformed> {
-    out.extend_from_slice(&read_name(buf, p.start)?.0);
+fn write_record(out: &mut Vec<u8>, buf: &[u8], p: &RrPos, qname: &[u8]) -> Result<(), Malformed> {
+    let owner = read_name(buf, p.start)?.0;
+    if same_name(&owner, qname) {
+        // The question is always kept, at offset 12 (a pointer there stays valid).
+        out.extend_from_slice(&[0xc0, HEADER as u8]);
+    } else {
+        out.extend_from_slice(&owner);
+    }
     let fixed = buf.get(p.ttl_at - 4..p.ttl_at + 4).ok_or(Malformed::Short)?;
     out.extend_from_slice(fixed); // TYPE, CLASS, TTL
     let rdata = buf.get(p.rdata_at..p.end).ok_or(Malformed::Short)?;
     let mut expanded = Vec::with_capacity(rdata.len() + 32);
     // (bytes before the first name, names in a row)
     let (prefix, names) = match p.rtype {
-        TYPE_NS | TYPE_CNAME | TYPE_PTR | TYPE_MD | TYPE_MF | TYPE_MB | TYPE_MG | TYPE_MR | TYPE_DNAME => {
-            (0, 1)
-        }
+        TYPE_NS | TYPE_CNAME | TYPE_PTR | TYPE_MD | TYPE_MF | TYPE_MB | TYPE_MG | TYPE_MR | TYPE_DNAME
+        | TYPE_NXT => (0, 1),
         TYPE_MX | TYPE_AFSDB | TYPE_RT => (2, 1),
         TYPE_SRV => (6, 1),
         TYPE_SOA | TYPE_MINFO | TYPE_RP => (0, 2),
         TYPE_PX => (2, 2),
+        TYPE_SIG => (RRSIG_SIGNER, 1),
+        // ORDER, PREFERENCE, then FLAGS, SERVICES and REGEXP as character
+        // strings, then the REPLACEMENT name.
+        TYPE_NAPTR => {
+            let mut at = 4;
+            for _ in 0..3 {
+                at += 1 + usize::from(*rdata.get(at).ok_or(Malformed::Short)?);
+            }
+            (at, 1)
+        }
         _ => (0, 0),
     };
     if names == 0 {
@@ -599,9 +644,10 @@ mod tests {
         assert_eq!(s.dropped, [3, 0, 0]);
     }
 
-    /// A chain longer than MAX_CHAIN is followed that far and no further.
+    /// A chain longer than MAX_CHAIN is no answer: an error, not an answer
+    /// cut short that would end in no data.
     #[test]
-    fn long_chains_stop_at_the_bound() {
+    fn a_chain_past_the_bound_is_refused() {
         let names: Vec<Vec<u8>> = (0..20u8)
             .map(|i| vec![1, b'a' + i, 4, b't', b'e', b's', b't', 0])
             .collect();
@@ -609,14 +655,50 @@ mod tests {
         for w in names.windows(2) {
             records.push((0, &w[0], TYPE_CNAME, &w[1]));
         }
-        let m = response(&records);
-        let s = scrub(&m, QNAME, TYPE_A).expect("scrub");
-        // QNAME and 15 targets are followed: their 16 CNAMEs stay.
-        assert_eq!(s.dropped[0], 20 - MAX_CHAIN, "records past the bound are dropped");
+        assert_eq!(
+            scrub(&response(&records), QNAME, TYPE_A),
+            Err(Malformed::ChainTooLong)
+        );
+        let short = &records[..MAX_CHAIN - 1];
+        assert_eq!(
+            scrub(&response(short), QNAME, TYPE_A).expect("fits").dropped,
+            [0, 0, 0]
+        );
     }
 
-    /// Flipped bytes in real-looking answers: no panic, and whatever the
-    /// scrubber returns walks and holds no more records than it was given.
+    /// A DNAME asked for is the answer; a CNAME asked for below a DNAME
+    /// keeps the DNAME that synthesised it (and its signature).
+    #[test]
+    fn dnames_asked_for_or_behind_an_asked_cname_stay() {
+        let apex = b"\x07example\x04test\x00";
+        let m = response_to(
+            apex,
+            &[
+                (0, b"\xc0\x0c", TYPE_DNAME, b"\x05other\x04test\x00"),
+                (0, b"\xc0\x0c", TYPE_RRSIG, &rrsig(TYPE_DNAME, apex)),
+            ],
+        );
+        assert_eq!(scrub(&m, apex, TYPE_DNAME).expect("scrub").dropped, [0, 0, 0]);
+        let m = response(&[
+            (0, apex, TYPE_DNAME, b"\x05other\x04test\x00"),
+            (0, apex, TYPE_RRSIG, &rrsig(TYPE_DNAME, apex)),
+            (0, b"\xc0\x0c", TYPE_CNAME, b"\x01a\x05other\x04test\x00"),
+        ]);
+        assert_eq!(scrub(&m, QNAME, TYPE_CNAME).expect("scrub").dropped, [0, 0, 0]);
+    }
+
+    /// A planted RRSIG that is itself dropped vouches for nothing: it cannot
+    /// make the root a zone whose NSEC records all stay.
+    #[test]
+    fn a_dropped_signature_vouches_for_no_zone() {
+        let m = response(&[
+            (0, b"\xc0\x0c", TYPE_A, &[192, 0, 2, 1]),
+            (0, BANK, TYPE_RRSIG, &rrsig(TYPE_A, b"\x00")),
+            (1, b"\x04evil\x00", TYPE_NSEC, b"\x05evil2\x00\x00\x01\x40"),
+        ]);
+        assert_eq!(scrub(&m, QNAME, TYPE_A).expect("scrub").dropped, [1, 1, 0]);
+    }
+
     #[test]
     fn mutated_answers_never_panic_and_scrub_to_well_formed_messages() {
         let seeds = [

@@ -11,7 +11,7 @@ use std::time::Duration;
 use hickory_proto::op::ResponseCode;
 use palanquin_stub::dns::{Name, RecordType};
 use palanquin_stub::scoring::State;
-use palanquin_stub::{BlockingResolver, Error, Mode, Resolver, ResolverConfig, Transport};
+use palanquin_stub::{BlockingResolver, Error, Failure, Mode, Resolver, ResolverConfig, Transport};
 
 use palanquin_testkit::fake::{self, Behaviour, Fake};
 
@@ -220,6 +220,29 @@ async fn truncated_udp_answer_is_retried_over_tcp_to_the_same_upstream() {
     assert_eq!(trunc.tcp_queries(), 1);
     assert_eq!(other.queries(), 0);
     assert_eq!(ips_of(&a), vec![IpAddr::V4(fake::IPV4)]);
+}
+
+/// TC over UDP, then TCP fails (filtered TCP/53): the upstream answered,
+/// so it is never marked down for it; the lookup says what happened.
+#[tokio::test]
+async fn a_truncated_answer_whose_tcp_fails_is_no_mark_against_the_upstream() {
+    let up = Fake::start(ip(5, 11), Behaviour::TruncatingNoTcp).await;
+    let mut cfg = patient(vec![up.addr]);
+    cfg.attempts = 1;
+    let resolver = Resolver::new(cfg).expect("resolver");
+    for _ in 0..4 {
+        match resolver.query(&name("www.example.test."), RecordType::A).await {
+            Err(Error::Rejected { failures }) => {
+                assert!(
+                    matches!(failures[..], [Failure::Truncated { .. }]),
+                    "{failures:?}"
+                );
+            }
+            other => panic!("expected a truncated answer and a failed TCP, got {other:?}"),
+        }
+    }
+    assert_eq!(state_of(&resolver, up.addr), State::Up);
+    assert_eq!(up.tcp_queries(), 4, "each lookup tried TCP once");
 }
 
 #[tokio::test]
