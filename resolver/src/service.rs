@@ -485,7 +485,7 @@ impl Core {
     fn resolver_for(&self, qname: &[u8]) -> &Resolver {
         self.forward
             .iter()
-            .find(|(zone, _)| wire::is_subdomain(qname, zone))
+            .find(|(zone, _)| wire::is_below_or_at(qname, zone))
             .map_or(&self.default, |(_, r)| r)
     }
 }

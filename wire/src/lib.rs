@@ -24,8 +24,5 @@ mod scrub;
 
 pub use exchange::{build_query, check_answer, check_header, is_truncated, set_id, Mismatch, Question};
 pub use message::*;
-pub use name::{
-    below_or_at_name_at, is_below_or_at, name_at_below_or_at, name_at_eq, parent, read_name, same_name,
-    MAX_NAME,
-};
+pub use name::{is_below_or_at, name_at_eq, read_name, same_name, MAX_NAME};
 pub use scrub::{scrub, Scrubbed};

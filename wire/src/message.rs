@@ -473,27 +473,6 @@ pub fn name_to_string(wire: &[u8]) -> String {
     out
 }
 
-/// Whether wire name `name` equals `zone` or lies below it (both lower-cased).
-pub fn is_subdomain(name: &[u8], zone: &[u8]) -> bool {
-    if zone.len() > name.len() {
-        return false;
-    }
-    // Walk name's label boundaries; the suffix must start on one.
-    let mut at = 0;
-    loop {
-        if name[at..] == *zone {
-            return true;
-        }
-        match name.get(at) {
-            Some(&0) | None => return false,
-            Some(&len) => at += 1 + len as usize,
-        }
-        if at >= name.len() {
-            return false;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,15 +608,5 @@ mod tests {
         assert_eq!(l.answers[0].ttl, 300);
         assert_eq!(l.answers[0].rtype, 1);
         assert_eq!(l.answers[0].end, m.len());
-    }
-
-    #[test]
-    fn subdomains() {
-        let name = b"\x03www\x04corp\x07example\x00";
-        assert!(is_subdomain(name, b"\x04corp\x07example\x00"));
-        assert!(is_subdomain(name, b"\x00"));
-        assert!(is_subdomain(name, name));
-        assert!(!is_subdomain(name, b"\x03orp\x07example\x00"));
-        assert!(!is_subdomain(b"\x00", b"\x07example\x00"));
     }
 }

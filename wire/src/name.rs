@@ -93,40 +93,6 @@ pub fn name_at_eq(buf: &[u8], at: usize, name: &[u8]) -> Result<bool, Malformed>
     }
 }
 
-/// Whether the name at `at` in `buf` equals `zone` or lies below it. No allocation.
-pub fn name_at_below_or_at(buf: &[u8], at: usize, zone: &[u8]) -> Result<bool, Malformed> {
-    let (mut pos, mut labels) = (at, 0usize);
-    loop {
-        pos = resolve_pointer(buf, pos)?;
-        if name_at_eq(buf, pos, zone)? {
-            return Ok(true);
-        }
-        let len = usize::from(buf[pos]);
-        labels += 1;
-        if len == 0 || labels > MAX_NAME / 2 {
-            return Ok(false);
-        }
-        pos += 1 + len;
-    }
-}
-
-/// Whether `name` (uncompressed) equals the name at `at` or lies below it.
-pub fn below_or_at_name_at(name: &[u8], buf: &[u8], at: usize) -> Result<bool, Malformed> {
-    let mut i = 0;
-    loop {
-        if name_at_eq(buf, at, &name[i..])? {
-            return Ok(true);
-        }
-        match name.get(i) {
-            Some(&len) if len > 0 => i += 1 + usize::from(len),
-            _ => return Ok(false),
-        }
-        if i >= name.len() {
-            return Ok(false);
-        }
-    }
-}
-
 /// Whether two wire names are the same name (ASCII case folded; label
 /// lengths are below 64, so folding leaves them alone).
 pub fn same_name(a: &[u8], b: &[u8]) -> bool {
@@ -147,14 +113,6 @@ pub fn is_below_or_at(name: &[u8], zone: &[u8]) -> bool {
         if at >= name.len() {
             return false;
         }
-    }
-}
-
-/// The name one label up (`www.example.` → `example.`); the root stays root.
-pub fn parent(name: &[u8]) -> &[u8] {
-    match name.first() {
-        Some(&len) if len > 0 && name.len() > 1 + usize::from(len) => &name[1 + usize::from(len)..],
-        _ => name.get(name.len().saturating_sub(1)..).unwrap_or_default(),
     }
 }
 
@@ -191,11 +149,6 @@ mod tests {
         let www = b"\x03WWW\x07example\x04test\x00";
         assert_eq!(name_at_eq(&m, 26, www), Ok(true));
         assert_eq!(name_at_eq(&m, 12, www), Ok(false));
-        assert_eq!(name_at_below_or_at(&m, 26, b"\x04TEST\x00"), Ok(true));
-        assert_eq!(name_at_below_or_at(&m, 12, www), Ok(false));
-        assert_eq!(below_or_at_name_at(www, &m, 12), Ok(true));
-        assert_eq!(below_or_at_name_at(b"\x04test\x00", &m, 26), Ok(false));
-        assert_eq!(below_or_at_name_at(b"\x00", &m, 26), Ok(false));
         let mut looped = vec![0u8; HEADER];
         looped.extend_from_slice(b"\xc0\x0c");
         assert!(name_at_eq(&looped, 12, b"\x00").is_err());
@@ -209,8 +162,5 @@ mod tests {
         assert!(is_below_or_at(www, www));
         assert!(!is_below_or_at(www, b"\x03ple\x04test\x00"));
         assert!(!is_below_or_at(b"\x04test\x00", www));
-        assert_eq!(parent(www), b"\x07example\x04test\x00");
-        assert_eq!(parent(b"\x04test\x00"), b"\x00");
-        assert_eq!(parent(b"\x00"), b"\x00");
     }
 }
