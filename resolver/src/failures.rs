@@ -7,7 +7,6 @@
 //! Only questions with nothing stale to serve are kept here; a stale entry
 //! has RFC 8767's own failure-recheck timer (cache.rs).
 
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,9 +30,11 @@ pub struct Failures {
 
 impl Default for Failures {
     fn default() -> Self {
-        let cap = NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN);
+        // Unbounded in lru's terms, bounded in `put`: a bounded LruCache
+        // allocates its whole table up front, for a map that is nearly
+        // always empty.
         Failures {
-            recent: Mutex::new(LruCache::with_hasher(cap, RandomState::new())),
+            recent: Mutex::new(LruCache::unbounded_with_hasher(RandomState::new())),
         }
     }
 }
@@ -56,6 +57,9 @@ impl Failures {
     pub fn put(&self, key: Key, why: Failed, now: Instant) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.put(key, (now + FAILURE_TTL, why));
+        while recent.len() > CAPACITY {
+            recent.pop_lru();
+        }
     }
 
     /// Forgets `key` (it was answered).
@@ -95,6 +99,24 @@ mod tests {
             None,
             "then asked again"
         );
+    }
+
+    #[test]
+    fn at_most_capacity_failures_are_kept_the_oldest_go_first() {
+        let t0 = Instant::now();
+        let f = Failures::default();
+        let why = Failed {
+            ede: 0,
+            text: "x".into(),
+        };
+        for i in 0..CAPACITY as u32 + 5 {
+            let mut name = vec![4];
+            name.extend_from_slice(&i.to_be_bytes());
+            name.push(0);
+            f.put(key(&name), why.clone(), t0);
+        }
+        assert_eq!(f.recent.lock().expect("lock").len(), CAPACITY);
+        assert_eq!(f.get(&key(&[4, 0, 0, 0, 0, 0]), t0), None, "the oldest went");
     }
 
     #[test]
