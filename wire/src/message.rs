@@ -59,6 +59,8 @@ pub mod ede {
 
 /// EDNS option code of an Extended DNS Error (RFC 8914).
 pub const OPTION_EDE: u16 = 15;
+/// EDNS option code of the Name Server Identifier (RFC 5001).
+pub const OPTION_NSID: u16 = 3;
 
 /// Type code of HINFO (RFC 8482's minimal ANY answer).
 pub const TYPE_HINFO: u16 = 13;
@@ -148,6 +150,8 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// EDNS version (only 0 is understood; others get BADVERS).
     pub version: u8,
+    /// The client asked for the server's NSID (RFC 5001: an empty option 3).
+    pub nsid: bool,
 }
 
 fn u16_at(buf: &[u8], at: usize) -> Result<u16, Malformed> {
@@ -332,6 +336,7 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, Malformed> {
                 payload: class.max(512),
                 dnssec_ok: ttl & 0x8000 != 0,
                 version: ((ttl >> 16) & 0xff) as u8,
+                nsid: has_option(&buf[after_name + 10..end], OPTION_NSID),
             });
         }
         at = end;
@@ -348,6 +353,19 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, Malformed> {
         question_end,
         edns,
     })
+}
+
+/// Whether OPT rdata `options` carries option `code` (a malformed tail is
+/// ignored: unknown and broken options never fail a query, RFC 6891 §6.1.2).
+fn has_option(mut options: &[u8], code: u16) -> bool {
+    while options.len() >= 4 {
+        let len = usize::from(u16::from_be_bytes([options[2], options[3]]));
+        if u16::from_be_bytes([options[0], options[1]]) == code {
+            return true;
+        }
+        options = options.get(4 + len..).unwrap_or_default();
+    }
+    false
 }
 
 /// The ID of whatever arrived, if it has one (to answer FORMERR).
@@ -494,10 +512,24 @@ mod tests {
             Some(Edns {
                 payload: 4096,
                 dnssec_ok: true,
-                version: 0
+                version: 0,
+                nsid: false,
             })
         );
         assert_eq!(name_to_string(&q.qname), "www.example.test.");
+    }
+
+    #[test]
+    fn sees_an_nsid_request_among_other_options() {
+        let mut q = QUERY[..QUERY.len() - 2].to_vec();
+        // A cookie (option 10, 8 bytes), then an empty NSID option.
+        q.extend_from_slice(&[0, 16, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 3, 0, 0]);
+        assert!(parse_query(&q).expect("valid").edns.expect("OPT").nsid);
+        assert!(!parse_query(QUERY).expect("valid").edns.expect("OPT").nsid);
+        // An option whose length runs past the record ends the scan, no panic.
+        let mut broken = QUERY[..QUERY.len() - 2].to_vec();
+        broken.extend_from_slice(&[0, 8, 0, 10, 0, 9, 0, 3, 0, 0]);
+        assert!(!parse_query(&broken).expect("valid").edns.expect("OPT").nsid);
     }
 
     #[test]

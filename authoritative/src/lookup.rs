@@ -1,0 +1,340 @@
+//! The answer to one question, as RFC 1034 §4.3.2 and its updates define
+//! it: a pure function of the zones, the name and the type. It returns a
+//! [`Plan`] (which RRsets go in which section); render.rs turns that into
+//! bytes.
+//!
+//! ```text
+//!  walk down from the apex, one label at a time:
+//!    a name that does not exist ── *.<closest encloser>? ── yes: synthesise (RFC 4592)
+//!                                                        └─ no: NXDOMAIN + SOA
+//!    NS below the apex (a cut)   ── referral: AA clear, NS + glue (DS: the parent answers)
+//!    DNAME above the name        ── DNAME + synthesised CNAME, go on at the new name (RFC 6672)
+//!    the name itself             ── the type's RRset; else its CNAME, go on at the target;
+//!                                   else NODATA + SOA
+//!  a chain goes on into any zone served here, at most MAX_CHAIN links;
+//!  positive answers carry the zone's NS in authority and the addresses of
+//!  NS/MX/SRV targets in additional, as NSD does.
+//! ```
+
+use std::borrow::Cow;
+
+use crate::zone::{types, Node, RRset, Zone};
+
+/// How many CNAME/DNAME links a chain may have before the answer stops
+/// with what it has (a loop, or a very long chain).
+pub(crate) const MAX_CHAIN: usize = 12;
+/// RCODE YXDOMAIN: a DNAME substitution made the name too long.
+const YXDOMAIN: u8 = 6;
+
+/// The records of one RRset in a section.
+#[derive(Debug, Clone)]
+pub(crate) enum Records<'a> {
+    /// Straight from the zone.
+    Stored(&'a [(u32, Box<[u8]>)]),
+    /// A CNAME synthesised from a DNAME: its TTL and target.
+    Synth(u32, Vec<u8>),
+}
+
+/// One RRset to render.
+#[derive(Debug, Clone)]
+pub(crate) struct Set<'a> {
+    /// Uncompressed owner name; one equal to the question's comes out as a
+    /// pointer to it, so in the client's spelling.
+    pub(crate) owner: Cow<'a, [u8]>,
+    pub(crate) rtype: u16,
+    pub(crate) records: Records<'a>,
+}
+
+impl<'a> Set<'a> {
+    fn stored(owner: Cow<'a, [u8]>, set: &'a RRset) -> Self {
+        Set {
+            owner,
+            rtype: set.rtype,
+            records: Records::Stored(&set.records),
+        }
+    }
+
+    fn same(&self, owner: &[u8], rtype: u16) -> bool {
+        self.rtype == rtype && self.owner.eq_ignore_ascii_case(owner)
+    }
+}
+
+/// What to answer, section by section.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan<'a> {
+    pub(crate) rcode: u8,
+    pub(crate) aa: bool,
+    pub(crate) answer: Vec<Set<'a>>,
+    pub(crate) authority: Vec<Set<'a>>,
+    pub(crate) additional: Vec<Set<'a>>,
+    /// The authority section must fit, or the answer is truncated (a
+    /// referral's NS, a negative answer's SOA).
+    pub(crate) authority_required: bool,
+    /// A chain left the zone it started in: the answer depends on other
+    /// zones, so it is not compiled ahead (compiled.rs).
+    pub(crate) left_zone: bool,
+}
+
+/// Finds the zone serving a (lower-cased) name, for chains.
+pub(crate) trait Finder<'a> {
+    fn zone_of(&self, name: &[u8]) -> Option<&'a Zone>;
+}
+
+/// One step of the walk in one zone.
+enum Step<'a> {
+    /// These RRsets answer; `with_ns`: add the zone's NS in authority.
+    Answer(Set<'a>, bool),
+    /// A CNAME to follow (the set, its target).
+    Cname(Set<'a>, &'a [u8]),
+    /// A DNAME applies: its set, the synthesised CNAME's TTL and target.
+    Dname(Set<'a>, u32, Option<Vec<u8>>),
+    NoData,
+    NxDomain,
+    /// A zone cut above or at the name: its node.
+    Referral(&'a Node),
+}
+
+/// The answer to `qname` (lower-cased wire form) of `qtype` in `zone`.
+pub(crate) fn lookup<'a>(finder: &dyn Finder<'a>, zone: &'a Zone, qname: &'a [u8], qtype: u16) -> Plan<'a> {
+    let mut plan = Plan {
+        aa: true,
+        ..Plan::default()
+    };
+    let mut zone = zone;
+    let mut name: Cow<'a, [u8]> = Cow::Borrowed(qname);
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let next: Cow<'a, [u8]> = match step(zone, &name, qtype) {
+            Step::Answer(set, with_ns) => {
+                plan.answer.push(set);
+                if with_ns {
+                    add_zone_ns(&mut plan, zone);
+                }
+                break;
+            }
+            Step::NoData => {
+                add_soa(&mut plan, zone);
+                break;
+            }
+            Step::NxDomain => {
+                plan.rcode = palanquin_wire::rcode::NXDOMAIN;
+                add_soa(&mut plan, zone);
+                break;
+            }
+            Step::Referral(cut) => {
+                if plan.answer.is_empty() {
+                    plan.aa = false;
+                }
+                if let Some(ns) = cut.get(types::NS) {
+                    plan.authority.push(Set::stored(Cow::Borrowed(&cut.owner), ns));
+                    plan.authority_required = true;
+                    add_addresses(&mut plan, zone, ns.rtype, &ns.records);
+                }
+                break;
+            }
+            Step::Cname(set, target) => {
+                plan.answer.push(set);
+                Cow::Owned(crate::zone::lower(target).into_vec())
+            }
+            Step::Dname(set, ttl, target) => {
+                plan.answer.push(set);
+                let Some(target) = target else {
+                    plan.rcode = YXDOMAIN;
+                    break;
+                };
+                plan.answer.push(Set {
+                    owner: name.clone(),
+                    rtype: types::CNAME,
+                    records: Records::Synth(ttl, target.clone()),
+                });
+                Cow::Owned(crate::zone::lower(&target).into_vec())
+            }
+        };
+        if seen.len() + 1 >= MAX_CHAIN || seen.iter().any(|s| *s == *next) || *next == *qname {
+            break;
+        }
+        seen.push(next.to_vec());
+        match finder.zone_of(&next) {
+            Some(z) => {
+                if !std::ptr::eq(z, zone) || !palanquin_wire::is_below_or_at(&next, &zone.apex) {
+                    plan.left_zone = true;
+                }
+                zone = z;
+            }
+            None => {
+                plan.left_zone = true;
+                break;
+            }
+        }
+        name = next;
+    }
+    add_answer_additionals(&mut plan, finder);
+    plan
+}
+
+/// The walk from the apex down to `name`, in one zone.
+fn step<'a>(zone: &'a Zone, name: &Cow<'a, [u8]>, qtype: u16) -> Step<'a> {
+    // Offsets of the suffixes of `name` from the apex up to the full name.
+    let mut starts = Vec::with_capacity(8);
+    let mut at = 0;
+    while name.len() - at > zone.apex.len() {
+        starts.push(at);
+        at += 1 + usize::from(name[at]);
+    }
+    let mut encloser = zone.apex_node();
+    // The apex: its DNAME applies to every name below it.
+    if let (Some(apex), false) = (encloser, starts.is_empty()) {
+        if let Some(dname) = apex.get(types::DNAME) {
+            return dname_step(name, &zone.apex, apex, dname);
+        }
+    }
+    for (i, &start) in starts.iter().enumerate().rev() {
+        let suffix = &name[start..];
+        let Some(node) = zone.node(suffix) else {
+            break;
+        };
+        encloser = Some(node);
+        let is_target = i == 0;
+        if node.get(types::NS).is_some() && !(is_target && qtype == types::DS) {
+            return Step::Referral(node);
+        }
+        if !is_target {
+            if let Some(dname) = node.get(types::DNAME) {
+                return dname_step(name, suffix, node, dname);
+            }
+        } else {
+            return at_name(node, Cow::clone(name), qtype, true);
+        }
+    }
+    if starts.is_empty() {
+        return match encloser {
+            Some(apex) => at_name(apex, Cow::clone(name), qtype, true),
+            None => Step::NxDomain,
+        };
+    }
+    // The name does not exist: the closest encloser's wildcard, if any.
+    let Some(encloser) = encloser else {
+        return Step::NxDomain;
+    };
+    let mut wild = Vec::with_capacity(2 + encloser.owner.len());
+    wild.extend_from_slice(b"\x01*");
+    wild.extend(encloser.owner.iter().map(u8::to_ascii_lowercase));
+    match zone.node(&wild) {
+        Some(source) => at_name(source, Cow::clone(name), qtype, false),
+        None => Step::NxDomain,
+    }
+}
+
+/// The answer at an existing node (or a wildcard standing in for the name).
+fn at_name<'a>(node: &'a Node, owner: Cow<'a, [u8]>, qtype: u16, exact: bool) -> Step<'a> {
+    // At a cut only DS gets here, answered by the parent without NS.
+    let at_cut = exact && node.get(types::NS).is_some() && qtype == types::DS;
+    if qtype == types::ANY {
+        // RFC 8482: one RRset, not everything.
+        return match node.rrsets.first() {
+            Some(set) => Step::Answer(Set::stored(owner, set), false),
+            None => Step::NoData,
+        };
+    }
+    if let Some(set) = node.get(qtype) {
+        return Step::Answer(Set::stored(owner, set), !at_cut);
+    }
+    if let Some(cname) = node.get(types::CNAME) {
+        let target: &'a [u8] = &cname.records[0].1;
+        return Step::Cname(Set::stored(owner, cname), target);
+    }
+    Step::NoData
+}
+
+/// DNAME `owner` → target applies to `name` below it.
+fn dname_step<'a>(name: &Cow<'a, [u8]>, owner: &[u8], node: &'a Node, dname: &'a RRset) -> Step<'a> {
+    let (ttl, target) = &dname.records[0];
+    let prefix = &name[..name.len() - owner.len()];
+    let synth = (prefix.len() + target.len() <= palanquin_wire::MAX_NAME).then(|| {
+        let mut n = prefix.to_vec();
+        n.extend_from_slice(target);
+        n
+    });
+    Step::Dname(Set::stored(Cow::Borrowed(&node.owner), dname), *ttl, synth)
+}
+
+/// The SOA in authority of a negative answer, its TTL the negative TTL.
+fn add_soa<'a>(plan: &mut Plan<'a>, zone: &'a Zone) {
+    if let Some(soa) = zone.apex_node().and_then(|n| n.get(types::SOA)) {
+        let (_, rdata) = &soa.records[0];
+        plan.authority.push(Set {
+            owner: Cow::Borrowed(&zone.apex_node().map_or(&[][..], |n| &n.owner)),
+            rtype: types::SOA,
+            records: Records::Synth(zone.negative_ttl, rdata.to_vec()),
+        });
+        plan.authority_required = true;
+    }
+}
+
+/// The zone's NS in authority of a positive answer, and their addresses.
+fn add_zone_ns<'a>(plan: &mut Plan<'a>, zone: &'a Zone) {
+    let Some(apex) = zone.apex_node() else { return };
+    let Some(ns) = apex.get(types::NS) else { return };
+    if plan.answer.iter().any(|s| s.same(&apex.owner, types::NS)) {
+        return;
+    }
+    plan.authority.push(Set::stored(Cow::Borrowed(&apex.owner), ns));
+    add_addresses(plan, zone, ns.rtype, &ns.records);
+}
+
+/// Where the target name sits in the RDATA of a type that has additional
+/// processing (NS, MX, SRV).
+fn target_of(rtype: u16, rdata: &[u8]) -> Option<&[u8]> {
+    match rtype {
+        types::NS => Some(rdata),
+        types::MX => rdata.get(2..),
+        types::SRV => rdata.get(6..),
+        _ => None,
+    }
+}
+
+/// Addresses (A, then AAAA) of the targets of NS, MX or SRV `records`,
+/// from `zone` only (glue included, wildcards not expanded, as NSD does),
+/// that are not in the message yet.
+fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, rtype: u16, records: &'a [(u32, Box<[u8]>)]) {
+    for (_, rdata) in records {
+        let Some(target) = target_of(rtype, rdata) else {
+            continue;
+        };
+        let key = crate::zone::lower(target);
+        if !palanquin_wire::is_below_or_at(&key, &zone.apex) {
+            continue;
+        }
+        let Some(node) = zone.node(&key) else { continue };
+        for rtype in [types::A, types::AAAA] {
+            let Some(addr) = node.get(rtype) else { continue };
+            let dup = plan
+                .answer
+                .iter()
+                .chain(&plan.additional)
+                .any(|s| s.same(&node.owner, rtype));
+            if !dup {
+                plan.additional
+                    .push(Set::stored(Cow::Borrowed(&node.owner), addr));
+            }
+        }
+    }
+}
+
+/// Additional addresses for NS, MX and SRV records in the answer.
+fn add_answer_additionals<'a>(plan: &mut Plan<'a>, finder: &dyn Finder<'a>) {
+    for i in 0..plan.answer.len() {
+        let set = &plan.answer[i];
+        let (Records::Stored(records), rtype) = (&set.records, set.rtype) else {
+            continue;
+        };
+        if !matches!(rtype, types::NS | types::MX | types::SRV) {
+            continue;
+        }
+        let records: &'a [(u32, Box<[u8]>)] = records;
+        let Some(zone) = finder.zone_of(&crate::zone::lower(&set.owner)) else {
+            continue;
+        };
+        add_addresses(plan, zone, rtype, records);
+    }
+}

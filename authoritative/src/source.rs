@@ -1,0 +1,333 @@
+//! Reading RFC 1035 master files: the one module that knows the `domain`
+//! crate (NLnet Labs), whose scanner handles every master-file feature
+//! (`$ORIGIN`, `$TTL`, `@`, blank owners, parentheses, quoted strings,
+//! `\DDD`, RFC 3597 `\#` and `TYPEnnn`). `$INCLUDE` comes back from it as an
+//! entry: this module opens the file (relative to the including file's
+//! folder), at most [`MAX_INCLUDE_DEPTH`] deep.
+//!
+//! ```text
+//!  file ─domain::zonefile──▶ entries ─▶ Record { owner, type, TTL, rdata (wire), file:line }
+//!            │ $INCLUDE path [origin] ─▶ the same, recursively
+//!            └ error ─▶ LoadError { file, line, message }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use domain::base::iana::Class;
+use domain::base::name::{Name, ToName};
+use domain::base::rdata::ComposeRecordData;
+use domain::zonefile::inplace::{Entry, Zonefile};
+
+use crate::LoadError;
+
+/// How deep `$INCLUDE` may nest (a file including itself stops here).
+pub const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Where a record was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file it came from (the zone file or one it includes).
+    pub file: Arc<Path>,
+    /// Its line (1-based; a record in parentheses: its first line).
+    pub line: u32,
+}
+
+/// One resource record as written, in wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The owner name, uncompressed, in the file's spelling.
+    pub owner: Vec<u8>,
+    /// The record type.
+    pub rtype: u16,
+    /// The TTL in seconds.
+    pub ttl: u32,
+    /// The RDATA in wire form, names uncompressed and as written.
+    pub rdata: Vec<u8>,
+    /// Where it was written.
+    pub place: Place,
+}
+
+/// Reads `file` as the master file of zone `origin` (text form, with the
+/// trailing dot), following `$INCLUDE`s.
+pub fn read(file: &Path, origin: &str) -> Result<Vec<Record>, LoadError> {
+    let origin = Name::<Bytes>::from_str(origin).map_err(|e| LoadError {
+        file: file.to_owned(),
+        line: 0,
+        message: format!("bad origin {origin}: {e}"),
+    })?;
+    let mut out = Vec::new();
+    read_into(file, origin, 0, &mut out)?;
+    Ok(out)
+}
+
+/// Reads master-file `text` (named `file` in errors) for zone `origin`,
+/// without opening any other file: `$INCLUDE` is an error. For tests and fuzzing.
+pub fn parse(text: &[u8], file: &Path, origin: &str) -> Result<Vec<Record>, LoadError> {
+    let origin = Name::<Bytes>::from_str(origin).map_err(|e| LoadError {
+        file: file.to_owned(),
+        line: 0,
+        message: format!("bad origin {origin}: {e}"),
+    })?;
+    let mut out = Vec::new();
+    scan(text, Arc::from(file), origin, &mut out, &mut |_, _, place, _| {
+        Err(place.error("$INCLUDE is not allowed here"))
+    })?;
+    Ok(out)
+}
+
+impl Place {
+    pub(crate) fn error(&self, message: impl Into<String>) -> LoadError {
+        LoadError {
+            file: self.file.to_path_buf(),
+            line: self.line,
+            message: message.into(),
+        }
+    }
+}
+
+fn read_into(file: &Path, origin: Name<Bytes>, depth: usize, out: &mut Vec<Record>) -> Result<(), LoadError> {
+    let text = std::fs::read(file).map_err(|e| LoadError {
+        file: file.to_owned(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    let folder = file.parent().map(Path::to_owned).unwrap_or_default();
+    scan(
+        &text,
+        Arc::from(file),
+        origin,
+        out,
+        &mut |path, origin, place, out| {
+            if depth + 1 >= MAX_INCLUDE_DEPTH {
+                return Err(place.error(format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep")));
+            }
+            let target: PathBuf = folder.join(path);
+            read_into(&target, origin, depth + 1, out)
+        },
+    )
+}
+
+type Include<'a> = dyn FnMut(&str, Name<Bytes>, &Place, &mut Vec<Record>) -> Result<(), LoadError> + 'a;
+
+fn scan(
+    text: &[u8],
+    file: Arc<Path>,
+    origin: Name<Bytes>,
+    out: &mut Vec<Record>,
+    include: &mut Include<'_>,
+) -> Result<(), LoadError> {
+    let mut zf = Zonefile::from(text);
+    zf.set_origin(origin.clone());
+    zf.set_default_class(Class::IN);
+    let entries = Entries::new(text);
+    // Entries handed out so far (records and includes; `$ORIGIN` and `$TTL`
+    // are consumed inside the scanner).
+    let mut handed = 0;
+    loop {
+        let entry = zf.next_entry().map_err(|e| {
+            // domain reports `line:column: message`, where it stopped.
+            let shown = e.to_string();
+            let mut parts = shown.splitn(3, ':');
+            let line: u32 = parts.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+            let col: u32 = parts.next().and_then(|c| c.trim().parse().ok()).unwrap_or(0);
+            LoadError {
+                file: file.to_path_buf(),
+                line: entries.containing(line, col),
+                message: parts.next().map_or(shown.clone(), |m| m.trim().to_owned()),
+            }
+        })?;
+        let place = Place {
+            file: Arc::clone(&file),
+            line: entries.nth_data(handed),
+        };
+        handed += 1;
+        match entry {
+            None => return Ok(()),
+            Some(Entry::Include { path, origin: inc }) => {
+                let inc = inc.unwrap_or_else(|| zf.origin().unwrap_or_else(|_| origin.clone()));
+                include(path.as_ref(), inc, &place, out)?;
+            }
+            Some(Entry::Record(r)) => {
+                if r.class() != Class::IN {
+                    return Err(place.error(format!("class {} is not served (only IN)", r.class())));
+                }
+                let mut owner = Vec::with_capacity(32);
+                let mut rdata = Vec::with_capacity(16);
+                let composed = r
+                    .owner()
+                    .compose(&mut owner)
+                    .and_then(|()| r.data().compose_rdata(&mut rdata));
+                if composed.is_err() || rdata.len() > usize::from(u16::MAX) {
+                    return Err(place.error("record too long"));
+                }
+                out.push(Record {
+                    owner,
+                    rtype: r.rtype().to_int(),
+                    ttl: r.ttl().as_secs(),
+                    rdata,
+                    place,
+                });
+            }
+        }
+    }
+}
+
+/// Where each entry of a master file starts: a line, or lines joined by
+/// parentheses, with quotes, escapes and comments taken into account. The
+/// scanner does not say where a record began, so its k-th record is the
+/// k-th entry here that is not a `$ORIGIN` or `$TTL` directive.
+struct Entries {
+    /// Start line of every entry, and whether it is `$ORIGIN`/`$TTL`.
+    starts: Vec<(u32, bool)>,
+}
+
+impl Entries {
+    fn new(text: &[u8]) -> Self {
+        let mut starts = Vec::new();
+        let (mut line, mut i) = (1u32, 0usize);
+        while i < text.len() {
+            // At the start of a line, outside any entry.
+            let rest = &text[i..];
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(text.len(), |p| i + p);
+            let content = text[i..end].iter().position(|b| !b.is_ascii_whitespace());
+            let Some(first) = content.map(|p| text[i + p]) else {
+                line += 1;
+                i = end + 1;
+                continue;
+            };
+            if first == b';' {
+                line += 1;
+                i = end + 1;
+                continue;
+            }
+            let word = &text[i + content.unwrap_or(0)..end];
+            let directive = word.len() >= 4
+                && (word[..4].eq_ignore_ascii_case(b"$TTL")
+                    || word.len() >= 7 && word[..7].eq_ignore_ascii_case(b"$ORIGIN"));
+            starts.push((line, directive));
+            // Scan to the end of this entry.
+            let (mut depth, mut quoted) = (0u32, false);
+            while i < text.len() {
+                match text[i] {
+                    b'\\' => i += 1,
+                    b'"' => quoted = !quoted,
+                    b';' if !quoted => {
+                        while i < text.len() && text[i] != b'\n' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    b'(' if !quoted => depth += 1,
+                    b')' if !quoted => depth = depth.saturating_sub(1),
+                    b'\n' => {
+                        line += 1;
+                        if depth == 0 && !quoted {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        Entries { starts }
+    }
+
+    /// The start line of the `n`-th entry that is a record or `$INCLUDE`.
+    fn nth_data(&self, n: usize) -> u32 {
+        self.starts
+            .iter()
+            .filter(|(_, directive)| !directive)
+            .nth(n)
+            .map_or(0, |&(line, _)| line)
+    }
+
+    /// The start line of the entry the scanner stopped in at `line:col`
+    /// (column 1: it had just passed the newline ending the entry before).
+    fn containing(&self, line: u32, col: u32) -> u32 {
+        let at = if col <= 1 { line.saturating_sub(1) } else { line };
+        self.starts
+            .iter()
+            .rev()
+            .find(|&&(start, _)| start <= at)
+            .map_or(line, |&(start, _)| start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(text: &str) -> Vec<Record> {
+        parse(text.as_bytes(), Path::new("t.zone"), "example.test.").expect("parses")
+    }
+
+    fn err(text: &str) -> LoadError {
+        parse(text.as_bytes(), Path::new("t.zone"), "example.test.").expect_err("refused")
+    }
+
+    #[test]
+    fn reads_every_master_file_feature() {
+        let r = records(concat!(
+            "$TTL 300\n",
+            "@ IN SOA ns1 hostmaster ( 1 7200 ; refresh\n",
+            "   3600 1209600 60 )\n",
+            "   IN NS ns1\n",
+            "ns1 A 192.0.2.1\n",
+            "txt 60 IN TXT \"a (b\" \"c;d\" ( \"e\"\n",
+            "  \"f\" )\n",
+            "esc\\065 IN 77 A 192.0.2.2\n",
+            "unk TYPE65534 \\# 3 010203\n",
+            "unk2 CLASS1 TYPE1 \\# 4 c0000201\n",
+            "$ORIGIN sub\n",
+            "x A 192.0.2.5\n",
+        ));
+        let lines: Vec<u32> = r.iter().map(|r| r.place.line).collect();
+        assert_eq!(lines, [2, 4, 5, 6, 8, 9, 10, 12]);
+        assert_eq!(r[0].rtype, 6);
+        assert_eq!(&r[0].rdata[r[0].rdata.len() - 4..], &60u32.to_be_bytes());
+        assert_eq!(r[3].rdata, b"\x04a (b\x03c;d\x01e\x01f");
+        assert_eq!(r[3].ttl, 60);
+        assert_eq!(r[4].owner, b"\x04escA\x07example\x04test\x00");
+        assert_eq!((r[4].ttl, r[4].rdata.as_slice()), (77, &[192, 0, 2, 2][..]));
+        assert_eq!((r[5].rtype, r[5].rdata.as_slice()), (65534, &[1, 2, 3][..]));
+        assert_eq!((r[6].rtype, r[6].rdata.as_slice()), (1, &[192, 0, 2, 1][..]));
+        assert_eq!(r[7].owner, b"\x01x\x03sub\x07example\x04test\x00");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = err("$TTL 300\n@ SOA ns1 hm 1 2 3 4 5\nbad A 300.1.1.1\n");
+        assert_eq!((e.line, e.file.as_path()), (3, Path::new("t.zone")), "{e}");
+        let e = err("$TTL 300\n@ CH TXT \"x\"\n");
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn includes_are_read_relative_to_the_including_file() {
+        let dir = std::env::temp_dir().join(format!("palanquin-src-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inc")).expect("dir");
+        std::fs::write(
+            dir.join("main.zone"),
+            "$TTL 60\n@ NS ns\n$INCLUDE inc/a.zone sub\nafter A 192.0.2.9\n",
+        )
+        .expect("write");
+        std::fs::write(dir.join("inc/a.zone"), "\nx A 192.0.2.1\n").expect("write");
+        std::fs::write(dir.join("loop.zone"), "$INCLUDE loop.zone\n").expect("write");
+        let r = read(&dir.join("main.zone"), "example.test.").expect("reads");
+        let owners: Vec<_> = r.iter().map(|r| (r.owner.clone(), r.place.line)).collect();
+        assert_eq!(owners[1], (b"\x01x\x03sub\x07example\x04test\x00".to_vec(), 2));
+        assert!(r[1].place.file.ends_with("inc/a.zone"));
+        assert_eq!(owners[2].0, b"\x05after\x07example\x04test\x00");
+        let e = read(&dir.join("loop.zone"), "example.test.").expect_err("loops");
+        assert!(e.message.contains("nested"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,163 @@
+//! Every zone served, and the entry point of the authoritative side:
+//! which zone a name falls in, and the reply to a query for it.
+//!
+//! ```text
+//!  Zones::find(qname) ── the deepest zone whose apex is qname or above it
+//!  Zones::answer ── node exists and has a compiled answer that fits ─▶ copy + patch
+//!                └─ otherwise ─▶ lookup.rs (plan) ─▶ render.rs (bytes, TC within the limit)
+//! ```
+
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use metrics::Counter;
+use palanquin_wire::{rcode, Query};
+
+use crate::lookup::{self, Finder};
+use crate::render::{self, Head, Opt};
+use crate::zone::Zone;
+use crate::{compiled, metrics as m};
+
+/// How the server answers, beyond what the query says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// Set RA: this client may recurse here (names outside the zones).
+    pub recursion_available: bool,
+    /// The NSID to send when asked (RFC 5001).
+    pub nsid: Option<&'a [u8]>,
+    /// The UDP size limit; `None` over TCP.
+    pub limit: Option<usize>,
+}
+
+/// A zone as served: the data and its counters.
+struct Served {
+    zone: Arc<Zone>,
+    /// Answers by RCODE (index = RCODE, 0–5; 6 = any other).
+    queries: [Counter; 7],
+}
+
+/// The zones in service, read-only: a reload builds a new set and swaps it.
+#[derive(Default)]
+pub struct Zones {
+    served: Vec<Served>,
+    by_apex: AHashMap<Box<[u8]>, usize>,
+    /// Fewest labels of any apex: shorter suffixes need no lookup.
+    min_apex_len: usize,
+}
+
+impl std::fmt::Debug for Zones {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.served.iter().map(|s| s.zone.name()))
+            .finish()
+    }
+}
+
+impl Zones {
+    /// Serves `zones` (origins distinct: the configuration checks that),
+    /// registering their metrics.
+    pub fn new(zones: Vec<Arc<Zone>>) -> Zones {
+        let mut by_apex = AHashMap::with_capacity(zones.len());
+        let served: Vec<Served> = zones
+            .into_iter()
+            .enumerate()
+            .map(|(i, zone)| {
+                by_apex.insert(zone.apex.clone(), i);
+                let name = zone.name().to_owned();
+                metrics::gauge!(m::ZONE_SERIAL, "zone" => name.clone()).set(f64::from(zone.serial()));
+                metrics::gauge!(m::ZONE_RECORDS, "zone" => name.clone()).set(zone.records() as f64);
+                let queries = m::RCODES
+                    .map(|rc| metrics::counter!(m::ZONE_QUERIES, "zone" => name.clone(), "rcode" => rc));
+                Served { zone, queries }
+            })
+            .collect();
+        let min_apex_len = served.iter().map(|s| s.zone.apex.len()).min().unwrap_or(1);
+        Zones {
+            served,
+            by_apex,
+            min_apex_len,
+        }
+    }
+
+    /// No zones at all.
+    pub fn is_empty(&self) -> bool {
+        self.served.is_empty()
+    }
+
+    /// The zones, in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Zone>> {
+        self.served.iter().map(|s| &s.zone)
+    }
+
+    /// The zone named `origin` (lower-cased wire form), to keep it across a reload.
+    pub fn get(&self, apex: &[u8]) -> Option<&Arc<Zone>> {
+        self.by_apex.get(apex).map(|&i| &self.served[i].zone)
+    }
+
+    /// The index of the deepest zone at or above `qname` (lower-cased).
+    pub fn find(&self, qname: &[u8]) -> Option<usize> {
+        if self.served.is_empty() {
+            return None;
+        }
+        let mut at = 0;
+        while qname.len() - at >= self.min_apex_len {
+            if let Some(&i) = self.by_apex.get(&qname[at..]) {
+                return Some(i);
+            }
+            match qname.get(at) {
+                Some(&0) | None => return None,
+                Some(&len) => at += 1 + usize::from(len),
+            }
+        }
+        None
+    }
+
+    /// The reply to query `q` (parsed from `raw`) for a name in zone `index`
+    /// (from [`Zones::find`]).
+    pub fn answer(&self, index: usize, raw: &[u8], q: &Query, ctx: &Context<'_>) -> Vec<u8> {
+        let Some(served) = self.served.get(index) else {
+            return palanquin_wire::error_response(raw, Some(q), rcode::SERVFAIL);
+        };
+        let (reply, rc) = self.reply(&served.zone, raw, q, ctx);
+        served.queries[usize::from(rc.min(6))].increment(1);
+        reply
+    }
+
+    fn reply(&self, zone: &Zone, raw: &[u8], q: &Query, ctx: &Context<'_>) -> (Vec<u8>, u8) {
+        if q.qclass != 1 {
+            // Zones are IN only; CH and others are not ours to answer.
+            return (
+                palanquin_wire::error_response(raw, Some(q), rcode::REFUSED),
+                rcode::REFUSED,
+            );
+        }
+        let head = Head {
+            id: q.id,
+            rd: q.rd,
+            cd: q.cd,
+            ra: ctx.recursion_available,
+        };
+        let opt = q.edns.map(|e| Opt {
+            dnssec_ok: e.dnssec_ok,
+            nsid: ctx.nsid.filter(|_| e.nsid),
+        });
+        if let Some(c) = zone.node(&q.qname).and_then(|n| compiled::find(n, q.qtype)) {
+            let reply = c.reply(raw, q.question_end, head, opt);
+            if ctx.limit.is_none_or(|l| reply.len() <= l) {
+                return (reply, c.rcode());
+            }
+        }
+        let plan = lookup::lookup(&All(self), zone, &q.qname, q.qtype);
+        let question = &raw[palanquin_wire::HEADER..q.question_end];
+        (render::render(question, head, &plan, opt, ctx.limit), plan.rcode)
+    }
+}
+
+/// Chains may go on into any zone served here.
+struct All<'a>(&'a Zones);
+
+impl<'a> Finder<'a> for All<'a> {
+    fn zone_of(&self, name: &[u8]) -> Option<&'a Zone> {
+        self.0.find(name).map(|i| &*self.0.served[i].zone)
+    }
+}
