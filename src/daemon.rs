@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
+use palanquin_authoritative::Zones;
 use palanquin_resolver::{Cache, Service};
 use tokio::runtime::Handle;
 use tokio::signal::unix::{signal, SignalKind};
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{self, Settings};
-use crate::metrics::{QueryCounters, RELOADS};
+use crate::metrics::{QueryCounters, RELOADS, ZONE_LOADS};
 use crate::server::{self, Generation, Shared, MAX_PENDING};
 
 const DRAIN: Duration = Duration::from_secs(3);
@@ -36,6 +37,7 @@ fn generation(
     settings: Settings,
     cache: &Arc<Cache>,
     previous: Option<&Generation>,
+    zones: Arc<Zones>,
 ) -> anyhow::Result<Generation> {
     let previous = previous.and_then(|g| g.service.as_deref());
     let service = match &settings.resolver {
@@ -50,6 +52,7 @@ fn generation(
         number,
         settings,
         service,
+        zones,
     })
 }
 
@@ -72,7 +75,11 @@ fn raise_open_files_limit() {
 pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     raise_open_files_limit();
     let cache = Arc::new(Cache::new(settings.cache_size));
-    let first = generation(1, settings.clone(), &cache, None)?;
+    let zones = crate::zones::load_all(&settings.zones)?;
+    for z in &zones {
+        tracing::info!(zone = z.name(), serial = z.serial(), records = z.records(), file = %z.file().display(), "zone loaded");
+    }
+    let first = generation(1, settings.clone(), &cache, None, Arc::new(Zones::new(zones)))?;
     let shared = Arc::new(Shared {
         generation: ArcSwap::from_pointee(first),
         pending: Arc::new(Semaphore::new(MAX_PENDING)),
@@ -225,7 +232,19 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
         metrics::counter!(RELOADS, "result" => "error").increment(1);
         return;
     }
-    match generation(current.number + 1, settings, cache, Some(&current)) {
+    let (zones, failed) = crate::zones::reload(&settings.zones, &current.zones);
+    for e in &failed {
+        tracing::error!(error = %e, "zone not reloaded; its previous version (if any) stays in service");
+    }
+    metrics::counter!(ZONE_LOADS, "result" => "error").increment(failed.len() as u64);
+    metrics::counter!(ZONE_LOADS, "result" => "ok").increment((settings.zones.len() - failed.len()) as u64);
+    match generation(
+        current.number + 1,
+        settings,
+        cache,
+        Some(&current),
+        Arc::new(Zones::new(zones)),
+    ) {
         Ok(next) => {
             let number = next.number;
             shared.generation.store(Arc::new(next));

@@ -125,8 +125,21 @@ pub(crate) fn status(shared: &Shared) -> Value {
             "upstreams": sets,
         })
     });
+    let zones: Vec<Value> = generation
+        .zones
+        .iter()
+        .map(|z| {
+            json!({
+                "zone": z.name(),
+                "serial": z.serial(),
+                "records": z.records(),
+                "file": z.file().display().to_string(),
+            })
+        })
+        .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "zones": zones,
         "uptime_s": shared.started.elapsed().as_secs(),
         "config": generation.settings.path.display().to_string(),
         "generation": generation.number,

@@ -10,6 +10,7 @@ mod metrics;
 mod router;
 mod server;
 mod systemd;
+mod zones;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

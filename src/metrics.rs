@@ -19,6 +19,8 @@ pub(crate) const QUERIES: &str = "palanquin_queries_total";
 pub(crate) const DROPPED: &str = "palanquin_dropped_total";
 /// TCP connections accepted, refused (over the limit) or cut off, by `event`.
 pub(crate) const TCP_CONNECTIONS: &str = "palanquin_tcp_connections_total";
+/// Zone files loaded on reload, by `result` (ok, error: the old version stays).
+pub(crate) const ZONE_LOADS: &str = "palanquin_zone_loads_total";
 /// Configuration reloads, by `result` (ok, error).
 pub(crate) const RELOADS: &str = "palanquin_config_reloads_total";
 /// The configuration generation serving now.
@@ -67,6 +69,8 @@ pub(crate) fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(DROPPED, "Messages dropped unanswered, by protocol and reason");
     metrics::describe_counter!(TCP_CONNECTIONS, "TCP connections by event");
     metrics::describe_counter!(RELOADS, "Configuration reloads by result");
+    metrics::describe_counter!(ZONE_LOADS, "Zone files loaded on reload, by result");
+    palanquin_authoritative::metrics::describe();
     metrics::describe_gauge!(GENERATION, "Configuration generation in service");
     metrics::describe_gauge!(BUILD_INFO, "Always 1; the version of this build as a label");
     metrics::describe_gauge!(
@@ -101,6 +105,7 @@ pub(crate) fn register<'a>(upstreams: impl IntoIterator<Item = &'a SocketAddr>) 
     }
     for result in RELOAD_RESULTS {
         let _ = metrics::counter!(RELOADS, "result" => result);
+        let _ = metrics::counter!(ZONE_LOADS, "result" => result);
     }
     for name in [
         r::CACHE_HITS,

@@ -1,5 +1,6 @@
 //! `palanquin check-config FILE` (or `--config FILE`): exit 0, or non-zero
-//! with `file:line:col: key: message`. Warnings come first, one plain
+//! with `file:line:col: key: message` (a zone file's fault:
+//! `zonefile:line: message (zone ORIGIN, config:line: zone.file)`). Warnings come first, one plain
 //! `file:line: warning: message` line each, on stderr.
 
 use std::path::PathBuf;
@@ -26,13 +27,19 @@ pub(crate) fn run(args: CheckArgs) -> ExitCode {
         eprintln!("palanquin check-config: which file? (check-config FILE)");
         return ExitCode::from(2);
     };
-    match config::read(&file) {
-        Ok(s) => {
+    let checked = config::read(&file).map_err(|e| e.to_string()).and_then(|s| {
+        // The zones too: each file parsed and checked as `serve` would.
+        let zones = crate::zones::load_all(&s.zones).map_err(|e| e.to_string())?;
+        Ok((s, zones))
+    });
+    match checked {
+        Ok((s, zones)) => {
             for w in &s.warnings {
                 eprintln!("{w}");
             }
+            let records: usize = zones.iter().map(|z| z.records()).sum();
             super::out::line(format_args!(
-                "{}: ok ({} listen address{}, {}{})",
+                "{}: ok ({} listen address{}, {}, {} zone{} with {records} records{})",
                 file.display(),
                 s.listen.len(),
                 if s.listen.len() == 1 { "" } else { "es" },
@@ -41,6 +48,8 @@ pub(crate) fn run(args: CheckArgs) -> ExitCode {
                 } else {
                     "no recursion"
                 },
+                zones.len(),
+                if zones.len() == 1 { "" } else { "s" },
                 match s.warnings.len() {
                     0 => String::new(),
                     1 => ", 1 warning".to_owned(),

@@ -1,6 +1,6 @@
 //! `palanquin status [--config FILE] [--json]`: asks a running daemon's
-//! status endpoint (on `[metrics].listen`) and prints upstream health and
-//! cache figures. Exit status 0 when it printed the status (or its stdout
+//! status endpoint (on `[metrics].listen`) and prints the zones served,
+//! upstream health and cache figures. Exit status 0 when it printed the status (or its stdout
 //! was closed), 2 on any failure (see [`run`]).
 
 use std::io::{Read, Write};
@@ -74,6 +74,21 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
         status["generation"],
         status["config"].as_str().unwrap_or("?")
     );
+    match status["zones"].as_array() {
+        Some(zones) if !zones.is_empty() => {
+            outln!("{:<32} {:>12} {:>10}  file", "zone", "serial", "records");
+            for z in zones {
+                outln!(
+                    "{:<32} {:>12} {:>10}  {}",
+                    z["zone"].as_str().unwrap_or("?"),
+                    z["serial"],
+                    z["records"],
+                    z["file"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        _ => outln!("zones: none"),
+    }
     let Some(resolver) = status["resolver"].as_object() else {
         outln!("recursion: off");
         return Ok(());

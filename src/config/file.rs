@@ -15,10 +15,11 @@ pub(crate) struct Config {
     /// Absent: no recursion at all.
     pub(crate) resolver: Option<Resolver>,
     pub(crate) metrics: Option<Metrics>,
-    /// DESIGN.md's `[[zone]]` (authoritative zones and pools): accepted by the
-    /// parser so that the refusal can say it is not implemented yet.
-    pub(crate) zone: Option<Spanned<toml::Value>>,
-    /// DESIGN.md's `[[vrrp]]`: likewise.
+    /// Authoritative zones.
+    #[serde(default)]
+    pub(crate) zone: Vec<Spanned<Zone>>,
+    /// DESIGN.md's `[[vrrp]]`: accepted by the parser so that the refusal
+    /// can say it is not implemented yet.
     pub(crate) vrrp: Option<Spanned<toml::Value>>,
 }
 
@@ -34,6 +35,23 @@ pub(crate) struct Server {
     pub(crate) tcp_idle_timeout: Option<Text>,
     /// Concurrent TCP connections over all addresses (default 1024).
     pub(crate) tcp_max_connections: Option<Spanned<usize>>,
+    /// RFC 5001 NSID sent to clients that ask (text).
+    pub(crate) nsid: Option<Text>,
+}
+
+/// `[[zone]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Zone {
+    pub(crate) origin: Text,
+    /// The master file, relative to the configuration file.
+    pub(crate) file: Option<Text>,
+    /// Contract keys of zone transfers and pools, refused by name until
+    /// they are implemented.
+    pub(crate) allow_transfer: Option<Spanned<toml::Value>>,
+    pub(crate) notify: Option<Spanned<toml::Value>>,
+    pub(crate) primaries: Option<Spanned<toml::Value>>,
+    pub(crate) pool: Option<Spanned<toml::Value>>,
 }
 
 /// `[resolver]`

@@ -22,10 +22,12 @@ mod file;
 mod host;
 mod resolver;
 mod settings;
+mod zone;
 
 pub(crate) use error::ConfigError;
 pub(crate) use host::{addresses as host_addresses, Host};
 pub(crate) use settings::{is_own_listener, Settings};
+pub(crate) use zone::ZoneConfig;
 
 use std::path::Path;
 

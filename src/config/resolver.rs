@@ -211,7 +211,7 @@ fn resolv_conf(
 }
 
 /// `corp.example.` (trailing dot optional) as lower-cased wire labels.
-fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
+pub(super) fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
     let t = text.trim().trim_end_matches('.');
     let mut out = Vec::with_capacity(t.len() + 2);
     if !t.is_empty() {

@@ -24,6 +24,10 @@ pub(crate) struct Settings {
     pub(crate) resolver: Option<ServiceConfig>,
     pub(crate) cache_size: usize,
     pub(crate) metrics: Option<SocketAddr>,
+    /// Authoritative zones, in file order (loaded by `crate::zones`).
+    pub(crate) zones: Vec<super::zone::ZoneConfig>,
+    /// RFC 5001 NSID, sent when a client asks.
+    pub(crate) nsid: Option<Vec<u8>>,
     /// What was accepted but is probably not meant (`file:line: warning: ...`).
     pub(crate) warnings: Vec<ConfigWarning>,
 }
@@ -37,6 +41,12 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The line of byte `at` of the configuration file.
+    pub(super) fn line_of(&self, at: usize) -> usize {
+        let before = self.text.get(..at).unwrap_or(self.text);
+        before.matches('\n').count() + 1
+    }
+
     /// A warning at byte `at` of the configuration file.
     pub(super) fn warning(&self, at: usize, message: String) -> ConfigWarning {
         let before = self.text.get(..at).unwrap_or(self.text);
@@ -183,13 +193,6 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let cx = Ctx { path, text, host };
         // Keys of the contract that later releases implement: refused by name.
-        if let Some(z) = &raw.zone {
-            return cx.err(
-                z.span(),
-                "zone",
-                "authoritative zones are not implemented in this version yet",
-            );
-        }
         if let Some(v) = &raw.vrrp {
             return cx.err(v.span(), "vrrp", "VRRP is not implemented in this version yet");
         }
@@ -240,6 +243,14 @@ impl Settings {
                 Some(addr)
             }
         };
+        let zones = super::zone::zones(&cx, &raw.zone)?;
+        let nsid = match &server.nsid {
+            None => None,
+            Some(n) if n.get_ref().is_empty() || n.get_ref().len() > 128 => {
+                return cx.err(n.span(), "server.nsid", "must be 1 to 128 bytes of text");
+            }
+            Some(n) => Some(n.get_ref().as_bytes().to_vec()),
+        };
         let mut warnings = Vec::new();
         let (resolver, cache_size) = match &raw.resolver {
             None => (None, 1),
@@ -257,6 +268,8 @@ impl Settings {
             resolver,
             cache_size,
             metrics,
+            zones,
+            nsid,
             warnings,
         })
     }
@@ -429,9 +442,9 @@ mod tests {
 
     #[test]
     fn contract_keys_of_later_releases_are_refused_by_name() {
-        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\norigin = \"example.test.\"\n")
+        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"z\"\nprimaries = [\"192.0.2.1\"]\n")
             .expect_err("not yet");
-        assert_eq!((e.line, e.key.as_str()), (4, "zone"));
+        assert_eq!((e.line, e.key.as_str()), (7, "zone.primaries"));
         assert!(e.message.contains("not implemented"), "{e}");
         let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[[vrrp]]\nvrid = 53\n").expect_err("not yet");
         assert_eq!(e.key, "vrrp");

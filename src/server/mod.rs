@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use palanquin_authoritative::Zones;
 use palanquin_resolver::Service;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -35,6 +36,8 @@ pub(crate) struct Generation {
     pub(crate) number: u64,
     pub(crate) settings: Settings,
     pub(crate) service: Option<Arc<Service>>,
+    /// The authoritative zones (maybe none).
+    pub(crate) zones: Arc<Zones>,
 }
 
 /// State shared by every listener (UDP threads, TCP and HTTP tasks).
@@ -43,7 +46,7 @@ pub(crate) struct Shared {
     pub(crate) pending: Arc<Semaphore>,
     pub(crate) tcp_slots: Arc<Semaphore>,
     /// TCP slots for clients that may ask nothing (outside `allow`, and no
-    /// zones yet): a few, apart from the slots the others need. Such a
+    /// zones served): a few, apart from the slots the others need. Such a
     /// connection is closed after its first answer (the refusal).
     pub(crate) tcp_outsider_slots: Arc<Semaphore>,
     /// TCP connections per client address, so one client cannot hold every slot.

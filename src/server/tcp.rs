@@ -32,15 +32,11 @@ pub(crate) fn outsider_slots(max_connections: usize) -> usize {
     (max_connections / 8).max(1)
 }
 
-/// Whether `client` may ask this server anything at all (today: recurse;
-/// with zones, it may also ask about them).
+/// Whether `client` may ask this server anything at all: anyone may ask
+/// about the zones served; otherwise only clients that may recurse.
 fn may_ask(shared: &Shared, client: std::net::IpAddr) -> bool {
-    shared
-        .generation
-        .load()
-        .service
-        .as_ref()
-        .is_some_and(|s| s.may_recurse(client))
+    let generation = shared.generation.load();
+    !generation.zones.is_empty() || generation.service.as_ref().is_some_and(|s| s.may_recurse(client))
 }
 
 /// Accepts on `listener` until cancelled.
@@ -145,7 +141,7 @@ async fn serve(
                 Err(Cut::Closed) => break,
             };
             let generation = shared.generation.load_full();
-            match router::route(generation.service.as_ref(), &msg, peer.ip(), false, None) {
+            match router::route(&generation, &msg, peer.ip(), false, None) {
                 Routed::Reply(reply) => {
                     if replies.send(reply).await.is_err() || one_answer {
                         break;

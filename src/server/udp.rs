@@ -136,13 +136,7 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
         };
         let raw = &buf[..n];
         let generation = shared.generation.load();
-        match router::route(
-            generation.service.as_ref(),
-            raw,
-            peer.ip(),
-            true,
-            Some(&mut front),
-        ) {
+        match router::route(&generation, raw, peer.ip(), true, Some(&mut front)) {
             Routed::Reply(reply) => answer(socket, shared, &reply, peer, local, MsgFlags::empty()),
             Routed::Drop => shared.udp_counters.dropped.increment(1),
             Routed::Resolve(pending) => {

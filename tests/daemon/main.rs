@@ -10,6 +10,7 @@ mod lifecycle;
 mod stale;
 mod tcp_slots;
 mod wildcard;
+mod zones;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;

@@ -368,6 +368,29 @@ fn has_option(mut options: &[u8], code: u16) -> bool {
     false
 }
 
+/// Adds an NSID option (RFC 5001) carrying `nsid` to `reply`'s OPT record,
+/// when it has one as its last record and the result stays within `limit`.
+pub fn add_nsid(reply: &mut Vec<u8>, nsid: &[u8], limit: Option<usize>) {
+    let Ok(l) = layout(reply) else { return };
+    let Some(opt) = l
+        .additional
+        .last()
+        .filter(|r| r.rtype == TYPE_OPT && r.end == reply.len())
+    else {
+        return;
+    };
+    let grown = reply.len() + 4 + nsid.len();
+    let rdlen_at = opt.rdata_at - 2;
+    let rdlen = usize::from(u16::from_be_bytes([reply[rdlen_at], reply[rdlen_at + 1]])) + 4 + nsid.len();
+    if limit.is_some_and(|l| grown > l) || grown > usize::from(u16::MAX) || rdlen > usize::from(u16::MAX) {
+        return;
+    }
+    reply[rdlen_at..rdlen_at + 2].copy_from_slice(&(rdlen as u16).to_be_bytes());
+    reply.extend_from_slice(&OPTION_NSID.to_be_bytes());
+    reply.extend_from_slice(&(nsid.len() as u16).to_be_bytes());
+    reply.extend_from_slice(nsid);
+}
+
 /// The ID of whatever arrived, if it has one (to answer FORMERR).
 pub fn peek_id(buf: &[u8]) -> Option<u16> {
     u16_at(buf, 0).ok()
@@ -517,6 +540,22 @@ mod tests {
             })
         );
         assert_eq!(name_to_string(&q.qname), "www.example.test.");
+    }
+
+    #[test]
+    fn adds_an_nsid_to_the_opt_record_within_the_limit() {
+        let mut reply = error_response(QUERY, parse_query(QUERY).ok().as_ref(), rcode::REFUSED);
+        let before = reply.len();
+        add_nsid(&mut reply, b"node-a", Some(before + 9));
+        assert_eq!(reply.len(), before, "would not fit");
+        add_nsid(&mut reply, b"node-a", None);
+        assert_eq!(&reply[before - 2..], b"\x00\x0a\x00\x03\x00\x06node-a");
+        assert!(layout(&reply).is_ok());
+        // No OPT: nothing to add to.
+        let mut plain = error_response(&QUERY[..QUERY.len() - 11], None, rcode::REFUSED);
+        let n = plain.len();
+        add_nsid(&mut plain, b"x", None);
+        assert_eq!(plain.len(), n);
     }
 
     #[test]

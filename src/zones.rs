@@ -1,0 +1,85 @@
+//! Loading the configured zones: at start (any bad zone stops the start,
+//! as `check-config` would), and on reload, where a zone that fails to
+//! load keeps its old version in service.
+//!
+//! ```text
+//!  [[zone]] (config) ─palanquin_authoritative::load─▶ Zone ─▶ Zones (router)
+//!  reload: bad file ─▶ log file:line, the old Zone stays; same serial,
+//!          other data ─▶ warning (secondaries would not see the change)
+//! ```
+
+use std::sync::Arc;
+
+use palanquin_authoritative::{LoadError, Zone, Zones};
+
+use crate::config::ZoneConfig;
+
+/// A zone that could not be loaded, with the configuration entry naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} (zone {origin}, {}:{line}: zone.file)", config.display())]
+pub(crate) struct ZoneError {
+    pub(crate) error: LoadError,
+    pub(crate) origin: String,
+    pub(crate) config: std::path::PathBuf,
+    pub(crate) line: usize,
+}
+
+fn load(cfg: &ZoneConfig) -> Result<Zone, ZoneError> {
+    palanquin_authoritative::load(&cfg.origin, &cfg.file).map_err(|error| ZoneError {
+        error,
+        origin: cfg.origin.clone(),
+        config: cfg.config.clone(),
+        line: cfg.line,
+    })
+}
+
+/// Loads every zone; the first that fails stops it.
+pub(crate) fn load_all(cfgs: &[ZoneConfig]) -> Result<Vec<Arc<Zone>>, ZoneError> {
+    cfgs.iter().map(|c| load(c).map(Arc::new)).collect()
+}
+
+/// Loads the zones of a new configuration. A zone that fails keeps the
+/// version `old` serves (or is left out if it is new); each failure is
+/// returned to be logged and counted.
+pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<ZoneError>) {
+    let mut zones = Vec::with_capacity(cfgs.len());
+    let mut errors = Vec::new();
+    for cfg in cfgs {
+        let apex = palanquin_authoritative::text_to_wire(&cfg.origin).unwrap_or_default();
+        let before = old.get(&apex);
+        match load(cfg) {
+            Ok(zone) => {
+                if let Some(before) = before {
+                    warn_on_serial(before, &zone);
+                }
+                zones.push(Arc::new(zone));
+            }
+            Err(e) => {
+                if let Some(before) = before {
+                    zones.push(Arc::clone(before));
+                }
+                errors.push(e);
+            }
+        }
+    }
+    (zones, errors)
+}
+
+/// Secondaries fetch a zone only when its serial grows (RFC 1982 order).
+fn warn_on_serial(before: &Zone, after: &Zone) {
+    let (old, new) = (before.serial(), after.serial());
+    if old == new && !before.same_data(after) {
+        tracing::warn!(
+            zone = after.name(),
+            serial = new,
+            "zone data changed but its SOA serial did not: secondaries will not pick up the change"
+        );
+    } else if old != new && new.wrapping_sub(old) > 1 << 31 {
+        tracing::warn!(
+            zone = after.name(),
+            old,
+            new,
+            "zone SOA serial went backwards: secondaries will not pick up the change"
+        );
+    }
+}
