@@ -147,6 +147,10 @@ pub(crate) fn lookup<'a>(finder: &dyn Finder<'a>, zone: &'a Zone, qname: &'a [u8
                     rtype: types::CNAME,
                     records: Records::Synth(ttl, target.clone()),
                 });
+                if qtype == types::CNAME {
+                    // The synthesised CNAME is what was asked for.
+                    break;
+                }
                 Cow::Owned(crate::zone::lower(&target).into_vec())
             }
         };
@@ -237,7 +241,9 @@ fn at_name<'a>(node: &'a Node, owner: Cow<'a, [u8]>, qtype: u16, exact: bool) ->
         };
     }
     if let Some(set) = node.get(qtype) {
-        return Step::Answer(Set::stored(owner, set), !at_cut);
+        // Key material goes without the zone's NS, as NSD sends it.
+        let with_ns = !at_cut && !matches!(qtype, types::DS | types::DNSKEY);
+        return Step::Answer(Set::stored(owner, set), with_ns);
     }
     if let Some(cname) = node.get(types::CNAME) {
         let target: &'a [u8] = &cname.records[0].1;

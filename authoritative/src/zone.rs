@@ -32,6 +32,7 @@ pub(crate) mod types {
     pub(crate) const SRV: u16 = 33;
     pub(crate) const DNAME: u16 = 39;
     pub(crate) const DS: u16 = 43;
+    pub(crate) const DNSKEY: u16 = 48;
     pub(crate) const RRSIG: u16 = 46;
     pub(crate) const NSEC: u16 = 47;
     pub(crate) const ANY: u16 = 255;

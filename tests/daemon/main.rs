@@ -7,6 +7,7 @@ mod answers;
 mod config;
 mod forwarding;
 mod lifecycle;
+mod oracle;
 mod stale;
 mod tcp_slots;
 mod wildcard;
