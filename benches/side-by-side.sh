@@ -5,7 +5,10 @@
 # Peers: apt-get install -y unbound dnsdist dnsmasq-base dnsperf nsd
 #   (benches/install-peers does exactly that; dig is in bind9-dnsutils)
 # Run as root from anywhere:   benches/side-by-side.sh     (~3 minutes)
-#   SERVERS="unbound dnsdist dnsmasq palanquin" (default, in this order)
+#   SERVERS="reflector unbound dnsdist dnsmasq palanquin" (default, in this order);
+#     reflector is the floor: benches/reflector.c, built here with cc, answers
+#     each query with itself (QR set), parsing nothing: recvfrom + sendto only.
+#     Every server is reported as a ratio to its QPS per core ("vs floor").
 #   PALANQUIN (default target/release/palanquin, built if absent)
 #   BASELINE=path/to/another/palanquin adds server "baseline" (that binary, the
 #     same configuration) to SERVERS: an A/B of two builds within the same rounds.
@@ -41,7 +44,7 @@
 set -euo pipefail
 
 die() { echo "side-by-side.sh: $*" >&2; exit 1; }
-ALL="unbound dnsdist dnsmasq palanquin"
+ALL="reflector unbound dnsdist dnsmasq palanquin"
 SERVERS=${SERVERS:-$ALL${BASELINE:+ baseline}}
 
 if [[ -z ${SIDE_BY_SIDE_NETNS:-} ]]; then   # --- outside: checks, build, re-exec
@@ -52,6 +55,7 @@ if [[ -z ${SIDE_BY_SIDE_NETNS:-} ]]; then   # --- outside: checks, build, re-exe
   need taskset util-linux; need unshare util-linux; need ip iproute2
   for s in $SERVERS; do case $s in
     unbound | dnsdist) need "$s" "$s" ;; dnsmasq) need dnsmasq dnsmasq-base ;; palanquin) ;;
+    reflector) need cc gcc ;;
     baseline) [[ -x $(realpath -m -- "${BASELINE:-/nonexistent}") ]] || die "server 'baseline' needs BASELINE=path/to/palanquin" ;;
     *) die "unknown server '$s' in SERVERS (known: $ALL baseline)" ;; esac; done
   # shellcheck source=benches/isolate.sh
@@ -63,18 +67,14 @@ TRIALS=${TRIALS:-7} TRIAL_SECONDS=${TRIAL_SECONDS:-2}
 LAT_TRIALS=${LAT_TRIALS:-5} LAT_SECONDS=${LAT_SECONDS:-3} LAT_QPS=${LAT_QPS:-20000}
 read -ra PERF <<<"${DNSPERF_OPTS:--c 32 -q 180 -T 2}"
 UP=127.0.2.1
-declare -A PID ADDR=([palanquin]=127.0.2.10:5300 [unbound]=127.0.2.11:5300 [dnsdist]=127.0.2.12:5300 [dnsmasq]=127.0.2.13:5300 [baseline]=127.0.2.14:5300)
+declare -A PID ADDR=([palanquin]=127.0.2.10:5300 [unbound]=127.0.2.11:5300 [dnsdist]=127.0.2.12:5300 [dnsmasq]=127.0.2.13:5300 [baseline]=127.0.2.14:5300 [reflector]=127.0.2.15:5300)
+declare -A WANT=([reflector]=any)   # what wait_ready expects of h1.bench.test A
 ip link set lo up
 for a in $UP "${ADDR[@]%:*}"; do ip addr add "$a/32" dev lo; done   # dnsmasq binds interface addresses
 
 tmp=$(mktemp -d /tmp/side-by-side.XXXXXX) pids=()
-cleanup() { # TERM each server (NSD reaps its children), KILL what is left after 5 s
-  local p sids; sids=$(IFS=,; echo "${pids[*]}")   # each is a session leader (setsid)
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in {1..50}; do [[ -n $sids ]] && pgrep -s "$sids" >/dev/null || break; sleep 0.1; done
-  for p in "${pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 trap cleanup EXIT; trap 'exit 130' INT TERM
 
 python3 - "$tmp" <<'EOF'   # zone and query files, fixed seed
@@ -89,32 +89,6 @@ r.shuffle(q); open(f"{d}/queries", "w").write("\n".join(q) + "\n")
 open(f"{d}/fill", "w").write("".join(f"h{i}.bench.test A\n" for i in range(100000)))
 EOF
 
-launch() { # name cpu cmd... : own process group, pinned, output to $tmp/name.log
-  local name=$1 cpu=$2; shift 2
-  setsid taskset -c "$cpu" "$@" >"$tmp/$name.log" 2>&1 &
-  PID[$name]=$!; pids+=($!)
-}
-wait_ready() { # name addr: h1.bench.test A answered within 10 s, or die with the log
-  local end=$((SECONDS + 10))
-  while ((SECONDS < end)) && kill -0 "${PID[$1]}" 2>/dev/null; do   # bash reaps it when it exits
-    [[ $(dig @"${2%:*}" -p "${2##*:}" +time=1 +tries=1 +short h1.bench.test A 2>/dev/null) == 192.0.2.2 ]] && return 0
-    sleep 0.05
-  done
-  echo "----- $1 output -----" >&2; tail -n 40 "$tmp/$1.log" >&2
-  kill -0 "${PID[$1]}" 2>/dev/null || die "$1 exited before answering on $2"
-  die "$1 did not answer h1.bench.test A on $2 within 10 s"
-}
-alive() { kill -0 "${PID[$1]}" 2>/dev/null || { tail -n 40 "$tmp/$1.log" >&2; die "$1 exited"; }; }
-dnsperf_run() { # server out dnsperf-options...; the server must still be up after it
-  local s=$1 out=$2 a=${ADDR[$1]}; shift 2
-  timeout 120 taskset -c 1 dnsperf -s "${a%:*}" -p "${a##*:}" "$@" >"$out" 2>&1 \
-    || { tail -n 20 "$out" >&2; die "dnsperf $* against $s failed"; }
-  alive "$s"
-}
-field() { awk -v k="  $1:" 'index($0, k) == 1 { sub(/^[^:]*: */, ""); print $1; exit }' "$2"; }
-cpu0_ticks() { awk '$1 == "cpu0" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }   # not idle/iowait/steal
-cpu_ticks() { local s; s=$(<"/proc/$1/stat"); s=${s##*) }; set -- $s; echo $((${12} + ${13})); }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 cat >"$tmp/nsd.conf" <<EOF
 server:
@@ -175,6 +149,7 @@ start_dnsmasq() {
     --listen-address="${1%:*}" --port="${1##*:}" --bind-interfaces --cache-size=200000 \
     --dns-forward-max=1000 --user=root --pid-file= --log-facility=-
 }
+start_reflector() { launch reflector 0 "$REFLECTOR" "${1%:*}" "${1##*:}"; }
 start_palanquin() { palanquin_as palanquin "$PALANQUIN" "$1"; }
 start_baseline() { palanquin_as baseline "$BASELINE" "$1"; }
 palanquin_as() { # name binary addr
@@ -199,7 +174,7 @@ EOF
 for s in $SERVERS; do
   echo "starting $s on ${ADDR[$s]} (CPU 0), priming its cache" >&2
   "start_$s" "${ADDR[$s]}"
-  wait_ready "$s" "${ADDR[$s]}"
+  wait_ready "$s" "${ADDR[$s]}" "${WANT[$s]:-}"
   dnsperf_run "$s" "$tmp/$s.prime" -d "$tmp/queries" -n 1 -l 60 -Q 5000
 done
 
@@ -268,23 +243,25 @@ for s in servers:
                           "p99_ms": mid([r["p99_ms"] for r in rounds], slow), "pooled_p50_ms": pct(sorted(pooled), 50),
                           "pooled_p99_ms": pct(sorted(pooled), 99), "timeouts": tos, "rounds": rounds},
               "rss_kb_after_workload": rss0, "rss_kb_100k_entries": rss1, "fill_answered": filled}
-ub = res.get("unbound")
+ub, floor = res.get("unbound"), res.get("reflector")
 for r in res.values():
     r["qps_per_core_vs_unbound"] = round(r["qps_per_core"] / ub["qps_per_core"], 3) if ub else None
+    r["qps_per_core_vs_floor"] = round(r["qps_per_core"] / floor["qps_per_core"], 3) if floor else None
 if "palanquin" in res:
     p = res["palanquin"]
     p["targets"] = {"qps_per_core_ge_1.2x_unbound": p["qps_per_core_vs_unbound"] >= 1.2 if ub else None,
                     "p99_le_unbound": (p["latency"]["p99_ms"] is not None
                                        and slow(p["latency"]["p99_ms"]) <= slow(ub["latency"]["p99_ms"])) if ub else None,
                     "rss_100k_le_64MiB": p["rss_kb_100k_entries"] <= 64 * MiB}
-hdr = f"{'server':<10} {'QPS':>7} {'share':>5} {'QPS/core':>8} {'(range)':>15} {'vs ub':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>7} {'RSS 100k':>8}"
+hdr = f"{'server':<10} {'QPS':>7} {'share':>5} {'QPS/core':>8} {'(range)':>15} {'vs ub':>6} {'floor':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>7} {'RSS 100k':>8}"
 print(f"\ncache hits, 50% NXDOMAIN; dnsperf {perf_opts}; median of {len(trials)} rounds;"
       f" latency at {lat_qps} qps, median of {lat_trials} rounds")
 print(hdr); print("-" * len(hdr)); word = {True: "met", False: "MISSED", None: "n/a (no unbound run)"}
 for s, r in res.items():
     vs = "" if r["qps_per_core_vs_unbound"] is None else f"{r['qps_per_core_vs_unbound']:.2f}x"
+    fl = "" if r["qps_per_core_vs_floor"] is None else f"{r['qps_per_core_vs_floor']:.2f}"
     pc = [t["qps_per_core"] for t in r["throughput_rounds"]]; rng = f"({min(pc)}-{max(pc)})"
-    print(f"{s:<10} {r['qps']:>7} {r['core_share']:>5.2f} {r['qps_per_core']:>8} {rng:>15} {vs:>6} {ms(r['latency']['p50_ms']):>7}"
+    print(f"{s:<10} {r['qps']:>7} {r['core_share']:>5.2f} {r['qps_per_core']:>8} {rng:>15} {vs:>6} {fl:>6} {ms(r['latency']['p50_ms']):>7}"
           f" {ms(r['latency']['p99_ms']):>7} {r['rss_kb_after_workload'] / MiB:>7.1f} {r['rss_kb_100k_entries'] / MiB:>8.1f}")
     if s == "palanquin":
         t = [word[x] for x in r["targets"].values()]

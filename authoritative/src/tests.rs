@@ -392,6 +392,52 @@ fn every_compiled_answer_matches_the_general_path() {
     assert!(compared > 60, "compared {compared}");
 }
 
+/// The compiled NXDOMAIN equals the general path's for missing names of
+/// every length and depth, and is used only where nothing else applies.
+#[test]
+fn the_compiled_nxdomain_matches_the_general_path() {
+    let zone = parse("example.test.", Path::new("t.zone"), ZONE.as_bytes()).expect("loads");
+    let nx = zone.nxdomain.clone().expect("compiled");
+    let names = [
+        "a.example.test.",
+        "NoPe.Example.Test.",
+        "a.b.c.d.e.example.test.",
+        "x.ent.example.test.",
+        "z.y.w.example.test.",
+        &format!("{}.example.test.", "q".repeat(63)),
+    ];
+    for name in names {
+        let raw = query(name, 1, Some((1232, false)));
+        let q = wire::parse_query(&raw).expect("query");
+        assert!(zone.node(&q.qname).is_none());
+        assert!(crate::zones::plain_nxdomain(&zone, &q.qname), "{name}");
+        let head = crate::render::Head {
+            id: q.id,
+            rd: false,
+            cd: false,
+            ra: false,
+        };
+        let opt = crate::render::Opt {
+            dnssec_ok: true,
+            nsid: None,
+        };
+        let fast = nx.reply(&raw, q.question_end, q.qname.len(), head, Some(opt));
+        let plan = crate::lookup::lookup(&Single(&zone), &zone, &q.qname, 1);
+        let slow = crate::render::render(&raw[12..q.question_end], head, &plan, Some(opt), None);
+        assert_eq!(fast, slow, "{name}");
+    }
+    // Below a wildcard's parent, a cut or a DNAME: not a plain NXDOMAIN.
+    for name in [
+        "x.w.example.test.",
+        "x.sub.example.test.",
+        "x.dn.example.test.",
+        "x.ns.sub.example.test.",
+    ] {
+        let q = wire::parse_query(&query(name, 1, None)).expect("query");
+        assert!(!crate::zones::plain_nxdomain(&zone, &q.qname), "{name}");
+    }
+}
+
 struct Single<'a>(&'a crate::Zone);
 impl<'a> crate::lookup::Finder<'a> for Single<'a> {
     fn zone_of(&self, name: &[u8]) -> Option<&'a crate::Zone> {

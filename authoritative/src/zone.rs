@@ -57,6 +57,9 @@ pub(crate) struct Node {
     pub(crate) compiled: Box<[(u16, Compiled)]>,
     /// The fast path's answer for any other type, where one answer fits all.
     pub(crate) other: Option<Compiled>,
+    /// A name below this one that does not exist is plainly NXDOMAIN: no
+    /// cut or DNAME at or above it, no wildcard child (compiled.rs).
+    pub(crate) nx_below: bool,
 }
 
 impl Node {
@@ -79,6 +82,8 @@ pub struct Zone {
     pub(crate) records: usize,
     /// The file it was loaded from.
     pub(crate) file: PathBuf,
+    /// The fast path's NXDOMAIN (compiled.rs).
+    pub(crate) nxdomain: Option<compiled::NxDomain>,
 }
 
 /// Lower-cases a wire name.
@@ -159,6 +164,7 @@ impl Zone {
             negative_ttl: soa.negative_ttl,
             records: count,
             file: file.to_owned(),
+            nxdomain: None,
         };
         compiled::compile_zone(&mut zone);
         Ok(zone)

@@ -37,12 +37,18 @@ struct Served {
 }
 
 /// The zones in service, read-only: a reload builds a new set and swaps it.
-#[derive(Default)]
 pub struct Zones {
     served: Vec<Served>,
     by_apex: AHashMap<Box<[u8]>, usize>,
-    /// Fewest labels of any apex: shorter suffixes need no lookup.
-    min_apex_len: usize,
+    /// Which wire lengths some apex has: a suffix of another length needs
+    /// no hash lookup (with one zone, a query costs one lookup here).
+    apex_lengths: [bool; 256],
+}
+
+impl Default for Zones {
+    fn default() -> Self {
+        Zones::new(Vec::new())
+    }
 }
 
 impl std::fmt::Debug for Zones {
@@ -71,11 +77,14 @@ impl Zones {
                 Served { zone, queries }
             })
             .collect();
-        let min_apex_len = served.iter().map(|s| s.zone.apex.len()).min().unwrap_or(1);
+        let mut apex_lengths = [false; 256];
+        for s in &served {
+            apex_lengths[s.zone.apex.len().min(255)] = true;
+        }
         Zones {
             served,
             by_apex,
-            min_apex_len,
+            apex_lengths,
         }
     }
 
@@ -100,9 +109,11 @@ impl Zones {
             return None;
         }
         let mut at = 0;
-        while qname.len() - at >= self.min_apex_len {
-            if let Some(&i) = self.by_apex.get(&qname[at..]) {
-                return Some(i);
+        while at < qname.len() {
+            if self.apex_lengths[(qname.len() - at).min(255)] {
+                if let Some(&i) = self.by_apex.get(&qname[at..]) {
+                    return Some(i);
+                }
             }
             match qname.get(at) {
                 Some(&0) | None => return None,
@@ -141,16 +152,41 @@ impl Zones {
             dnssec_ok: e.dnssec_ok,
             nsid: ctx.nsid.filter(|_| e.nsid),
         });
-        if let Some(c) = zone.node(&q.qname).and_then(|n| compiled::find(n, q.qtype)) {
-            let reply = c.reply(raw, q.question_end, head, opt);
-            if ctx.limit.is_none_or(|l| reply.len() <= l) {
-                return (reply, c.rcode());
+        match zone.node(&q.qname) {
+            Some(node) => {
+                if let Some(c) = compiled::find(node, q.qtype) {
+                    let reply = c.reply(raw, q.question_end, head, opt);
+                    if ctx.limit.is_none_or(|l| reply.len() <= l) {
+                        return (reply, c.rcode());
+                    }
+                }
+            }
+            None => {
+                if let Some(nx) = zone.nxdomain.as_ref().filter(|_| plain_nxdomain(zone, &q.qname)) {
+                    let reply = nx.reply(raw, q.question_end, q.qname.len(), head, opt);
+                    if ctx.limit.is_none_or(|l| reply.len() <= l) {
+                        return (reply, rcode::NXDOMAIN);
+                    }
+                }
             }
         }
         let plan = lookup::lookup(&All(self), zone, &q.qname, q.qtype);
         let question = &raw[palanquin_wire::HEADER..q.question_end];
         (render::render(question, head, &plan, opt, ctx.limit), plan.rcode)
     }
+}
+
+/// Whether missing `qname` is a plain NXDOMAIN: its closest existing
+/// ancestor says so (no cut, DNAME or wildcard in the way).
+pub(crate) fn plain_nxdomain(zone: &Zone, qname: &[u8]) -> bool {
+    let mut at = crate::zone::parent(qname);
+    while let Some(name) = at.filter(|n| n.len() >= zone.apex.len()) {
+        if let Some(node) = zone.node(name) {
+            return node.nx_below;
+        }
+        at = crate::zone::parent(name);
+    }
+    false
 }
 
 /// Chains may go on into any zone served here.

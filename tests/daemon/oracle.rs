@@ -98,21 +98,73 @@ const DIFFERENCES: &[(&str, &str)] = &[];
 /// delegations and the DNAMEs.
 fn names() -> Vec<String> {
     let owners = [
-        "", "ns1", "mail", "www", "txt", "escAped", "alias", "alias2", "outside", "dangling",
-        "srv-target", "_sip._udp", "mx2", "ptr", "caa", "sshfp", "tlsa", "naptr", "svc", "svcb",
-        "unknown", "unknown2", "hinfo", "*.wild", "*.cwild", "sub.wild", "a.b.ent", "*.b.ent",
-        "deleg", "ns.deleg", "other-deleg", "dn", "dn-out", "dn-in", "big",
+        "",
+        "ns1",
+        "mail",
+        "www",
+        "txt",
+        "escAped",
+        "alias",
+        "alias2",
+        "outside",
+        "dangling",
+        "srv-target",
+        "_sip._udp",
+        "mx2",
+        "ptr",
+        "caa",
+        "sshfp",
+        "tlsa",
+        "naptr",
+        "svc",
+        "svcb",
+        "unknown",
+        "unknown2",
+        "hinfo",
+        "*.wild",
+        "*.cwild",
+        "sub.wild",
+        "a.b.ent",
+        "*.b.ent",
+        "deleg",
+        "ns.deleg",
+        "other-deleg",
+        "dn",
+        "dn-out",
+        "dn-in",
+        "big",
     ];
     let mut names: Vec<String> = Vec::new();
     for o in owners {
-        let abs = if o.is_empty() { "oracle.test.".to_owned() } else { format!("{o}.oracle.test.") };
+        let abs = if o.is_empty() {
+            "oracle.test.".to_owned()
+        } else {
+            format!("{o}.oracle.test.")
+        };
         names.push(abs.clone());
         names.push(format!("nx.{abs}"));
     }
     for extra in [
-        "_udp", "ent", "b.ent", "x.b.ent", "y.x.b.ent", "wild", "anything.wild", "a.b.wild",
-        "x.sub.wild", "foo.cwild", "host.deleg", "a.b.ns.deleg", "x.other-deleg", "www.dn", "a.b.dn",
-        "host.dn-out", "q.dn-in", "nope", "a.nope", "xn--caf-dma",
+        "_udp",
+        "ent",
+        "b.ent",
+        "x.b.ent",
+        "y.x.b.ent",
+        "wild",
+        "anything.wild",
+        "a.b.wild",
+        "x.sub.wild",
+        "foo.cwild",
+        "host.deleg",
+        "a.b.ns.deleg",
+        "x.other-deleg",
+        "www.dn",
+        "a.b.dn",
+        "host.dn-out",
+        "q.dn-in",
+        "nope",
+        "a.nope",
+        "xn--caf-dma",
     ] {
         names.push(format!("{extra}.oracle.test."));
     }
@@ -149,13 +201,25 @@ enum Way {
     Tcp,
 }
 
-const WAYS: [Way; 5] = [Way::Plain, Way::Edns(1232, false), Way::Edns(512, true), Way::Tcp, Way::Edns(4096, true)];
+const WAYS: [Way; 5] = [
+    Way::Plain,
+    Way::Edns(1232, false),
+    Way::Edns(512, true),
+    Way::Tcp,
+    Way::Edns(4096, true),
+];
 
 /// `name` with its letters' case flipped by the bits of `seed`.
 fn mixed_case(name: &str, seed: usize) -> String {
     name.chars()
         .enumerate()
-        .map(|(i, c)| if (seed >> (i % 16)) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+        .map(|(i, c)| {
+            if (seed >> (i % 16)) & 1 == 1 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -192,7 +256,8 @@ fn ask(server: SocketAddr, name: &str, rtype: RecordType, way: Way, id: u16) -> 
         }
         _ => {
             let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-            sock.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+            sock.set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
             let mut buf = vec![0u8; 65535];
             let mut tries = 0;
             loop {
@@ -243,7 +308,12 @@ fn seen(m: &Message) -> Seen {
         rcode: format!("{:?}", m.metadata.response_code),
         flags: format!(
             "aa={} tc={} rd={} ra={} ad={} cd={}",
-            f.authoritative, f.truncation, f.recursion_desired, f.recursion_available, f.authentic_data, f.checking_disabled
+            f.authoritative,
+            f.truncation,
+            f.recursion_desired,
+            f.recursion_available,
+            f.authentic_data,
+            f.checking_disabled
         ),
         question: m.queries.iter().map(|q| q.to_string()).collect(),
         sections: [set(&m.answers), set(&m.authorities), set(&m.additionals)],
@@ -279,11 +349,18 @@ fn palanquin_answers_as_nsd_does_for_every_generated_question() {
             let nsds = seen(&ask(theirs, &qname, rtype, way, id));
             asked += 1;
             if ours != nsds && !DIFFERENCES.iter().any(|(n, _)| *n == name.as_str()) {
-                differ.push(format!("{qname} {rtype} {way:?}\n  ours: {ours:?}\n  nsd:  {nsds:?}"));
+                differ.push(format!(
+                    "{qname} {rtype} {way:?}\n  ours: {ours:?}\n  nsd:  {nsds:?}"
+                ));
             }
         }
     }
     assert!(asked >= 500, "asked {asked}");
-    assert!(differ.is_empty(), "{} of {asked} answers differ:\n{}", differ.len(), differ.join("\n"));
+    assert!(
+        differ.is_empty(),
+        "{} of {asked} answers differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
