@@ -77,7 +77,7 @@ with open(f"{d}/big", "w") as f:   # two records per name: A + AAAA, or TXT + MX
     f.write(head.format(o="big.test."))
     for i in range(big // 2):
         if i % 2 == 0:
-            f.write(f"n{i} IN A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\nn{i} IN AAAA 2001:db8::{i:x}\n")
+            f.write(f"n{i} IN A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\nn{i} IN AAAA 2001:db8::{i >> 16:x}:{i & 0xffff:x}\n")
         else:
             f.write(f"n{i} IN TXT \"record {i}\"\nn{i} IN MX 10 n{i - 1}\n")
 PY
@@ -172,11 +172,12 @@ if ((BIG_RECORDS > 0)); then for s in palanquin nsd knot; do
   esac
   t0=$(date +%s.%N)
   launch "big-$s" 0 "${cmd[@]}"
-  until [[ -n $(dig @$BIG_AT -p 5300 +time=1 +tries=1 +short big.test SOA 2>/dev/null) ]]; do
+  until dig @$BIG_AT -p 5300 +time=1 +tries=1 +short big.test SOA 2>/dev/null | grep -q hostmaster; do
     kill -0 "${PID[big-$s]}" 2>/dev/null || { tail -n 20 "$tmp/big-$s.log" >&2; die "$s exited loading the big zone"; }
     sleep 0.05
   done
   t1=$(date +%s.%N)
+  [[ $(dig @$BIG_AT -p 5300 +short n2.big.test AAAA) == 2001:db8::2 ]] || die "$s does not serve the big zone's records"
   sleep 1   # forked helpers settle
   largest=0; for p in $(pgrep -s "${PID[big-$s]}"); do r=$(rss_kb "$p"); ((r > largest)) && largest=$r; done
   echo "$s $(python3 -c "print(round($t1 - $t0, 2))") $largest $(pss_kb "${PID[big-$s]}")" >>"$tmp/big.load"

@@ -31,23 +31,23 @@ pub(crate) fn record(
     node: &Node,
     place: &Place,
 ) -> Result<(), LoadError> {
-    let name = palanquin_wire::name_to_string(key);
+    let name = || palanquin_wire::name_to_string(key);
     if rtype == types::SOA && key != apex {
-        return Err(place.error(format!("SOA at {name}, which is not the apex")));
+        return Err(place.error(format!("SOA at {}, which is not the apex", name())));
     }
     if let Some(set) = node.get(types::CNAME) {
-        if set.records.len() > 1 {
-            return Err(place.error(format!("{name} has more than one CNAME")));
+        if set.len() > 1 {
+            return Err(place.error(format!("{} has more than one CNAME", name())));
         }
         if node.rrsets.iter().any(|s| !may_accompany_cname(s.rtype)) {
-            return Err(place.error(format!("CNAME and other data at {name}")));
+            return Err(place.error(format!("CNAME and other data at {}", name())));
         }
         if key == apex {
             return Err(place.error("CNAME at the apex, beside the SOA"));
         }
     }
-    if node.get(types::DNAME).is_some_and(|s| s.records.len() > 1) {
-        return Err(place.error(format!("{name} has more than one DNAME")));
+    if node.get(types::DNAME).is_some_and(|s| s.len() > 1) {
+        return Err(place.error(format!("{} has more than one DNAME", name())));
     }
     Ok(())
 }
@@ -55,7 +55,7 @@ pub(crate) fn record(
 /// The zone-wide checks, once every record is in.
 pub(crate) fn zone(
     apex: &[u8],
-    nodes: &AHashMap<Box<[u8]>, Node>,
+    nodes: &AHashMap<Box<[u8]>, Box<Node>>,
     places: &AHashMap<(Box<[u8]>, u16), Place>,
     file: &Path,
 ) -> Result<Soa, LoadError> {
@@ -70,7 +70,7 @@ pub(crate) fn zone(
     let soa = top
         .get(types::SOA)
         .ok_or_else(|| at_file("no SOA record at the apex"))?;
-    if soa.records.len() > 1 {
+    if soa.len() > 1 {
         let place = &places[&(apex.into(), types::SOA)];
         return Err(place.error("more than one SOA record at the apex"));
     }
@@ -78,7 +78,7 @@ pub(crate) fn zone(
         let place = &places[&(apex.into(), types::SOA)];
         return Err(place.error("no NS records at the apex"));
     }
-    let (soa_ttl, rdata) = &soa.records[0];
+    let (soa_ttl, rdata) = soa.first();
     let fixed = soa_fixed(rdata).ok_or_else(|| places[&(apex.into(), types::SOA)].error("bad SOA"))?;
     let minimum = u32::from_be_bytes([fixed[16], fixed[17], fixed[18], fixed[19]]);
     for (key, node) in nodes {
@@ -86,7 +86,7 @@ pub(crate) fn zone(
             continue;
         }
         let Some(ns) = node.get(types::NS) else { continue };
-        for (_, target) in &ns.records {
+        for (_, target) in ns.iter() {
             let target = crate::zone::lower(target);
             if !palanquin_wire::is_below_or_at(&target, key) {
                 continue;
@@ -106,7 +106,7 @@ pub(crate) fn zone(
     }
     Ok(Soa {
         serial: u32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]),
-        negative_ttl: (*soa_ttl).min(minimum),
+        negative_ttl: soa_ttl.min(minimum),
     })
 }
 

@@ -8,21 +8,30 @@
 //! What changes per query is patched in: ID, RD, CD, RA, the OPT record.
 //!
 //! ```text
-//!  Node ─ compiled: [(type, Compiled)]  the types it has, A/AAAA, DS at a cut
-//!       └ other: Compiled               any other type (NODATA / referral),
-//!                                       absent at a CNAME (the chain depends on the type)
-//!  Compiled { aa, rcode, counts, body }
+//!  Node ─ RRset.simple                   its answer is the RRset as it is + the zone's tail
+//!       ├ compiled: [(type, Compiled)]  other types it has; A/AAAA/DS at a CNAME or cut
+//!       ├ other: Compiled               any other type (a referral, say), when one fits all
+//!       └ other_is_nodata               ... or that answer is the zone's NODATA
+//!  Compiled { aa, rcode, counts, answer bytes, with_tail }
+//!  Zone ─ tail: Template       the zone's NS + their addresses, after a positive answer
+//!       └ negative: Template   the SOA of NXDOMAIN / NODATA
 //! ```
 //!
+//! The two templates are the same for every name of the zone but for the
+//! compression pointers, which move with the length of the name asked (the
+//! apex in the question ends elsewhere) and, for the tail, with the answer
+//! before it; each template knows where its pointers are. Keeping them once
+//! per zone, not once per name, is most of the memory a compiled zone saves.
+//!
 //! Left to the general path (lookup.rs + render.rs): names that do not exist
-//! (NXDOMAIN, wildcards), ANY, answers that would not fit the client's UDP
-//! limit, and chains that leave the zone (their answer depends on another
-//! zone, which may be reloaded on its own). Pools (a later issue) will swap
-//! a node's compiled answers while serving.
+//! below a wildcard, cut or DNAME, ANY, answers that would not fit the
+//! client's UDP limit, and chains that leave the zone (their answer depends
+//! on another zone, which may be reloaded on its own). Pools (a later issue)
+//! will swap a node's compiled answers while serving.
 
 use crate::lookup::{self, Finder, Plan};
 use crate::render::{self, Head, Opt};
-use crate::zone::{types, Zone};
+use crate::zone::{types, Node, RRset, Zone};
 use palanquin_wire::HEADER;
 
 /// One precompiled answer.
@@ -30,14 +39,30 @@ use palanquin_wire::HEADER;
 pub(crate) struct Compiled {
     aa: bool,
     rcode: u8,
+    /// Answer, authority and additional counts, the tail's included.
     counts: [u16; 3],
+    /// The bytes after the question, up to the tail if there is one.
     body: Box<[u8]>,
+    /// The zone's positive tail follows `body`.
+    with_tail: bool,
 }
 
 impl Compiled {
-    /// The reply to a query whose header and question are `raw[..question_end]`.
-    pub(crate) fn reply(&self, raw: &[u8], question_end: usize, head: Head, opt: Option<Opt<'_>>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(question_end + self.body.len() + opt.map_or(0, |o| o.len()));
+    /// The reply to a query whose header and question are
+    /// `raw[..question_end]`, for a name of `qname_len` bytes in `zone`.
+    pub(crate) fn reply(
+        &self,
+        zone: &Zone,
+        raw: &[u8],
+        question_end: usize,
+        qname_len: usize,
+        head: Head,
+        opt: Option<Opt<'_>>,
+    ) -> Vec<u8> {
+        let tail = zone.tail.as_ref().filter(|_| self.with_tail);
+        let size =
+            question_end + self.body.len() + tail.map_or(0, |t| t.bytes.len()) + opt.map_or(0, |o| o.len());
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&head.id.to_be_bytes());
         out.extend_from_slice(&render::flags(head, self.aa, false, self.rcode));
         let ar = self.counts[2] + u16::from(opt.is_some());
@@ -46,6 +71,9 @@ impl Compiled {
         }
         out.extend_from_slice(&raw[HEADER..question_end]);
         out.extend_from_slice(&self.body);
+        if let Some(tail) = tail {
+            tail.write(&mut out, qname_len, self.body.len());
+        }
         if let Some(opt) = opt {
             opt.push(&mut out);
         }
@@ -56,6 +84,21 @@ impl Compiled {
     pub(crate) fn rcode(&self) -> u8 {
         self.rcode
     }
+
+    #[cfg(test)]
+    pub(crate) fn with_tail(&self) -> bool {
+        self.with_tail
+    }
+}
+
+/// What the fast path has for a question at an existing name.
+pub(crate) enum Fast<'a> {
+    /// The RRset as it is, and the zone's tail.
+    Simple(&'a RRset),
+    /// This name's own compiled answer.
+    Compiled(&'a Compiled),
+    /// The zone's NODATA.
+    NoData,
 }
 
 /// The zone itself, for chains that stay inside it.
@@ -67,73 +110,321 @@ impl<'a> Finder<'a> for Within<'a> {
     }
 }
 
+/// A question for `owner` (uncompressed) of `qtype`, class IN.
+fn question(owner: &[u8], qtype: u16) -> Vec<u8> {
+    let mut q = owner.to_vec();
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    q
+}
+
+const HEAD: Head = Head {
+    id: 0,
+    rd: false,
+    cd: false,
+    ra: false,
+};
+
+fn counts_of(out: &[u8]) -> [u16; 3] {
+    [6, 8, 10].map(|at| u16::from_be_bytes([out[at], out[at + 1]]))
+}
+
 fn compile(zone: &Zone, name: &[u8], owner: &[u8], qtype: u16) -> Option<Compiled> {
     let plan: Plan<'_> = lookup::lookup(&Within(zone), zone, name, qtype);
     if plan.left_zone {
         return None;
     }
-    let mut question = owner.to_vec();
-    question.extend_from_slice(&qtype.to_be_bytes());
-    question.extend_from_slice(&[0, 1]);
-    let head = Head {
-        id: 0,
-        rd: false,
-        cd: false,
-        ra: false,
-    };
-    let out = render::render(&question, head, &plan, None, None);
-    let counts = [6, 8, 10].map(|at| u16::from_be_bytes([out[at], out[at + 1]]));
+    let question = question(owner, qtype);
+    let out = render::render(&question, HEAD, &plan, None, None);
+    let counts = counts_of(&out);
+    let start = HEADER + question.len();
+    let body = &out[start..];
+    // Ends with the zone's tail? Then keep only what comes before it.
+    if let Some(tail) = &zone.tail {
+        let answer_len = palanquin_wire::layout(&out)
+            .ok()
+            .and_then(|l| l.authority.first().map(|r| r.start - start));
+        if let Some(answer_len) = answer_len.filter(|_| counts[1..] == tail.counts[1..]) {
+            let mut expect = out[..start + answer_len].to_vec();
+            tail.write(&mut expect, name.len(), answer_len);
+            if expect == out {
+                return Some(Compiled {
+                    aa: plan.aa,
+                    rcode: plan.rcode,
+                    counts,
+                    body: body[..answer_len].into(),
+                    with_tail: true,
+                });
+            }
+        }
+    }
     Some(Compiled {
         aa: plan.aa,
         rcode: plan.rcode,
         counts,
-        body: out[HEADER + question.len()..].into(),
+        body: body.into(),
+        with_tail: false,
     })
 }
 
 /// Compiles the answers of every name of `zone` into its nodes.
 pub(crate) fn compile_zone(zone: &mut Zone) {
-    let mut built = Vec::with_capacity(zone.nodes.len());
-    for (key, node) in &zone.nodes {
-        let has_cname = node.get(types::CNAME).is_some();
-        let probe = (1..=PRIVATE_TYPE).rev().find(|&t| node.get(t).is_none());
-        let other = match probe {
-            Some(t) if !has_cname => compile(zone, key, &node.owner, t),
-            _ => None,
-        };
-        let mut answers = Vec::new();
-        for set in &node.rrsets {
-            if let Some(c) = compile(zone, key, &node.owner, set.rtype) {
-                answers.push((set.rtype, c));
+    compile_templates(zone);
+    let near = Shortcuts::of(zone);
+    let built: Vec<Built> = zone
+        .nodes
+        .iter()
+        .map(|(key, node)| compile_node(zone, &near, key, node))
+        .collect();
+    // The table is not changed in between, so it iterates in the same order.
+    for (node, (answers, other, other_is_nodata, simple)) in zone.nodes.values_mut().zip(built) {
+        node.compiled = answers;
+        node.other = other;
+        node.other_is_nodata = other_is_nodata;
+        for (i, set) in node.rrsets.iter_mut().enumerate() {
+            set.simple = i < 64 && simple >> i & 1 == 1;
+        }
+    }
+}
+
+/// A node's compiled answers, before they are stored in it.
+type Built = (Box<[(u16, Compiled)]>, Option<Box<Compiled>>, bool, u64);
+
+/// Compiles the answers of the name `key`.
+fn compile_node(zone: &Zone, near: &Shortcuts, key: &[u8], node: &Node) -> Built {
+    let owner = crate::zone::Found { key, node }.owner();
+    let has_cname = node.get(types::CNAME).is_some();
+    let plain_path = near.plain_path(zone, key);
+    // NODATA for the types it lacks, kept once for the zone: known
+    // without rendering for a plain name (checked in debug builds).
+    let probe = (1..=PRIVATE_TYPE).rev().find(|&t| node.get(t).is_none());
+    let nodata_known = plain_path && !has_cname && zone.negative.is_some() && probe.is_some();
+    let (other, other_is_nodata) = match probe {
+        _ if nodata_known => {
+            debug_assert!(probe
+                .and_then(|t| compile(zone, key, owner, t))
+                .is_some_and(|c| is_nodata(zone, &c, key.len())));
+            (None, true)
+        }
+        Some(t) if !has_cname => {
+            let c = compile(zone, key, owner, t);
+            match c {
+                Some(c) if is_nodata(zone, &c, key.len()) => (None, true),
+                c => (c, false),
             }
         }
-        // Types asked often that the name may not have: only where their
-        // answer is not the `other` one (a CNAME's chain, DS at a cut).
-        for qtype in [types::A, types::AAAA, types::DS] {
-            if node.get(qtype).is_some() {
-                continue;
+        _ => (None, false),
+    };
+    let mut answers = Vec::new();
+    // Bit i: RRset i is simple, its answer the RRset as it is and the
+    // tail, written from the RRset itself (past 64 RRsets, none is).
+    let mut simple = 0u64;
+    for (i, set) in node.rrsets.iter().enumerate() {
+        if i < 64 && plain_path && !has_cname && near.simple_type(zone, key, set.rtype) {
+            debug_assert!(compile(zone, key, owner, set.rtype).is_some_and(|c| is_simple(&c, set)));
+            simple |= 1 << i;
+            continue;
+        }
+        let c = compile(zone, key, owner, set.rtype);
+        let plain = i < 64 && c.as_ref().is_some_and(|c| is_simple(c, set));
+        simple |= u64::from(plain) << i.min(63);
+        if let Some(c) = c.filter(|_| !plain) {
+            answers.push((set.rtype, c));
+        }
+    }
+    // Types asked often that the name may not have, where their answer
+    // is not the `other` one: a CNAME's chain, DS at a cut.
+    let special = has_cname || node.get(types::NS).is_some();
+    for qtype in [types::A, types::AAAA, types::DS] {
+        if !special || node.get(qtype).is_some() {
+            continue;
+        }
+        if let Some(c) = compile(zone, key, owner, qtype) {
+            if other.as_ref() != Some(&c) {
+                answers.push((qtype, c));
             }
-            if let Some(c) = compile(zone, key, &node.owner, qtype) {
-                if other.as_ref() != Some(&c) {
-                    answers.push((qtype, c));
+        }
+    }
+    (
+        answers.into_boxed_slice(),
+        other.map(Box::new),
+        other_is_nodata,
+        simple,
+    )
+}
+
+/// What lets most answers be known without rendering them: a name on a
+/// plain path (no cut at or above it, no DNAME above it) whose answer can
+/// only be its RRset plus the zone's tail, or the zone's NODATA, unless
+/// the templates' own names are at or above it (then compression would
+/// point into the question differently) or it is one of the NS targets
+/// (its address would not be repeated in additional).
+struct Shortcuts {
+    /// Names below the apex at or above an NS target or an SOA name.
+    template_names: ahash::AHashSet<Box<[u8]>>,
+    /// The apex NS targets inside the zone.
+    ns_targets: ahash::AHashSet<Box<[u8]>>,
+}
+
+impl Shortcuts {
+    fn of(zone: &Zone) -> Shortcuts {
+        let mut template_names = ahash::AHashSet::new();
+        let mut ns_targets = ahash::AHashSet::new();
+        let apex = zone.apex_node();
+        let mut names: Vec<Box<[u8]>> = Vec::new();
+        if let Some(ns) = apex.and_then(|n| n.get(types::NS)) {
+            for (_, target) in ns.iter() {
+                let t = crate::zone::lower(target);
+                if palanquin_wire::is_below_or_at(&t, &zone.apex) {
+                    ns_targets.insert(t.clone());
                 }
+                names.push(t);
             }
         }
-        built.push((
-            key.clone(),
-            answers.into_boxed_slice(),
-            other,
-            nx_below(zone, key),
-        ));
-    }
-    for (key, answers, other, nx) in built {
-        if let Some(node) = zone.nodes.get_mut(&key) {
-            node.compiled = answers;
-            node.other = other;
-            node.nx_below = nx;
+        if let Some((_, soa)) = apex.and_then(|n| n.get(types::SOA)).map(RRset::first) {
+            let first = crate::check::name_end(soa, 0).unwrap_or(0);
+            let second = crate::check::name_end(soa, first).unwrap_or(first);
+            names.push(crate::zone::lower(&soa[..first]));
+            names.push(crate::zone::lower(&soa[first..second]));
+        }
+        for name in names {
+            let mut at: Option<&[u8]> = Some(&name);
+            while let Some(n) = at.filter(|n| n.len() > zone.apex.len()) {
+                template_names.insert(n.into());
+                at = crate::zone::parent(n);
+            }
+        }
+        Shortcuts {
+            template_names,
+            ns_targets,
         }
     }
-    zone.nxdomain = NxDomain::compile(zone);
+
+    /// No cut at or above `key` (below the apex), no DNAME above it, and
+    /// none of the templates' names at or above it.
+    fn plain_path(&self, zone: &Zone, key: &[u8]) -> bool {
+        let mut at: Option<&[u8]> = Some(key);
+        while let Some(name) = at.filter(|n| n.len() >= zone.apex.len()) {
+            let Some(node) = zone.node(name) else { return false };
+            let below_apex = name.len() > zone.apex.len();
+            if below_apex && (node.get(types::NS).is_some() || self.template_names.contains(name)) {
+                return false;
+            }
+            if name.len() < key.len() && node.get(types::DNAME).is_some() {
+                return false;
+            }
+            at = crate::zone::parent(name);
+        }
+        true
+    }
+
+    /// Whether the answer for `rtype` at plain `key` is the RRset as it is
+    /// and the tail: no names to compress in it, no additional processing,
+    /// the zone's NS in authority, and not an NS target's address.
+    fn simple_type(&self, zone: &Zone, key: &[u8], rtype: u16) -> bool {
+        let special = matches!(
+            rtype,
+            types::NS
+                | types::CNAME
+                | types::SOA
+                | types::PTR
+                | types::MX
+                | types::SRV
+                | types::DS
+                | types::DNSKEY
+        );
+        let glue = matches!(rtype, types::A | types::AAAA) && self.ns_targets.contains(key);
+        zone.tail.is_some() && !special && !glue
+    }
+}
+
+/// Whether `c`, the answer to `set`'s own type at its own name, is `set`
+/// as it is (owner the question, no names to compress) and the zone's tail.
+fn is_simple(c: &Compiled, set: &RRset) -> bool {
+    if !c.aa || c.rcode != 0 || !c.with_tail || usize::from(c.counts[0]) != set.len() {
+        return false;
+    }
+    let mut plain = Vec::with_capacity(c.body.len());
+    write_rrset(&mut plain, set);
+    *c.body == *plain
+}
+
+/// `set`'s records, owned by the question's name (a pointer to offset 12).
+fn write_rrset(out: &mut Vec<u8>, set: &RRset) {
+    for (ttl, rdata) in set.iter() {
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        out.extend_from_slice(&set.rtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1]);
+        out.extend_from_slice(&ttl.to_be_bytes());
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(rdata);
+    }
+}
+
+/// The reply to a query for `set`'s type at its name, when it is simple:
+/// the records and the zone's tail.
+pub(crate) fn simple_reply(
+    zone: &Zone,
+    set: &RRset,
+    raw: &[u8],
+    question_end: usize,
+    qname_len: usize,
+    head: Head,
+    opt: Option<Opt<'_>>,
+) -> Option<Vec<u8>> {
+    let tail = zone.tail.as_ref()?;
+    let mut out = Vec::with_capacity(question_end + 128 + tail.bytes.len());
+    out.extend_from_slice(&head.id.to_be_bytes());
+    out.extend_from_slice(&render::flags(head, true, false, 0));
+    let ar = tail.counts[2] + u16::from(opt.is_some());
+    for n in [1, set.len() as u16, tail.counts[1], ar] {
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+    out.extend_from_slice(&raw[HEADER..question_end]);
+    let answer = out.len();
+    write_rrset(&mut out, set);
+    let before = out.len() - answer;
+    tail.write(&mut out, qname_len, before);
+    if let Some(opt) = opt {
+        opt.push(&mut out);
+    }
+    Some(out)
+}
+
+/// Whether `c` (for a name of `qname_len` bytes) is the zone's NODATA:
+/// AA, NOERROR, the SOA alone in authority.
+fn is_nodata(zone: &Zone, c: &Compiled, qname_len: usize) -> bool {
+    let Some(n) = &zone.negative else { return false };
+    let mut expect = Vec::new();
+    n.write(&mut expect, qname_len, 0);
+    c.aa && c.rcode == 0 && !c.with_tail && c.counts == n.counts && *c.body == *expect
+}
+
+/// Sets every node's `nx_below` and compiles the zone's templates, before
+/// the nodes' own answers, which lean on them.
+fn compile_templates(zone: &mut Zone) {
+    let flags: Vec<bool> = zone.nodes.keys().map(|k| nx_below(zone, k)).collect();
+    for (node, nx) in zone.nodes.values_mut().zip(flags) {
+        node.nx_below = nx;
+    }
+    let mut sample = SAMPLE_LABEL.to_vec();
+    sample.extend_from_slice(&zone.apex);
+    zone.negative = None;
+    zone.tail = None;
+    if zone.node(&sample).is_some() || !zone.apex_node().is_some_and(|n| n.nx_below) {
+        return;
+    }
+    let negative = lookup::lookup(&Within(zone), zone, &sample, 1);
+    let plain = negative.rcode == palanquin_wire::rcode::NXDOMAIN
+        && negative.answer.is_empty()
+        && negative.additional.is_empty();
+    let negative = plain.then(|| Template::compile(&sample, &negative)).flatten();
+    let tail = lookup::positive_tail(zone);
+    let tail = (!tail.authority.is_empty())
+        .then(|| Template::compile(&sample, &tail))
+        .flatten();
+    zone.negative = negative;
+    zone.tail = tail;
 }
 
 /// Whether a missing name right below `key` is a plain NXDOMAIN: no cut
@@ -157,103 +448,111 @@ fn nx_below(zone: &Zone, key: &[u8]) -> bool {
     true
 }
 
-/// The zone's NXDOMAIN (the SOA in authority, compressed against the
-/// question), compiled for a one-label name below the apex. For another
-/// name below it, every compression pointer past that label moves by the
-/// difference in length: the question, and so the apex, ends elsewhere.
+/// The highest private-use type (RFC 6895): the probe for "any type the
+/// name does not have" is the first type from here down the name lacks.
+const PRIVATE_TYPE: u16 = 65_534;
+
+/// The label of the name the templates are compiled for: bytes no zone
+/// holds as a name, so nothing in the zone compresses into it.
+const SAMPLE_LABEL: &[u8] = b"\x08\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8";
+
+/// Sections after the answer that are the same for every name of a zone
+/// but for their compression pointers.
 #[derive(Debug, Clone)]
-pub(crate) struct NxDomain {
+pub(crate) struct Template {
     /// Wire length of the name it was compiled for.
     qname_len: usize,
+    /// Its records' counts (answer, authority, additional).
     counts: [u16; 3],
-    body: Box<[u8]>,
-    /// Where in `body` the compression pointers are.
-    pointers: Box<[usize]>,
+    bytes: Box<[u8]>,
+    /// Where in `bytes` the compression pointers are, and whether each
+    /// points into the template itself (else into the question).
+    pointers: Box<[(usize, bool)]>,
 }
 
-/// The label of the name NXDOMAIN is compiled for: bytes no zone holds
-/// as a name, so nothing in the zone compresses into it.
-const NX_LABEL: &[u8] = b"\x08\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8";
-
-impl NxDomain {
-    fn compile(zone: &Zone) -> Option<NxDomain> {
-        let mut name = NX_LABEL.to_vec();
-        name.extend_from_slice(&zone.apex);
-        if zone.node(&name).is_some() || !zone.apex_node().is_some_and(|n| n.nx_below) {
+impl Template {
+    /// From `plan` (authority and additional only), rendered for `sample`.
+    fn compile(sample: &[u8], plan: &Plan<'_>) -> Option<Template> {
+        if !plan.answer.is_empty() {
             return None;
         }
-        let plan = lookup::lookup(&Within(zone), zone, &name, 1);
-        if plan.rcode != palanquin_wire::rcode::NXDOMAIN
-            || !plan.answer.is_empty()
-            || !plan.additional.is_empty()
-        {
-            return None;
-        }
-        let mut question = name.clone();
-        question.extend_from_slice(&[0, 1, 0, 1]);
-        let head = Head {
-            id: 0,
-            rd: false,
-            cd: false,
-            ra: false,
-        };
-        let out = render::render(&question, head, &plan, None, None);
+        let question = question(sample, 1);
+        let out = render::render(&question, HEAD, plan, None, None);
         let start = HEADER + question.len();
-        let counts = [6, 8, 10].map(|at| u16::from_be_bytes([out[at], out[at + 1]]));
-        // The SOA: owner, fixed fields, then its two names.
+        let counts = counts_of(&out);
         let mut pointers = Vec::new();
         let mut at = start;
-        for _ in 0..counts[1] {
+        for _ in 0..counts[1] + counts[2] {
             at = name_pointers(&out, at, &mut pointers)?;
             let rtype = u16::from_be_bytes([*out.get(at)?, *out.get(at + 1)?]);
             let rdlen = usize::from(u16::from_be_bytes([*out.get(at + 8)?, *out.get(at + 9)?]));
             let rdata = at + 10;
-            if rtype != types::SOA {
-                return None;
+            match rtype {
+                types::SOA => {
+                    let second = name_pointers(&out, rdata, &mut pointers)?;
+                    name_pointers(&out, second, &mut pointers)?;
+                }
+                types::NS => {
+                    name_pointers(&out, rdata, &mut pointers)?;
+                }
+                types::A | types::AAAA => {}
+                _ => return None,
             }
-            let second = name_pointers(&out, rdata, &mut pointers)?;
-            name_pointers(&out, second, &mut pointers)?;
             at = rdata + rdlen;
         }
-        // A pointer into the compiled-for label could not be moved.
-        let label_end = HEADER + NX_LABEL.len();
+        // A pointer into the sample label could not be moved.
+        let label_end = HEADER + SAMPLE_LABEL.len();
         if at != out.len() || pointers.iter().any(|&p| pointer_target(&out, p) < label_end) {
             return None;
         }
-        Some(NxDomain {
-            qname_len: name.len(),
+        Some(Template {
+            qname_len: sample.len(),
             counts,
-            body: out[start..].into(),
-            pointers: pointers.into_iter().map(|p| p - start).collect(),
+            bytes: out[start..].into(),
+            pointers: pointers
+                .into_iter()
+                .map(|p| (p - start, pointer_target(&out, p) >= start))
+                .collect(),
         })
     }
 
-    /// The NXDOMAIN reply to a query for a missing name whose question is
-    /// `raw[..question_end]`, `qname_len` its name's wire length.
-    pub(crate) fn reply(
+    /// Appends the template to `out` for a question name of `qname_len`
+    /// bytes, after `before` bytes of answer.
+    fn write(&self, out: &mut Vec<u8>, qname_len: usize, before: usize) {
+        let at = out.len();
+        out.extend_from_slice(&self.bytes);
+        let question_shift = qname_len as isize - self.qname_len as isize;
+        for &(p, own) in self.pointers.iter() {
+            let shift = if own {
+                question_shift + before as isize
+            } else {
+                question_shift
+            };
+            let target = (pointer_target(out, at + p) as isize + shift) as u16;
+            out[at + p..at + p + 2].copy_from_slice(&(0xc000 | target).to_be_bytes());
+        }
+    }
+
+    /// The reply with `rcode` (NXDOMAIN, or NOERROR for NODATA) to a query
+    /// whose question is `raw[..question_end]`, `qname_len` its name's length.
+    pub(crate) fn negative_reply(
         &self,
         raw: &[u8],
         question_end: usize,
         qname_len: usize,
+        rcode: u8,
         head: Head,
         opt: Option<Opt<'_>>,
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(question_end + self.body.len() + opt.map_or(0, |o| o.len()));
+        let mut out = Vec::with_capacity(question_end + self.bytes.len() + opt.map_or(0, |o| o.len()));
         out.extend_from_slice(&head.id.to_be_bytes());
-        out.extend_from_slice(&render::flags(head, true, false, palanquin_wire::rcode::NXDOMAIN));
+        out.extend_from_slice(&render::flags(head, true, false, rcode));
         let ar = self.counts[2] + u16::from(opt.is_some());
         for n in [1, self.counts[0], self.counts[1], ar] {
             out.extend_from_slice(&n.to_be_bytes());
         }
         out.extend_from_slice(&raw[HEADER..question_end]);
-        let body = out.len();
-        out.extend_from_slice(&self.body);
-        let shift = qname_len as isize - self.qname_len as isize;
-        for &p in self.pointers.iter() {
-            let at = body + p;
-            let target = (usize::from(out[at] & 0x3f) << 8 | usize::from(out[at + 1])) as isize + shift;
-            out[at..at + 2].copy_from_slice(&(0xc000 | target as u16).to_be_bytes());
-        }
+        self.write(&mut out, qname_len, 0);
         if let Some(opt) = opt {
             opt.push(&mut out);
         }
@@ -281,18 +580,18 @@ fn name_pointers(buf: &[u8], mut at: usize, pointers: &mut Vec<usize>) -> Option
     }
 }
 
-/// The highest private-use type (RFC 6895): the probe for "any type the
-/// name does not have" is the first type from here down the name lacks.
-const PRIVATE_TYPE: u16 = 65_534;
-
-/// The compiled answer for `qtype` at `node`, if there is one.
-pub(crate) fn find(node: &crate::zone::Node, qtype: u16) -> Option<&Compiled> {
+/// The fast path's answer for `qtype` at `node`, if there is one.
+pub(crate) fn find(node: &crate::zone::Node, qtype: u16) -> Option<Fast<'_>> {
     if qtype == types::ANY {
         return None;
     }
+    if let Some(set) = node.get(qtype).filter(|s| s.simple) {
+        return Some(Fast::Simple(set));
+    }
     match node.compiled.iter().find(|(t, _)| *t == qtype) {
-        Some((_, c)) => Some(c),
-        None if node.get(qtype).is_none() => node.other.as_ref(),
-        None => None,
+        Some((_, c)) => Some(Fast::Compiled(c)),
+        None if node.get(qtype).is_some() => None,
+        None if node.other_is_nodata => Some(Fast::NoData),
+        None => node.other.as_deref().map(Fast::Compiled),
     }
 }

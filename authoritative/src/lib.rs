@@ -27,7 +27,7 @@ mod zones;
 
 use std::path::{Path, PathBuf};
 
-pub use zone::{text_to_wire, Zone};
+pub use zone::{text_to_wire, Zone, ZoneBuilder};
 pub use zones::{Context, Zones};
 
 /// Why a zone could not be loaded: the file, the line (0: the file as a
@@ -45,15 +45,17 @@ pub struct LoadError {
 
 /// Loads zone `origin` (text, trailing dot) from master file `file`.
 pub fn load(origin: &str, file: &Path) -> Result<Zone, LoadError> {
-    let records = source::read(file, origin)?;
-    Zone::build(origin, file, records)
+    let mut zone = ZoneBuilder::new(origin, file)?;
+    source::read(file, origin, &mut zone)?;
+    zone.finish()
 }
 
 /// Builds zone `origin` from master-file `text` (no `$INCLUDE`), naming
 /// `file` in errors: for tests and fuzzing.
 pub fn parse(origin: &str, file: &Path, text: &[u8]) -> Result<Zone, LoadError> {
-    let records = source::parse(text, file, origin)?;
-    Zone::build(origin, file, records)
+    let mut zone = ZoneBuilder::new(origin, file)?;
+    source::parse(text, file, origin, &mut zone)?;
+    zone.finish()
 }
 
 #[cfg(test)]

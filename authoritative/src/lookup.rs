@@ -18,7 +18,7 @@
 
 use std::borrow::Cow;
 
-use crate::zone::{types, Node, RRset, Zone};
+use crate::zone::{types, Found, Node, RRset, Zone};
 
 /// How many CNAME/DNAME links a chain may have before the answer stops
 /// with what it has (a loop, or a very long chain).
@@ -30,7 +30,7 @@ const YXDOMAIN: u8 = 6;
 #[derive(Debug, Clone)]
 pub(crate) enum Records<'a> {
     /// Straight from the zone.
-    Stored(&'a [(u32, Box<[u8]>)]),
+    Stored(&'a RRset),
     /// A CNAME synthesised from a DNAME: its TTL and target.
     Synth(u32, Vec<u8>),
 }
@@ -50,7 +50,7 @@ impl<'a> Set<'a> {
         Set {
             owner,
             rtype: set.rtype,
-            records: Records::Stored(&set.records),
+            records: Records::Stored(set),
         }
     }
 
@@ -91,7 +91,7 @@ enum Step<'a> {
     NoData,
     NxDomain,
     /// A zone cut above or at the name: its node.
-    Referral(&'a Node),
+    Referral(Found<'a>),
 }
 
 /// The answer to `qname` (lower-cased wire form) of `qtype` in `zone`.
@@ -125,10 +125,10 @@ pub(crate) fn lookup<'a>(finder: &dyn Finder<'a>, zone: &'a Zone, qname: &'a [u8
                 if plan.answer.is_empty() {
                     plan.aa = false;
                 }
-                if let Some(ns) = cut.get(types::NS) {
-                    plan.authority.push(Set::stored(Cow::Borrowed(&cut.owner), ns));
+                if let Some(ns) = cut.node.get(types::NS) {
+                    plan.authority.push(Set::stored(Cow::Borrowed(cut.owner()), ns));
                     plan.authority_required = true;
-                    add_addresses(&mut plan, zone, ns.rtype, &ns.records);
+                    add_addresses(&mut plan, zone, ns);
                 }
                 break;
             }
@@ -185,34 +185,34 @@ fn step<'a>(zone: &'a Zone, name: &Cow<'a, [u8]>, qtype: u16) -> Step<'a> {
         starts.push(at);
         at += 1 + usize::from(name[at]);
     }
-    let mut encloser = zone.apex_node();
+    let mut encloser = zone.apex_found();
     // The apex: its DNAME applies to every name below it.
     if let (Some(apex), false) = (encloser, starts.is_empty()) {
-        if let Some(dname) = apex.get(types::DNAME) {
-            return dname_step(name, &zone.apex, apex, dname);
+        if let Some(dname) = apex.node.get(types::DNAME) {
+            return dname_step(name, apex, dname);
         }
     }
     for (i, &start) in starts.iter().enumerate().rev() {
         let suffix = &name[start..];
-        let Some(node) = zone.node(suffix) else {
+        let Some(found) = zone.found(suffix) else {
             break;
         };
-        encloser = Some(node);
+        encloser = Some(found);
         let is_target = i == 0;
-        if node.get(types::NS).is_some() && !(is_target && qtype == types::DS) {
-            return Step::Referral(node);
+        if found.node.get(types::NS).is_some() && !(is_target && qtype == types::DS) {
+            return Step::Referral(found);
         }
         if !is_target {
-            if let Some(dname) = node.get(types::DNAME) {
-                return dname_step(name, suffix, node, dname);
+            if let Some(dname) = found.node.get(types::DNAME) {
+                return dname_step(name, found, dname);
             }
         } else {
-            return at_name(node, Cow::clone(name), qtype, true);
+            return at_name(found.node, Cow::clone(name), qtype, true);
         }
     }
     if starts.is_empty() {
         return match encloser {
-            Some(apex) => at_name(apex, Cow::clone(name), qtype, true),
+            Some(apex) => at_name(apex.node, Cow::clone(name), qtype, true),
             None => Step::NxDomain,
         };
     }
@@ -220,9 +220,9 @@ fn step<'a>(zone: &'a Zone, name: &Cow<'a, [u8]>, qtype: u16) -> Step<'a> {
     let Some(encloser) = encloser else {
         return Step::NxDomain;
     };
-    let mut wild = Vec::with_capacity(2 + encloser.owner.len());
+    let mut wild = Vec::with_capacity(2 + encloser.key.len());
     wild.extend_from_slice(b"\x01*");
-    wild.extend(encloser.owner.iter().map(u8::to_ascii_lowercase));
+    wild.extend_from_slice(encloser.key);
     match zone.node(&wild) {
         Some(source) => at_name(source, Cow::clone(name), qtype, false),
         None => Step::NxDomain,
@@ -246,30 +246,30 @@ fn at_name<'a>(node: &'a Node, owner: Cow<'a, [u8]>, qtype: u16, exact: bool) ->
         return Step::Answer(Set::stored(owner, set), with_ns);
     }
     if let Some(cname) = node.get(types::CNAME) {
-        let target: &'a [u8] = &cname.records[0].1;
+        let target: &'a [u8] = cname.first().1;
         return Step::Cname(Set::stored(owner, cname), target);
     }
     Step::NoData
 }
 
-/// DNAME `owner` → target applies to `name` below it.
-fn dname_step<'a>(name: &Cow<'a, [u8]>, owner: &[u8], node: &'a Node, dname: &'a RRset) -> Step<'a> {
-    let (ttl, target) = &dname.records[0];
-    let prefix = &name[..name.len() - owner.len()];
+/// DNAME at `at` → target applies to `name` below it.
+fn dname_step<'a>(name: &Cow<'a, [u8]>, at: Found<'a>, dname: &'a RRset) -> Step<'a> {
+    let (ttl, target) = dname.first();
+    let prefix = &name[..name.len() - at.key.len()];
     let synth = (prefix.len() + target.len() <= palanquin_wire::MAX_NAME).then(|| {
         let mut n = prefix.to_vec();
         n.extend_from_slice(target);
         n
     });
-    Step::Dname(Set::stored(Cow::Borrowed(&node.owner), dname), *ttl, synth)
+    Step::Dname(Set::stored(Cow::Borrowed(at.owner()), dname), ttl, synth)
 }
 
 /// The SOA in authority of a negative answer, its TTL the negative TTL.
 fn add_soa<'a>(plan: &mut Plan<'a>, zone: &'a Zone) {
     if let Some(soa) = zone.apex_node().and_then(|n| n.get(types::SOA)) {
-        let (_, rdata) = &soa.records[0];
+        let (_, rdata) = soa.first();
         plan.authority.push(Set {
-            owner: Cow::Borrowed(&zone.apex_node().map_or(&[][..], |n| &n.owner)),
+            owner: Cow::Borrowed(zone.apex_found().map_or(&[][..], |f| f.owner())),
             rtype: types::SOA,
             records: Records::Synth(zone.negative_ttl, rdata.to_vec()),
         });
@@ -277,15 +277,28 @@ fn add_soa<'a>(plan: &mut Plan<'a>, zone: &'a Zone) {
     }
 }
 
+/// A plan of only what a positive answer adds after its answer section:
+/// the zone's NS in authority and their addresses (compiled.rs shares it).
+pub(crate) fn positive_tail(zone: &Zone) -> Plan<'_> {
+    let mut plan = Plan {
+        aa: true,
+        ..Plan::default()
+    };
+    add_zone_ns(&mut plan, zone);
+    plan
+}
+
 /// The zone's NS in authority of a positive answer, and their addresses.
 fn add_zone_ns<'a>(plan: &mut Plan<'a>, zone: &'a Zone) {
-    let Some(apex) = zone.apex_node() else { return };
-    let Some(ns) = apex.get(types::NS) else { return };
-    if plan.answer.iter().any(|s| s.same(&apex.owner, types::NS)) {
+    let Some(apex) = zone.apex_found() else { return };
+    let Some(ns) = apex.node.get(types::NS) else {
+        return;
+    };
+    if plan.answer.iter().any(|s| s.same(apex.owner(), types::NS)) {
         return;
     }
-    plan.authority.push(Set::stored(Cow::Borrowed(&apex.owner), ns));
-    add_addresses(plan, zone, ns.rtype, &ns.records);
+    plan.authority.push(Set::stored(Cow::Borrowed(apex.owner()), ns));
+    add_addresses(plan, zone, ns);
 }
 
 /// Where the target name sits in the RDATA of a type that has additional
@@ -302,8 +315,9 @@ fn target_of(rtype: u16, rdata: &[u8]) -> Option<&[u8]> {
 /// Addresses (A, then AAAA) of the targets of NS, MX or SRV `records`,
 /// from `zone` only (glue included, wildcards not expanded, as NSD does),
 /// that are not in the message yet.
-fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, rtype: u16, records: &'a [(u32, Box<[u8]>)]) {
-    for (_, rdata) in records {
+fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, set: &'a RRset) {
+    let rtype = set.rtype;
+    for (_, rdata) in set.iter() {
         let Some(target) = target_of(rtype, rdata) else {
             continue;
         };
@@ -311,17 +325,17 @@ fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, rtype: u16, records: &
         if !palanquin_wire::is_below_or_at(&key, &zone.apex) {
             continue;
         }
-        let Some(node) = zone.node(&key) else { continue };
+        let Some(found) = zone.found(&key) else { continue };
+        let (node, owner) = (found.node, found.owner());
         for rtype in [types::A, types::AAAA] {
             let Some(addr) = node.get(rtype) else { continue };
             let dup = plan
                 .answer
                 .iter()
                 .chain(&plan.additional)
-                .any(|s| s.same(&node.owner, rtype));
+                .any(|s| s.same(owner, rtype));
             if !dup {
-                plan.additional
-                    .push(Set::stored(Cow::Borrowed(&node.owner), addr));
+                plan.additional.push(Set::stored(Cow::Borrowed(owner), addr));
             }
         }
     }
@@ -331,16 +345,15 @@ fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, rtype: u16, records: &
 fn add_answer_additionals<'a>(plan: &mut Plan<'a>, finder: &dyn Finder<'a>) {
     for i in 0..plan.answer.len() {
         let set = &plan.answer[i];
-        let (Records::Stored(records), rtype) = (&set.records, set.rtype) else {
+        let Records::Stored(stored) = set.records else {
             continue;
         };
-        if !matches!(rtype, types::NS | types::MX | types::SRV) {
+        if !matches!(stored.rtype, types::NS | types::MX | types::SRV) {
             continue;
         }
-        let records: &'a [(u32, Box<[u8]>)] = records;
         let Some(zone) = finder.zone_of(&crate::zone::lower(&set.owner)) else {
             continue;
         };
-        add_addresses(plan, zone, rtype, records);
+        add_addresses(plan, zone, stored);
     }
 }

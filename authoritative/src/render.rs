@@ -122,8 +122,10 @@ struct Mark {
 /// The message being written and its compression table.
 struct Writer {
     out: Vec<u8>,
-    /// Offsets of every label written in full (pointer targets).
-    labels: Vec<u16>,
+    /// Every label written in full (a pointer target): its offset and the
+    /// wire length of the name from there on, to compare only names of the
+    /// right length.
+    labels: Vec<(u16, u8)>,
     question_end: usize,
     question_names: usize,
 }
@@ -135,12 +137,13 @@ impl Writer {
         out.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
         out.extend_from_slice(question);
         let mut labels = Vec::with_capacity(16);
+        let name_end = crate::check::name_end(&out, HEADER).unwrap_or(HEADER);
         let mut at = HEADER;
         while let Some(&len) = out.get(at) {
-            if len == 0 || len > 63 {
+            if len == 0 || len > 63 || at >= name_end {
                 break;
             }
-            labels.push(at as u16);
+            labels.push((at as u16, (name_end - at) as u8));
             at += 1 + usize::from(len);
         }
         let question_names = labels.len();
@@ -183,7 +186,7 @@ impl Writer {
         match &set.records {
             Records::Stored(records) => {
                 for (ttl, rdata) in records.iter() {
-                    one(self, *ttl, rdata)?;
+                    one(self, ttl, rdata)?;
                 }
             }
             Records::Synth(ttl, rdata) => one(self, *ttl, rdata)?,
@@ -223,16 +226,16 @@ impl Writer {
                 return;
             }
             let suffix = &name[at..];
-            if let Some(&target) = self
-                .labels
-                .iter()
-                .find(|&&o| palanquin_wire::name_at_eq(&self.out, usize::from(o), suffix) == Ok(true))
-            {
+            let found = self.labels.iter().find(|&&(o, len)| {
+                usize::from(len) == suffix.len()
+                    && palanquin_wire::name_at_eq(&self.out, usize::from(o), suffix) == Ok(true)
+            });
+            if let Some(&(target, _)) = found {
                 self.out.extend_from_slice(&(0xc000 | target).to_be_bytes());
                 return;
             }
-            if self.out.len() < 0x4000 {
-                self.labels.push(self.out.len() as u16);
+            if self.out.len() < 0x4000 && suffix.len() <= 255 {
+                self.labels.push((self.out.len() as u16, suffix.len() as u8));
             }
             self.out
                 .extend_from_slice(&name[at..at + 1 + len.min(name.len() - at - 1)]);

@@ -50,32 +50,45 @@ pub struct Record {
     pub place: Place,
 }
 
+/// Where records go as they are read (a zone being built, or a list).
+pub trait Sink {
+    /// Takes one record; an error stops the reading.
+    fn record(&mut self, record: Record) -> Result<(), LoadError>;
+}
+
+impl Sink for Vec<Record> {
+    fn record(&mut self, record: Record) -> Result<(), LoadError> {
+        self.push(record);
+        Ok(())
+    }
+}
+
 /// Reads `file` as the master file of zone `origin` (text form, with the
-/// trailing dot), following `$INCLUDE`s.
-pub fn read(file: &Path, origin: &str) -> Result<Vec<Record>, LoadError> {
+/// trailing dot), following `$INCLUDE`s, handing each record to `out`.
+pub fn read(file: &Path, origin: &str, out: &mut dyn Sink) -> Result<(), LoadError> {
     let origin = Name::<Bytes>::from_str(origin).map_err(|e| LoadError {
         file: file.to_owned(),
         line: 0,
         message: format!("bad origin {origin}: {e}"),
     })?;
-    let mut out = Vec::new();
-    read_into(file, origin, 0, &mut out)?;
-    Ok(out)
+    read_into(file, origin, 0, out)
 }
 
 /// Reads master-file `text` (named `file` in errors) for zone `origin`,
 /// without opening any other file: `$INCLUDE` is an error. For tests and fuzzing.
-pub fn parse(text: &[u8], file: &Path, origin: &str) -> Result<Vec<Record>, LoadError> {
+pub fn parse(text: &[u8], file: &Path, origin: &str, out: &mut dyn Sink) -> Result<(), LoadError> {
     let origin = Name::<Bytes>::from_str(origin).map_err(|e| LoadError {
         file: file.to_owned(),
         line: 0,
         message: format!("bad origin {origin}: {e}"),
     })?;
-    let mut out = Vec::new();
-    scan(text, Arc::from(file), origin, &mut out, &mut |_, _, place, _| {
-        Err(place.error("$INCLUDE is not allowed here"))
-    })?;
-    Ok(out)
+    scan(
+        text.to_vec(),
+        Arc::from(file),
+        origin,
+        out,
+        &mut |_, _, place, _| Err(place.error("$INCLUDE is not allowed here")),
+    )
 }
 
 impl Place {
@@ -88,7 +101,7 @@ impl Place {
     }
 }
 
-fn read_into(file: &Path, origin: Name<Bytes>, depth: usize, out: &mut Vec<Record>) -> Result<(), LoadError> {
+fn read_into(file: &Path, origin: Name<Bytes>, depth: usize, out: &mut dyn Sink) -> Result<(), LoadError> {
     let text = std::fs::read(file).map_err(|e| LoadError {
         file: file.to_owned(),
         line: 0,
@@ -96,7 +109,7 @@ fn read_into(file: &Path, origin: Name<Bytes>, depth: usize, out: &mut Vec<Recor
     })?;
     let folder = file.parent().map(Path::to_owned).unwrap_or_default();
     scan(
-        &text,
+        text,
         Arc::from(file),
         origin,
         out,
@@ -110,19 +123,21 @@ fn read_into(file: &Path, origin: Name<Bytes>, depth: usize, out: &mut Vec<Recor
     )
 }
 
-type Include<'a> = dyn FnMut(&str, Name<Bytes>, &Place, &mut Vec<Record>) -> Result<(), LoadError> + 'a;
+type Include<'a> = dyn FnMut(&str, Name<Bytes>, &Place, &mut dyn Sink) -> Result<(), LoadError> + 'a;
 
 fn scan(
-    text: &[u8],
+    text: Vec<u8>,
     file: Arc<Path>,
     origin: Name<Bytes>,
-    out: &mut Vec<Record>,
+    out: &mut dyn Sink,
     include: &mut Include<'_>,
 ) -> Result<(), LoadError> {
-    let mut zf = Zonefile::from(text);
+    let entries = Entries::new(&text);
+    let mut zf = Zonefile::from(&text[..]);
+    // The scanner has its own copy: give this one back before the zone grows.
+    drop(text);
     zf.set_origin(origin.clone());
     zf.set_default_class(Class::IN);
-    let entries = Entries::new(text);
     // Entries handed out so far (records and includes; `$ORIGIN` and `$TTL`
     // are consumed inside the scanner).
     let mut handed = 0;
@@ -163,13 +178,13 @@ fn scan(
                 if composed.is_err() || rdata.len() > usize::from(u16::MAX) {
                     return Err(place.error("record too long"));
                 }
-                out.push(Record {
+                out.record(Record {
                     owner,
                     rtype: r.rtype().to_int(),
                     ttl: r.ttl().as_secs(),
                     rdata,
                     place,
-                });
+                })?;
             }
         }
     }
@@ -182,6 +197,8 @@ fn scan(
 struct Entries {
     /// Start line of every entry, and whether it is `$ORIGIN`/`$TTL`.
     starts: Vec<(u32, bool)>,
+    /// Start lines of the records and `$INCLUDE`s alone.
+    data: Vec<u32>,
 }
 
 impl Entries {
@@ -237,16 +254,13 @@ impl Entries {
                 i += 1;
             }
         }
-        Entries { starts }
+        let data = starts.iter().filter(|(_, d)| !d).map(|&(l, _)| l).collect();
+        Entries { starts, data }
     }
 
     /// The start line of the `n`-th entry that is a record or `$INCLUDE`.
     fn nth_data(&self, n: usize) -> u32 {
-        self.starts
-            .iter()
-            .filter(|(_, directive)| !directive)
-            .nth(n)
-            .map_or(0, |&(line, _)| line)
+        self.data.get(n).copied().unwrap_or(0)
     }
 
     /// The start line of the entry the scanner stopped in at `line:col`
@@ -266,11 +280,19 @@ mod tests {
     use super::*;
 
     fn records(text: &str) -> Vec<Record> {
-        parse(text.as_bytes(), Path::new("t.zone"), "example.test.").expect("parses")
+        let mut out = Vec::new();
+        parse(text.as_bytes(), Path::new("t.zone"), "example.test.", &mut out).expect("parses");
+        out
     }
 
     fn err(text: &str) -> LoadError {
-        parse(text.as_bytes(), Path::new("t.zone"), "example.test.").expect_err("refused")
+        parse(
+            text.as_bytes(),
+            Path::new("t.zone"),
+            "example.test.",
+            &mut Vec::new(),
+        )
+        .expect_err("refused")
     }
 
     #[test]
@@ -321,12 +343,13 @@ mod tests {
         .expect("write");
         std::fs::write(dir.join("inc/a.zone"), "\nx A 192.0.2.1\n").expect("write");
         std::fs::write(dir.join("loop.zone"), "$INCLUDE loop.zone\n").expect("write");
-        let r = read(&dir.join("main.zone"), "example.test.").expect("reads");
+        let mut r = Vec::new();
+        read(&dir.join("main.zone"), "example.test.", &mut r).expect("reads");
         let owners: Vec<_> = r.iter().map(|r| (r.owner.clone(), r.place.line)).collect();
         assert_eq!(owners[1], (b"\x01x\x03sub\x07example\x04test\x00".to_vec(), 2));
         assert!(r[1].place.file.ends_with("inc/a.zone"));
         assert_eq!(owners[2].0, b"\x05after\x07example\x04test\x00");
-        let e = read(&dir.join("loop.zone"), "example.test.").expect_err("loops");
+        let e = read(&dir.join("loop.zone"), "example.test.", &mut Vec::new()).expect_err("loops");
         assert!(e.message.contains("nested"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -366,11 +366,14 @@ fn every_compiled_answer_matches_the_general_path() {
     let z = Zones::new(vec![Arc::new(zone)]);
     let zone = z.iter().next().expect("zone").clone();
     let mut compared = 0;
+    let mut nodata = 0;
+    let mut tails = 0;
+    let mut simple = 0;
     for (key, node) in &zone.nodes {
         let mut types: Vec<u16> = node.compiled.iter().map(|(t, _)| *t).collect();
         types.extend([1, 16, 28, 43, 99, 65533]);
         for qtype in types {
-            let Some(c) = crate::compiled::find(node, qtype) else {
+            let Some(found) = crate::compiled::find(node, qtype) else {
                 continue;
             };
             let mut raw = query(&wire::name_to_string(key), qtype, None);
@@ -382,7 +385,22 @@ fn every_compiled_answer_matches_the_general_path() {
                 cd: false,
                 ra: false,
             };
-            let fast = c.reply(&raw, q.question_end, head, None);
+            let fast = match found {
+                crate::compiled::Fast::Simple(set) => {
+                    simple += 1;
+                    crate::compiled::simple_reply(&zone, set, &raw, q.question_end, q.qname.len(), head, None)
+                        .expect("a tail")
+                }
+                crate::compiled::Fast::Compiled(c) => {
+                    tails += usize::from(c.with_tail());
+                    c.reply(&zone, &raw, q.question_end, q.qname.len(), head, None)
+                }
+                crate::compiled::Fast::NoData => {
+                    nodata += 1;
+                    let n = zone.negative.as_ref().expect("negative");
+                    n.negative_reply(&raw, q.question_end, q.qname.len(), 0, head, None)
+                }
+            };
             let plan = crate::lookup::lookup(&Single(&zone), &zone, &q.qname, qtype);
             let slow = crate::render::render(&raw[12..q.question_end], head, &plan, None, None);
             assert_eq!(fast, slow, "{} type {qtype}", wire::name_to_string(key));
@@ -390,6 +408,9 @@ fn every_compiled_answer_matches_the_general_path() {
         }
     }
     assert!(compared > 60, "compared {compared}");
+    assert!(nodata > 20, "the shared NODATA is used: {nodata}");
+    assert!(tails >= 1, "the shared positive tail is used: {tails}");
+    assert!(simple >= 5, "simple answers are written from the RRset: {simple}");
 }
 
 /// The compiled NXDOMAIN equals the general path's for missing names of
@@ -397,7 +418,7 @@ fn every_compiled_answer_matches_the_general_path() {
 #[test]
 fn the_compiled_nxdomain_matches_the_general_path() {
     let zone = parse("example.test.", Path::new("t.zone"), ZONE.as_bytes()).expect("loads");
-    let nx = zone.nxdomain.clone().expect("compiled");
+    let nx = zone.negative.clone().expect("compiled");
     let names = [
         "a.example.test.",
         "NoPe.Example.Test.",
@@ -421,7 +442,14 @@ fn the_compiled_nxdomain_matches_the_general_path() {
             dnssec_ok: true,
             nsid: None,
         };
-        let fast = nx.reply(&raw, q.question_end, q.qname.len(), head, Some(opt));
+        let fast = nx.negative_reply(
+            &raw,
+            q.question_end,
+            q.qname.len(),
+            rcode::NXDOMAIN,
+            head,
+            Some(opt),
+        );
         let plan = crate::lookup::lookup(&Single(&zone), &zone, &q.qname, 1);
         let slow = crate::render::render(&raw[12..q.question_end], head, &plan, Some(opt), None);
         assert_eq!(fast, slow, "{name}");

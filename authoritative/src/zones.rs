@@ -13,10 +13,11 @@ use ahash::AHashMap;
 use metrics::Counter;
 use palanquin_wire::{rcode, Query};
 
+use crate::compiled::{self, Fast};
 use crate::lookup::{self, Finder};
+use crate::metrics as m;
 use crate::render::{self, Head, Opt};
 use crate::zone::Zone;
-use crate::{compiled, metrics as m};
 
 /// How the server answers, beyond what the query says.
 #[derive(Debug, Clone, Copy, Default)]
@@ -152,22 +153,36 @@ impl Zones {
             dnssec_ok: e.dnssec_ok,
             nsid: ctx.nsid.filter(|_| e.nsid),
         });
-        match zone.node(&q.qname) {
-            Some(node) => {
-                if let Some(c) = compiled::find(node, q.qtype) {
-                    let reply = c.reply(raw, q.question_end, head, opt);
-                    if ctx.limit.is_none_or(|l| reply.len() <= l) {
-                        return (reply, c.rcode());
-                    }
+        let fast = match zone.node(&q.qname) {
+            Some(node) => match compiled::find(node, q.qtype) {
+                Some(Fast::Simple(set)) => {
+                    compiled::simple_reply(zone, set, raw, q.question_end, q.qname.len(), head, opt)
+                        .map(|reply| (reply, rcode::NOERROR))
                 }
-            }
-            None => {
-                if let Some(nx) = zone.nxdomain.as_ref().filter(|_| plain_nxdomain(zone, &q.qname)) {
-                    let reply = nx.reply(raw, q.question_end, q.qname.len(), head, opt);
-                    if ctx.limit.is_none_or(|l| reply.len() <= l) {
-                        return (reply, rcode::NXDOMAIN);
-                    }
+                Some(Fast::Compiled(c)) => {
+                    let reply = c.reply(zone, raw, q.question_end, q.qname.len(), head, opt);
+                    Some((reply, c.rcode()))
                 }
+                Some(Fast::NoData) => zone.negative.as_ref().map(|n| {
+                    let reply =
+                        n.negative_reply(raw, q.question_end, q.qname.len(), rcode::NOERROR, head, opt);
+                    (reply, rcode::NOERROR)
+                }),
+                None => None,
+            },
+            None => zone
+                .negative
+                .as_ref()
+                .filter(|_| plain_nxdomain(zone, &q.qname))
+                .map(|n| {
+                    let reply =
+                        n.negative_reply(raw, q.question_end, q.qname.len(), rcode::NXDOMAIN, head, opt);
+                    (reply, rcode::NXDOMAIN)
+                }),
+        };
+        if let Some((reply, rc)) = fast {
+            if ctx.limit.is_none_or(|l| reply.len() <= l) {
+                return (reply, rc);
             }
         }
         let plan = lookup::lookup(&All(self), zone, &q.qname, q.qtype);
