@@ -324,6 +324,35 @@ mod tests {
         assert_eq!(r[7].owner, b"\x01x\x03sub\x07example\x04test\x00");
     }
 
+    /// Every type the issue lists, DNSSEC ones as data, with `\X` escapes.
+    #[test]
+    fn reads_the_usual_types() {
+        let r = records(concat!(
+            "$TTL 60\n",
+            "a A 192.0.2.1\naaaa AAAA 2001:db8::1\nns NS ns1\nc CNAME a\nd DNAME b.test.\n",
+            "mx MX 10 a\ntxt TXT \"x\"\nsrv SRV 0 5 80 a\nptr PTR a\ncaa CAA 0 issue \"ca.test\"\n",
+            "naptr NAPTR 100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp\n",
+            "sshfp SSHFP 1 1 123456789abcdef67890123456789abcdef67890\n",
+            "tlsa TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+            "h HTTPS 1 . alpn=h2,h3 port=8443\ns SVCB 1 a.example.test. ipv4hint=192.0.2.1\n",
+            "ds DS 12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE49FD46E6C4B45C55D4AC69CB\n",
+            "k DNSKEY 257 3 8 AwEAAag=\n",
+            "r RRSIG A 8 3 300 20300101000000 20200101000000 12345 example.test. AAAA\n",
+            "n NSEC a.example.test. A RRSIG NSEC\n",
+            "esc\\.dot A 192.0.2.3\n",
+        ));
+        let types: Vec<u16> = r.iter().map(|r| r.rtype).collect();
+        assert_eq!(
+            types,
+            [1, 28, 2, 5, 39, 15, 16, 33, 12, 257, 35, 44, 52, 65, 64, 43, 48, 46, 47, 1]
+        );
+        assert_eq!(
+            r[19].owner[..8],
+            *b"\x07esc.dot",
+            "an escaped dot stays in its label"
+        );
+    }
+
     #[test]
     fn errors_name_the_line() {
         let e = err("$TTL 300\n@ SOA ns1 hm 1 2 3 4 5\nbad A 300.1.1.1\n");

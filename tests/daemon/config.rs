@@ -36,14 +36,19 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// A shipped file with any absolute resolv.conf path pointed at a scratch
-/// copy, so the test does not depend on the host's /etc.
+/// copy, so the test does not depend on the host's /etc, and zone files
+/// (relative to conf/) named by their absolute path, since the copy lives
+/// elsewhere.
 fn portable(text: &str, dir: &Path) -> String {
     let upstreams = dir.join("upstreams.conf");
     std::fs::write(&upstreams, "nameserver 192.0.2.53\n").expect("write");
     text.lines()
         .map(|l| {
-            if l.trim_start().starts_with("resolv_conf") {
+            let key = l.trim_start();
+            if key.starts_with("resolv_conf") {
                 format!("resolv_conf = \"{}\"", upstreams.display())
+            } else if let Some(file) = key.strip_prefix("file = \"").and_then(|f| f.split('"').next()) {
+                format!("file = \"{}\"", conf_dir().join(file).display())
             } else {
                 l.to_owned()
             }

@@ -295,3 +295,117 @@ fn check_config_and_serve_refuse_a_bad_zone_naming_its_file_and_line() {
     assert!(shown.contains("1 zone with 11 records"), "{shown}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The RFC behaviours through dig and kdig: CNAME chains in the zone and
+/// across zones served here, DNAME, wildcards and the empty non-terminal
+/// that blocks one, MX additionals, one RRset for ANY, a CH question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_dname_wildcards_additionals_and_any_with_dig_and_kdig() {
+    let dir = scratch("rfc");
+    let main = dir.join("example.test.zone");
+    std::fs::write(
+        &main,
+        format!(
+            "{ZONE}alias CNAME www\nalias2 CNAME alias\nother CNAME host.other.test.\n\
+             dn DNAME www.example.test.\n*.wild A 192.0.2.99\nx.y.wild TXT \"deep\"\nmx MX 10 www\n"
+        ),
+    )
+    .expect("zone");
+    let other = dir.join("other.test.zone");
+    std::fs::write(
+        &other,
+        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.50\nhost A 192.0.2.51\n",
+    )
+    .expect("zone");
+    let addr = sa("127.0.110.41:5300");
+    let config = format!(
+        "{}\n[[zone]]\norigin = \"other.test.\"\nfile = \"{}\"\n",
+        config(addr, &main, ""),
+        other.display()
+    );
+    let _d = Daemon::start(bin(), addr, &config);
+
+    let r = dig_async(addr, "alias2.example.test", "A", &[]).await;
+    let chain: Vec<(String, String)> = answers_of(&r).into_iter().map(|a| (a.0, a.3)).collect();
+    assert_eq!(
+        chain,
+        [
+            (
+                "alias2.example.test.".to_owned(),
+                "alias.example.test.".to_owned()
+            ),
+            ("alias.example.test.".to_owned(), "www.example.test.".to_owned()),
+            ("www.example.test.".to_owned(), "192.0.2.2".to_owned()),
+        ],
+        "{r}"
+    );
+    let r = dig_async(addr, "other.example.test", "A", &[]).await;
+    assert_eq!(
+        answers_of(&r).last().map(|a| a.3.clone()).as_deref(),
+        Some("192.0.2.51"),
+        "across zones: {r}"
+    );
+
+    let r = dig_async(addr, "a.dn.example.test", "A", &[]).await;
+    assert_eq!(
+        status_of(&r),
+        "NXDOMAIN",
+        "a.www.example.test. does not exist: {r}"
+    );
+    assert!(has(&r, "dn.example.test. 300 IN DNAME www.example.test."), "{r}");
+    assert!(
+        has(&r, "a.dn.example.test. 300 IN CNAME a.www.example.test."),
+        "synthesised: {r}"
+    );
+
+    let r = dig_async(addr, "anything.wild.example.test", "A", &[]).await;
+    assert!(has(&r, "anything.wild.example.test. 300 IN A 192.0.2.99"), "{r}");
+    let r = dig_async(addr, "y.wild.example.test", "A", &[]).await;
+    assert_eq!(
+        (status_of(&r), answers_of(&r).len()),
+        ("NOERROR".to_owned(), 0),
+        "an empty non-terminal: {r}"
+    );
+    let r = dig_async(addr, "z.y.wild.example.test", "A", &[]).await;
+    assert_eq!(
+        status_of(&r),
+        "NXDOMAIN",
+        "its closest encloser y.wild has no wildcard: {r}"
+    );
+
+    let r = dig_async(addr, "mx.example.test", "MX", &[]).await;
+    assert!(
+        has(&r, "www.example.test. 300 IN A 192.0.2.2"),
+        "the exchange's address: {r}"
+    );
+    let r = dig_async(addr, "example.test", "ANY", &[]).await;
+    assert_eq!(answers_of(&r).len(), 1, "one RRset for ANY: {r}");
+
+    let r = dig_async(addr, "www.example.test", "TXT", &["-c", "CH"]).await;
+    assert_eq!(status_of(&r), "REFUSED", "the zones are class IN: {r}");
+
+    // kdig agrees, over TCP, with the NSID.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("kdig")
+            .args([
+                &format!("@{}", addr.ip()),
+                "-p",
+                "5300",
+                "+tcp",
+                "+nsid",
+                "www.example.test",
+                "A",
+            ])
+            .output()
+    })
+    .await
+    .expect("thread")
+    .expect("kdig: knot-dnsutils is installed by scripts/test");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("NOERROR") && shown.contains("192.0.2.2"),
+        "{shown}"
+    );
+    assert!(shown.contains("node-a"), "NSID over TCP: {shown}");
+    let _ = std::fs::remove_dir_all(dir);
+}
