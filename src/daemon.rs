@@ -147,12 +147,32 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     }
     tracing::info!(generation = 1, "ready");
     crate::systemd::ready();
+    // A reload reads every zone file again (seconds for a large zone): it
+    // runs on the blocking pool, so signals are still heard meanwhile; a
+    // SIGHUP during a reload runs one more after it.
+    let mut reloads = JoinSet::new();
+    let mut again = false;
+    let start_reload = |reloads: &mut JoinSet<()>| {
+        let (shared, cache) = (Arc::clone(&shared), Arc::clone(&cache));
+        reloads.spawn_blocking(move || reload(&shared, &cache));
+    };
     loop {
         tokio::select! {
             biased;
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&shared, &cache),
+            _ = hup.recv() => {
+                if reloads.is_empty() {
+                    start_reload(&mut reloads);
+                } else {
+                    again = true;
+                }
+            }
+            Some(_) = reloads.join_next(), if !reloads.is_empty() => {
+                if std::mem::take(&mut again) {
+                    start_reload(&mut reloads);
+                }
+            }
             Some(done) = tasks.join_next() => {
                 if let Err(e) = done {
                     tracing::error!(error = %e, "a listener task ended unexpectedly");
@@ -236,8 +256,7 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
     for e in &failed {
         tracing::error!(error = %e, "zone not reloaded; its previous version (if any) stays in service");
     }
-    metrics::counter!(ZONE_LOADS, "result" => "error").increment(failed.len() as u64);
-    metrics::counter!(ZONE_LOADS, "result" => "ok").increment((settings.zones.len() - failed.len()) as u64);
+    let loaded = settings.zones.len() - failed.len();
     match generation(
         current.number + 1,
         settings,
@@ -249,6 +268,8 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
             let number = next.number;
             shared.generation.store(Arc::new(next));
             metrics::counter!(RELOADS, "result" => "ok").increment(1);
+            metrics::counter!(ZONE_LOADS, "result" => "ok").increment(loaded as u64);
+            metrics::counter!(ZONE_LOADS, "result" => "error").increment(failed.len() as u64);
             tracing::info!(generation = number, file = %path.display(), "configuration reloaded");
         }
         Err(e) => {

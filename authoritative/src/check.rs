@@ -1,8 +1,8 @@
 //! The checks a zone must pass before it is served, each refusing the zone
 //! with the file and line of the record at fault: exactly one SOA, at the
 //! apex; NS at the apex; CNAME beside other data (RFC 2181 §10.1) or twice;
-//! more than one DNAME (RFC 6672 §2.4); data outside the origin (zone.rs);
-//! an in-zone delegation without the glue it needs (RFC 9471).
+//! more than one DNAME, or data below one (RFC 6672 §2.4); data outside the
+//! origin (zone.rs); an in-zone delegation without the glue it needs (RFC 9471).
 
 use std::path::Path;
 
@@ -81,6 +81,28 @@ pub(crate) fn zone(
     let (soa_ttl, rdata) = soa.first();
     let fixed = soa_fixed(rdata).ok_or_else(|| places[&(apex.into(), types::SOA)].error("bad SOA"))?;
     let minimum = u32::from_be_bytes([fixed[16], fixed[17], fixed[18], fixed[19]]);
+    // Nothing may exist below a DNAME (RFC 6672 §2.4).
+    let dnames: Vec<&Box<[u8]>> = places
+        .keys()
+        .filter(|(_, t)| *t == types::DNAME)
+        .map(|(k, _)| k)
+        .collect();
+    if !dnames.is_empty() {
+        for key in nodes.iter().filter(|(_, n)| !n.rrsets.is_empty()).map(|(k, _)| k) {
+            let mut up = crate::zone::parent(key);
+            while let Some(name) = up.filter(|n| n.len() >= apex.len()) {
+                if let Some(&d) = dnames.iter().find(|d| d.as_ref() == name) {
+                    let place = &places[&(d.clone(), types::DNAME)];
+                    return Err(place.error(format!(
+                        "{} has data below its DNAME, at {} (RFC 6672 §2.4)",
+                        palanquin_wire::name_to_string(d),
+                        palanquin_wire::name_to_string(key)
+                    )));
+                }
+                up = crate::zone::parent(name);
+            }
+        }
+    }
     for (key, node) in nodes {
         if key.as_ref() == apex {
             continue;

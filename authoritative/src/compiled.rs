@@ -39,6 +39,9 @@ use palanquin_wire::HEADER;
 pub(crate) struct Compiled {
     aa: bool,
     rcode: u8,
+    /// The answer follows a chain (zones.rs serves it only where no zone
+    /// below this one is served too).
+    chained: bool,
     /// Answer, authority and additional counts, the tail's included.
     counts: [u16; 3],
     /// The bytes after the question, up to the tail if there is one.
@@ -83,6 +86,11 @@ impl Compiled {
     /// The RCODE it answers with.
     pub(crate) fn rcode(&self) -> u8 {
         self.rcode
+    }
+
+    /// Whether it follows a chain past its own name.
+    pub(crate) fn chained(&self) -> bool {
+        self.chained
     }
 
     #[cfg(test)]
@@ -151,6 +159,7 @@ fn compile(zone: &Zone, name: &[u8], owner: &[u8], qtype: u16) -> Option<Compile
                 return Some(Compiled {
                     aa: plan.aa,
                     rcode: plan.rcode,
+                    chained: plan.chained,
                     counts,
                     body: body[..answer_len].into(),
                     with_tail: true,
@@ -161,6 +170,7 @@ fn compile(zone: &Zone, name: &[u8], owner: &[u8], qtype: u16) -> Option<Compile
     Some(Compiled {
         aa: plan.aa,
         rcode: plan.rcode,
+        chained: plan.chained,
         counts,
         body: body.into(),
         with_tail: false,
@@ -220,7 +230,11 @@ fn compile_node(zone: &Zone, near: &Shortcuts, key: &[u8], node: &Node) -> Built
     // tail, written from the RRset itself (past 64 RRsets, none is).
     let mut simple = 0u64;
     for (i, set) in node.rrsets.iter().enumerate() {
-        if i < 64 && plain_path && !has_cname && near.simple_type(zone, key, set.rtype) {
+        // Its answer and the tail within a pointer's reach.
+        let fits = zone.tail.as_ref().is_some_and(|t| {
+            HEADER + palanquin_wire::MAX_NAME + 4 + set.answer_len() + t.bytes.len() <= MAX_POINTER
+        });
+        if i < 64 && plain_path && !has_cname && fits && near.simple_type(zone, key, set.rtype) {
             debug_assert!(compile(zone, key, owner, set.rtype).is_some_and(|c| is_simple(&c, set)));
             simple |= 1 << i;
             continue;
@@ -383,6 +397,10 @@ pub(crate) fn simple_reply(
     out.extend_from_slice(&raw[HEADER..question_end]);
     let answer = out.len();
     write_rrset(&mut out, set);
+    if out.len() + tail.bytes.len() > MAX_POINTER {
+        // The tail's pointers could not reach that far: the general path.
+        return None;
+    }
     let before = out.len() - answer;
     tail.write(&mut out, qname_len, before);
     if let Some(opt) = opt {
@@ -447,6 +465,9 @@ fn nx_below(zone: &Zone, key: &[u8]) -> bool {
     }
     true
 }
+
+/// The farthest a compression pointer reaches (14 bits).
+const MAX_POINTER: usize = 0x3fff;
 
 /// The highest private-use type (RFC 6895): the probe for "any type the
 /// name does not have" is the first type from here down the name lacks.

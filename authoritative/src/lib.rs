@@ -33,7 +33,7 @@ pub use zones::{Context, Zones};
 /// Why a zone could not be loaded: the file, the line (0: the file as a
 /// whole) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}{}: {message}", file.display(), if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct LoadError {
     /// The zone file, or the file it includes, at fault.
     pub file: PathBuf,

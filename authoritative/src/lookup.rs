@@ -73,6 +73,12 @@ pub(crate) struct Plan<'a> {
     /// A chain left the zone it started in: the answer depends on other
     /// zones, so it is not compiled ahead (compiled.rs).
     pub(crate) left_zone: bool,
+    /// A chain went on past its first name: a zone served here below this
+    /// one may take over the rest (zones.rs then skips the compiled answer).
+    pub(crate) chained: bool,
+    /// How many RRsets at the start of `additional` must fit, or the answer
+    /// is truncated: a referral's glue below the cut (RFC 9471).
+    pub(crate) additional_required: usize,
 }
 
 /// Finds the zone serving a (lower-cased) name, for chains.
@@ -128,7 +134,10 @@ pub(crate) fn lookup<'a>(finder: &dyn Finder<'a>, zone: &'a Zone, qname: &'a [u8
                 if let Some(ns) = cut.node.get(types::NS) {
                     plan.authority.push(Set::stored(Cow::Borrowed(cut.owner()), ns));
                     plan.authority_required = true;
-                    add_addresses(&mut plan, zone, ns);
+                    // In-domain glue first (required), then the rest.
+                    add_addresses(&mut plan, zone, ns, Some(cut.key));
+                    plan.additional_required = plan.additional.len();
+                    add_addresses(&mut plan, zone, ns, None);
                 }
                 break;
             }
@@ -158,6 +167,7 @@ pub(crate) fn lookup<'a>(finder: &dyn Finder<'a>, zone: &'a Zone, qname: &'a [u8
             break;
         }
         seen.push(next.to_vec());
+        plan.chained = true;
         match finder.zone_of(&next) {
             Some(z) => {
                 if !std::ptr::eq(z, zone) || !palanquin_wire::is_below_or_at(&next, &zone.apex) {
@@ -298,7 +308,7 @@ fn add_zone_ns<'a>(plan: &mut Plan<'a>, zone: &'a Zone) {
         return;
     }
     plan.authority.push(Set::stored(Cow::Borrowed(apex.owner()), ns));
-    add_addresses(plan, zone, ns);
+    add_addresses(plan, zone, ns, None);
 }
 
 /// Where the target name sits in the RDATA of a type that has additional
@@ -312,10 +322,10 @@ fn target_of(rtype: u16, rdata: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Addresses (A, then AAAA) of the targets of NS, MX or SRV `records`,
-/// from `zone` only (glue included, wildcards not expanded, as NSD does),
-/// that are not in the message yet.
-fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, set: &'a RRset) {
+/// Addresses (A, then AAAA) of the targets of NS, MX or SRV `set`, from
+/// `zone` only (glue included, wildcards not expanded, as NSD does), that
+/// are not in the message yet; with `below`, only targets at or below it.
+fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, set: &'a RRset, below: Option<&[u8]>) {
     let rtype = set.rtype;
     for (_, rdata) in set.iter() {
         let Some(target) = target_of(rtype, rdata) else {
@@ -323,6 +333,9 @@ fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, set: &'a RRset) {
         };
         let key = crate::zone::lower(target);
         if !palanquin_wire::is_below_or_at(&key, &zone.apex) {
+            continue;
+        }
+        if below.is_some_and(|cut| !palanquin_wire::is_below_or_at(&key, cut)) {
             continue;
         }
         let Some(found) = zone.found(&key) else { continue };
@@ -354,6 +367,6 @@ fn add_answer_additionals<'a>(plan: &mut Plan<'a>, finder: &dyn Finder<'a>) {
         let Some(zone) = finder.zone_of(&crate::zone::lower(&set.owner)) else {
             continue;
         };
-        add_addresses(plan, zone, stored);
+        add_addresses(plan, zone, stored, None);
     }
 }

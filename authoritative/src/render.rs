@@ -5,9 +5,10 @@
 //! Compression: owner names always; names inside the RDATA of NS, CNAME,
 //! PTR, MX and SOA (the RFC 1035 types, RFC 3597 §4); never elsewhere.
 //! Over UDP the message stays within the limit: an answer (or a required
-//! authority) RRset that does not fit gives an empty answer with TC, as NSD
-//! sends; an optional authority or additional RRset that does not fit is
-//! left out without TC (RFC 2181 §9).
+//! authority, or a referral's glue below the cut, RFC 9471) RRset that does
+//! not fit gives an empty answer with TC, as NSD sends; an optional
+//! authority or additional RRset that does not fit is left out without TC
+//! (RFC 2181 §9).
 
 use crate::lookup::{Plan, Records, Set};
 use crate::zone::types;
@@ -79,12 +80,12 @@ pub(crate) fn render(
         (&plan.additional, false),
     ];
     'sections: for (i, (sets, required)) in sections.into_iter().enumerate() {
-        for set in sets.iter() {
+        for (j, set) in sets.iter().enumerate() {
             let mark = w.mark();
             let n = w.set(set);
             if w.out.len() > room || n.is_none() {
                 w.undo(mark);
-                if required {
+                if required || (i == 2 && j < plan.additional_required) {
                     truncated = true;
                     break 'sections;
                 }

@@ -232,7 +232,13 @@ impl Entries {
             let (mut depth, mut quoted) = (0u32, false);
             while i < text.len() {
                 match text[i] {
-                    b'\\' => i += 1,
+                    b'\\' => {
+                        // An escaped newline still ends a line.
+                        if text.get(i + 1) == Some(&b'\n') {
+                            line += 1;
+                        }
+                        i += 1;
+                    }
                     b'"' => quoted = !quoted,
                     b';' if !quoted => {
                         while i < text.len() && text[i] != b'\n' {

@@ -370,15 +370,27 @@ fn every_compiled_answer_matches_the_general_path() {
     let mut tails = 0;
     let mut simple = 0;
     for (key, node) in &zone.nodes {
+        // Every type it has, every type compiled for it, and some it lacks.
         let mut types: Vec<u16> = node.compiled.iter().map(|(t, _)| *t).collect();
+        types.extend(node.rrsets.iter().map(|s| s.rtype));
         types.extend([1, 16, 28, 43, 99, 65533]);
         for qtype in types {
             let Some(found) = crate::compiled::find(node, qtype) else {
                 continue;
             };
-            let mut raw = query(&wire::name_to_string(key), qtype, None);
+            // Asked in mixed case, with EDNS and DO.
+            let name: String = wire::name_to_string(key)
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i % 3 == 0 { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let mut raw = query(&name, qtype, Some((1232, false)));
             raw[2] = 0x01; // RD
             let q = wire::parse_query(&raw).expect("query");
+            let opt = Some(crate::render::Opt {
+                dnssec_ok: true,
+                nsid: None,
+            });
             let head = crate::render::Head {
                 id: q.id,
                 rd: true,
@@ -388,22 +400,25 @@ fn every_compiled_answer_matches_the_general_path() {
             let fast = match found {
                 crate::compiled::Fast::Simple(set) => {
                     simple += 1;
-                    crate::compiled::simple_reply(&zone, set, &raw, q.question_end, q.qname.len(), head, None)
+                    crate::compiled::simple_reply(&zone, set, &raw, q.question_end, q.qname.len(), head, opt)
                         .expect("a tail")
                 }
                 crate::compiled::Fast::Compiled(c) => {
                     tails += usize::from(c.with_tail());
-                    c.reply(&zone, &raw, q.question_end, q.qname.len(), head, None)
+                    c.reply(&zone, &raw, q.question_end, q.qname.len(), head, opt)
                 }
                 crate::compiled::Fast::NoData => {
                     nodata += 1;
                     let n = zone.negative.as_ref().expect("negative");
-                    n.negative_reply(&raw, q.question_end, q.qname.len(), 0, head, None)
+                    n.negative_reply(&raw, q.question_end, q.qname.len(), 0, head, opt)
                 }
             };
             let plan = crate::lookup::lookup(&Single(&zone), &zone, &q.qname, qtype);
-            let slow = crate::render::render(&raw[12..q.question_end], head, &plan, None, None);
-            assert_eq!(fast, slow, "{} type {qtype}", wire::name_to_string(key));
+            let slow = crate::render::render(&raw[12..q.question_end], head, &plan, opt, None);
+            assert_eq!(fast, slow, "{name} type {qtype}");
+            // And through the public entry point, which picks the path.
+            let public = z.answer(0, &raw, &q, &Context::default());
+            assert_eq!(public[2..], slow[2..], "{name} type {qtype}: Zones::answer");
             compared += 1;
         }
     }
@@ -508,7 +523,12 @@ fn bad_zones_are_refused_with_the_line() {
         let e = refused(&text);
         assert_eq!(e.line, line, "{e}");
         assert!(e.message.contains(what), "{e}");
-        assert!(e.to_string().starts_with(&format!("t.zone:{line}: ")), "{e}");
+        let at = if line == 0 {
+            "t.zone: ".to_owned()
+        } else {
+            format!("t.zone:{line}: ")
+        };
+        assert!(e.to_string().starts_with(&at), "{e}");
     }
     // Glue outside the delegation is not required; in-zone glue elsewhere is fine.
     parse(
@@ -538,4 +558,94 @@ fn the_deepest_zone_wins_and_chains_cross_zones() {
     );
     assert!(z.find(b"\x03foo\x04test\x00").is_none());
     assert!(z.find(b"\x04test\x00").is_none());
+}
+
+/// A chain into a zone served below this one ends in that zone, and the
+/// fast path does not answer it from the parent alone; DS for the child's
+/// apex comes from the parent (RFC 4035 §3.1.4.1).
+#[test]
+fn chains_into_a_served_child_zone_and_ds_from_the_parent() {
+    let parent = parse(
+        "example.test.",
+        Path::new("p"),
+        b"$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww CNAME host.sub\n\
+          sub NS ns.sub\nns.sub A 192.0.2.2\nsub DS 1 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE49FD46E6C4B45C55D4AC69CB\n",
+    )
+    .expect("parent");
+    let child = parse(
+        "sub.example.test.",
+        Path::new("c"),
+        b"$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.2\nhost A 192.0.2.3\n",
+    )
+    .expect("child");
+    let z = Zones::new(vec![Arc::new(parent), Arc::new(child)]);
+    let r = ask(&z, "www.example.test.", A);
+    assert!(r.aa());
+    assert_eq!(
+        r.section(0),
+        [("www.example.test.", CNAME), ("host.sub.example.test.", A)]
+    );
+    let r = ask(&z, "sub.example.test.", DS);
+    assert_eq!(r.section(0), [("sub.example.test.", DS)], "the parent's DS");
+    // The child's own apex records still come from the child.
+    let r = ask(&z, "sub.example.test.", SOA);
+    assert_eq!(r.section(0), [("sub.example.test.", SOA)]);
+}
+
+#[test]
+fn data_below_a_dname_is_refused() {
+    let e = refused(
+        "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nd DNAME x.test.\na.d A 192.0.2.9\n",
+    );
+    assert_eq!(e.line, 5, "{e}");
+    assert!(e.message.contains("below its DNAME"), "{e}");
+}
+
+/// A referral whose glue below the cut does not fit is truncated (RFC 9471),
+/// and zone transfers are refused (not offered by this release).
+#[test]
+fn referral_glue_that_does_not_fit_truncates_and_transfers_are_refused() {
+    let mut text = String::from("$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n");
+    for i in 0..40 {
+        text.push_str(&format!("sub NS ns{i}.sub\nns{i}.sub AAAA 2001:db8::{i}\n"));
+    }
+    let z = zones(&text);
+    let ctx = Context {
+        limit: Some(512),
+        ..Context::default()
+    };
+    let r = ask_with(&z, &query("x.sub.example.test.", A, None), &ctx);
+    assert!(r.tc() && !r.aa(), "TC on a referral whose glue is cut");
+    let r = ask_with(&z, &query("x.sub.example.test.", A, None), &Context::default());
+    assert_eq!(
+        (r.section(1).len(), r.section(2).len()),
+        (40, 40),
+        "all of it over TCP"
+    );
+    for qtype in [251, 252] {
+        assert_eq!(
+            ask(&z, "example.test.", qtype).rcode(),
+            rcode::REFUSED,
+            "type {qtype}"
+        );
+    }
+}
+
+/// An RRset whose answer passes the reach of a compression pointer goes
+/// the general way, and its reply stays well formed.
+#[test]
+fn a_huge_rrset_is_answered_whole_over_tcp() {
+    let mut text = String::from("$TTL 60\n@ SOA ns1 hm 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n");
+    for i in 0..2000 {
+        text.push_str(&format!("big A 10.0.{}.{}\n", i / 250, i % 250));
+    }
+    let z = zones(&text);
+    let r = ask(&z, "big.example.test.", A);
+    assert_eq!(r.section(0).len(), 2000);
+    assert_eq!(r.section(1), [("example.test.", NS)]);
+    assert_eq!(
+        r.section(2),
+        [("ns1.example.test.", A)],
+        "the glue after 32 KB of answer"
+    );
 }

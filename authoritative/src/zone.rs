@@ -92,6 +92,11 @@ impl RRset {
         self.iter().count()
     }
 
+    /// Bytes of its records in an answer whose owners are pointers.
+    pub(crate) fn answer_len(&self) -> usize {
+        self.data.len() + 6 * self.len()
+    }
+
     fn shrink(&mut self) {
         self.data.shrink_to_fit();
     }
@@ -269,7 +274,7 @@ impl Sink for ZoneBuilder {
                 let mut set = RRset::new(r.rtype);
                 set.push(r.ttl, &r.rdata);
                 node.rrsets.push(set);
-                if matches!(r.rtype, types::SOA | types::NS) {
+                if matches!(r.rtype, types::SOA | types::NS | types::DNAME) {
                     self.places.insert((key.clone(), r.rtype), r.place.clone());
                 }
             }

@@ -19,6 +19,10 @@ use crate::metrics as m;
 use crate::render::{self, Head, Opt};
 use crate::zone::Zone;
 
+const DS: u16 = 43;
+const IXFR: u16 = 251;
+const AXFR: u16 = 252;
+
 /// How the server answers, beyond what the query says.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
@@ -35,6 +39,9 @@ struct Served {
     zone: Arc<Zone>,
     /// Answers by RCODE (index = RCODE, 0–5; 6 = any other).
     queries: [Counter; 7],
+    /// Another zone served here lies below this one: a chain from this
+    /// zone may end in it, so chained compiled answers are not used.
+    has_children: bool,
 }
 
 /// The zones in service, read-only: a reload builds a new set and swaps it.
@@ -75,9 +82,20 @@ impl Zones {
                 metrics::gauge!(m::ZONE_RECORDS, "zone" => name.clone()).set(zone.records() as f64);
                 let queries = m::RCODES
                     .map(|rc| metrics::counter!(m::ZONE_QUERIES, "zone" => name.clone(), "rcode" => rc));
-                Served { zone, queries }
+                Served {
+                    zone,
+                    queries,
+                    has_children: false,
+                }
             })
             .collect();
+        let mut served = served;
+        for i in 0..served.len() {
+            let apex = &served[i].zone.apex;
+            served[i].has_children = served
+                .iter()
+                .any(|o| o.zone.apex != *apex && palanquin_wire::is_below_or_at(&o.zone.apex, apex));
+        }
         let mut apex_lengths = [false; 256];
         for s in &served {
             apex_lengths[s.zone.apex.len().min(255)] = true;
@@ -130,14 +148,26 @@ impl Zones {
         let Some(served) = self.served.get(index) else {
             return palanquin_wire::error_response(raw, Some(q), rcode::SERVFAIL);
         };
-        let (reply, rc) = self.reply(&served.zone, raw, q, ctx);
+        // DS at a zone's apex is the parent's to answer, when the parent
+        // is served here too (RFC 4035 §3.1.4.1).
+        let served = match crate::zone::parent(&q.qname) {
+            Some(up) if q.qtype == DS && *q.qname == *served.zone.apex => self
+                .find(up)
+                .and_then(|i| self.served.get(i))
+                .filter(|p| p.zone.node(&q.qname).is_some_and(|n| n.get(2).is_some()))
+                .unwrap_or(served),
+            _ => served,
+        };
+        let (reply, rc) = self.reply(served, raw, q, ctx);
         served.queries[usize::from(rc.min(6))].increment(1);
         reply
     }
 
-    fn reply(&self, zone: &Zone, raw: &[u8], q: &Query, ctx: &Context<'_>) -> (Vec<u8>, u8) {
-        if q.qclass != 1 {
-            // Zones are IN only; CH and others are not ours to answer.
+    fn reply(&self, served: &Served, raw: &[u8], q: &Query, ctx: &Context<'_>) -> (Vec<u8>, u8) {
+        let zone = &*served.zone;
+        // Zones are IN only; CH and others are not ours to answer. Zone
+        // transfers (AXFR, IXFR) are not offered by this release.
+        if q.qclass != 1 || matches!(q.qtype, AXFR | IXFR) {
             return (
                 palanquin_wire::error_response(raw, Some(q), rcode::REFUSED),
                 rcode::REFUSED,
@@ -159,7 +189,7 @@ impl Zones {
                     compiled::simple_reply(zone, set, raw, q.question_end, q.qname.len(), head, opt)
                         .map(|reply| (reply, rcode::NOERROR))
                 }
-                Some(Fast::Compiled(c)) => {
+                Some(Fast::Compiled(c)) if !(c.chained() && served.has_children) => {
                     let reply = c.reply(zone, raw, q.question_end, q.qname.len(), head, opt);
                     Some((reply, c.rcode()))
                 }
@@ -168,7 +198,7 @@ impl Zones {
                         n.negative_reply(raw, q.question_end, q.qname.len(), rcode::NOERROR, head, opt);
                     (reply, rcode::NOERROR)
                 }),
-                None => None,
+                Some(Fast::Compiled(_)) | None => None,
             },
             None => zone
                 .negative

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use palanquin_testkit::daemon::Daemon;
 use palanquin_testkit::nsd::Nsd;
 
@@ -227,7 +227,6 @@ fn ask(server: SocketAddr, name: &str, rtype: RecordType, way: Way, id: u16) -> 
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = false;
     m.add_query(Query::query(Name::from_ascii(name).expect("name"), rtype));
-    let _ = DNSClass::IN;
     match way {
         Way::Plain => {}
         Way::Edns(payload, dnssec_ok) => {

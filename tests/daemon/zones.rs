@@ -187,6 +187,17 @@ async fn reload_swaps_good_zones_keeps_the_old_on_a_bad_one_and_warns_on_the_ser
         2026120101.0
     );
 
+    // The same file again: reloaded, and no warning about the serial.
+    d.signal("HUP");
+    wait_for("the first reload", || {
+        d.log().contains("configuration reloaded generation=2")
+    });
+    assert!(
+        !d.log().contains("SOA serial"),
+        "an unchanged zone warns of nothing: {}",
+        d.log()
+    );
+
     // A bad record: the old zone keeps serving, the log names file and line.
     std::fs::write(&file, format!("{ZONE}www CNAME ns1\n")).expect("zone");
     d.signal("HUP");
@@ -201,6 +212,28 @@ async fn reload_swaps_good_zones_keeps_the_old_on_a_bad_one_and_warns_on_the_ser
         Daemon::metric(http, "palanquin_zone_loads_total{result=\"error\"}"),
         1.0
     );
+
+    // A new zone whose file is bad is left out; the others serve on.
+    let conf = std::fs::read_to_string(d.config_path()).expect("config");
+    let missing = dir.join("missing.zone");
+    std::fs::write(
+        d.config_path(),
+        format!(
+            "{conf}\n[[zone]]\norigin = \"new.test.\"\nfile = \"{}\"\n",
+            missing.display()
+        ),
+    )
+    .expect("config");
+    d.signal("HUP");
+    wait_for("the new zone's error", || d.log().contains("zone new.test."));
+    assert!(
+        d.log().contains(&format!("{}: cannot read", missing.display())),
+        "{}",
+        d.log()
+    );
+    let r = palanquin_testkit::daemon::dig_at(addr, "www.new.test", "A", &[]);
+    assert_eq!(status_of(&r), "REFUSED", "not served, no resolver: {r}");
+    assert_eq!(a_of("www.example.test"), "192.0.2.2");
 
     // New data, same serial: served, with a warning.
     std::fs::write(&file, ZONE.replace("192.0.2.2", "192.0.2.22")).expect("zone");
