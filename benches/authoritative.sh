@@ -8,6 +8,7 @@
 #   BASELINE=path/to/another/palanquin adds server "baseline" (an A/B in the same rounds)
 #   OUT (default /tmp/authoritative.json)   TRIALS=7 TRIAL_SECONDS=2
 #   DNSPERF_OPTS="-c 32 -q 180 -T 2"        BIG_RECORDS=1000000 (0: skip the load test)
+#   BIG_CPUS=0,1 (the cores the load test allows; 0 pins each server to one)
 # The script re-runs itself in a private network namespace (only `lo`).
 # Zone bench.test.: h0..h99999 A; queries: 1,000 of those names and 1,000
 # names that do not exist (NXDOMAIN), shuffled, fixed seed; all UDP.
@@ -23,8 +24,9 @@
 #   core 0, and QPS per core = QPS / share. Reported: the median round, the
 #   range, the ratio to the floor and to the best peer (NSD, Knot, PowerDNS).
 # Then a zone of BIG_RECORDS records (A, AAAA, TXT, MX over BIG_RECORDS/2 names)
-# is loaded by palanquin, NSD and Knot in turn: the time from start to the
-# first answer of its SOA, and memory once it answers: VmRSS of the largest
+# is loaded by palanquin, NSD and Knot in turn, each alone on BIG_CPUS (both
+# cores: palanquin compiles answers on every core, NSD loads on one, Knot
+# on several): the time from start to the first answer of its SOA, and memory once it answers: VmRSS of the largest
 # process and PSS summed over its processes (NSD forks: shared pages count once).
 # Targets printed: palanquin >= 0.90 of the floor and ahead of NSD; its load
 # time and memory on the big zone no worse than NSD's. Exits 0 after
@@ -52,6 +54,7 @@ if [[ -z ${AUTHORITATIVE_NETNS:-} ]]; then   # --- outside: checks, build, re-ex
 fi
 # --- inside the private network namespace --------------------------------------
 TRIALS=${TRIALS:-7} TRIAL_SECONDS=${TRIAL_SECONDS:-2} BIG_RECORDS=${BIG_RECORDS:-1000000}
+BIG_CPUS=${BIG_CPUS:-0,1}   # the load test runs alone: each server may use both cores
 read -ra PERF <<<"${DNSPERF_OPTS:--c 32 -q 180 -T 2}"
 declare -A PID WANT=([reflector]=any) ADDR=([reflector]=127.0.3.9:5300 [palanquin]=127.0.3.10:5300
   [nsd]=127.0.3.11:5300 [knot]=127.0.3.12:5300 [pdns]=127.0.3.13:5300 [baseline]=127.0.3.14:5300)
@@ -171,7 +174,7 @@ if ((BIG_RECORDS > 0)); then for s in palanquin nsd knot; do
     knot) knot_conf "$tmp/big-k.conf" "$BIG_AT@5300" big.test. "$tmp/big"; cmd=(knotd -c "$tmp/big-k.conf") ;;
   esac
   t0=$(date +%s.%N)
-  launch "big-$s" 0 "${cmd[@]}"
+  launch "big-$s" "$BIG_CPUS" "${cmd[@]}"
   until dig @$BIG_AT -p 5300 +time=1 +tries=1 +short big.test SOA 2>/dev/null | grep -q hostmaster; do
     kill -0 "${PID[big-$s]}" 2>/dev/null || { tail -n 20 "$tmp/big-$s.log" >&2; die "$s exited loading the big zone"; }
     sleep 0.05

@@ -39,7 +39,7 @@ pub(crate) fn record(
         if set.len() > 1 {
             return Err(place.error(format!("{} has more than one CNAME", name())));
         }
-        if node.rrsets.iter().any(|s| !may_accompany_cname(s.rtype)) {
+        if node.rrsets().any(|s| !may_accompany_cname(s.rtype)) {
             return Err(place.error(format!("CNAME and other data at {}", name())));
         }
         if key == apex {
@@ -88,7 +88,7 @@ pub(crate) fn zone(
         .map(|(k, _)| k)
         .collect();
     if !dnames.is_empty() {
-        for key in nodes.iter().filter(|(_, n)| !n.rrsets.is_empty()).map(|(k, _)| k) {
+        for key in nodes.iter().filter(|(_, n)| !n.is_empty()).map(|(k, _)| k) {
             let mut up = crate::zone::parent(key);
             while let Some(name) = up.filter(|n| n.len() >= apex.len()) {
                 if let Some(&d) = dnames.iter().find(|d| d.as_ref() == name) {

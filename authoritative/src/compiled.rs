@@ -12,7 +12,7 @@
 //!       ├ compiled: [(type, Compiled)]  other types it has; A/AAAA/DS at a CNAME or cut
 //!       ├ other: Compiled               any other type (a referral, say), when one fits all
 //!       └ other_is_nodata               ... or that answer is the zone's NODATA
-//!  Compiled { aa, rcode, counts, answer bytes, with_tail }
+//!  Compiled { aa, rcode, counts, bytes, tail_at: where the zone's tail goes in them }
 //!  Zone ─ tail: Template       the zone's NS + their addresses, after a positive answer
 //!       └ negative: Template   the SOA of NXDOMAIN / NODATA
 //! ```
@@ -44,10 +44,11 @@ pub(crate) struct Compiled {
     chained: bool,
     /// Answer, authority and additional counts, the tail's included.
     counts: [u16; 3],
-    /// The bytes after the question, up to the tail if there is one.
+    /// The bytes after the question, but for the zone's tail.
     body: Box<[u8]>,
-    /// The zone's positive tail follows `body`.
-    with_tail: bool,
+    /// Where in `body` the zone's positive tail goes (after the answer;
+    /// what follows it, addresses of MX or SRV targets say, stays in `body`).
+    tail_at: Option<u16>,
 }
 
 impl Compiled {
@@ -62,9 +63,11 @@ impl Compiled {
         head: Head,
         opt: Option<Opt<'_>>,
     ) -> Vec<u8> {
-        let tail = zone.tail.as_ref().filter(|_| self.with_tail);
-        let size =
-            question_end + self.body.len() + tail.map_or(0, |t| t.bytes.len()) + opt.map_or(0, |o| o.len());
+        let tail = zone.tail.as_ref().zip(self.tail_at.map(usize::from));
+        let size = question_end
+            + self.body.len()
+            + tail.map_or(0, |(t, _)| t.bytes.len())
+            + opt.map_or(0, |o| o.len());
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&head.id.to_be_bytes());
         out.extend_from_slice(&render::flags(head, self.aa, false, self.rcode));
@@ -73,9 +76,13 @@ impl Compiled {
             out.extend_from_slice(&n.to_be_bytes());
         }
         out.extend_from_slice(&raw[HEADER..question_end]);
-        out.extend_from_slice(&self.body);
-        if let Some(tail) = tail {
-            tail.write(&mut out, qname_len, self.body.len());
+        match tail {
+            Some((tail, at)) => {
+                out.extend_from_slice(&self.body[..at]);
+                tail.write(&mut out, qname_len, at);
+                out.extend_from_slice(&self.body[at..]);
+            }
+            None => out.extend_from_slice(&self.body),
         }
         if let Some(opt) = opt {
             opt.push(&mut out);
@@ -95,14 +102,14 @@ impl Compiled {
 
     #[cfg(test)]
     pub(crate) fn with_tail(&self) -> bool {
-        self.with_tail
+        self.tail_at.is_some()
     }
 }
 
 /// What the fast path has for a question at an existing name.
 pub(crate) enum Fast<'a> {
     /// The RRset as it is, and the zone's tail.
-    Simple(&'a RRset),
+    Simple(RRset<'a>),
     /// This name's own compiled answer.
     Compiled(&'a Compiled),
     /// The zone's NODATA.
@@ -152,17 +159,21 @@ fn compile(zone: &Zone, name: &[u8], owner: &[u8], qtype: u16) -> Option<Compile
         let answer_len = palanquin_wire::layout(&out)
             .ok()
             .and_then(|l| l.authority.first().map(|r| r.start - start));
-        if let Some(answer_len) = answer_len.filter(|_| counts[1..] == tail.counts[1..]) {
+        let same_tail = counts[1] == tail.counts[1] && counts[2] >= tail.counts[2];
+        if let Some(answer_len) = answer_len.filter(|&a| same_tail && a <= usize::from(u16::MAX)) {
+            let tail_end = start + answer_len + tail.bytes.len();
             let mut expect = out[..start + answer_len].to_vec();
             tail.write(&mut expect, name.len(), answer_len);
-            if expect == out {
+            if out.len() >= tail_end && expect[..] == out[..tail_end] {
+                let mut kept = body[..answer_len].to_vec();
+                kept.extend_from_slice(&out[tail_end..]);
                 return Some(Compiled {
                     aa: plan.aa,
                     rcode: plan.rcode,
                     chained: plan.chained,
                     counts,
-                    body: body[..answer_len].into(),
-                    with_tail: true,
+                    body: kept.into_boxed_slice(),
+                    tail_at: Some(answer_len as u16),
                 });
             }
         }
@@ -173,38 +184,93 @@ fn compile(zone: &Zone, name: &[u8], owner: &[u8], qtype: u16) -> Option<Compile
         chained: plan.chained,
         counts,
         body: body.into(),
-        with_tail: false,
+        tail_at: None,
     })
 }
 
-/// Compiles the answers of every name of `zone` into its nodes.
+/// Compiles the answers of every name of `zone` into its nodes, on every
+/// core: each name's answers depend only on the zone. The nodes are split
+/// in table order, each part compiled on its own thread, and the results
+/// stored back in the same order (the table does not change in between).
 pub(crate) fn compile_zone(zone: &mut Zone) {
     compile_templates(zone);
     let near = Shortcuts::of(zone);
-    let built: Vec<Built> = zone
-        .nodes
-        .iter()
-        .map(|(key, node)| compile_node(zone, &near, key, node))
-        .collect();
-    // The table is not changed in between, so it iterates in the same order.
-    for (node, (answers, other, other_is_nodata, simple)) in zone.nodes.values_mut().zip(built) {
-        node.compiled = answers;
-        node.other = other;
-        node.other_is_nodata = other_is_nodata;
-        for (i, set) in node.rrsets.iter_mut().enumerate() {
-            set.simple = i < 64 && simple >> i & 1 == 1;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let chunk = zone.nodes.len().div_ceil(threads).max(1);
+    let zone_ref: &Zone = zone;
+    let parts: Vec<Vec<Built>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let near = &near;
+                scope.spawn(move || {
+                    zone_ref
+                        .nodes
+                        .iter()
+                        .skip(t * chunk)
+                        .take(chunk)
+                        .map(|(key, node)| compile_node(zone_ref, near, key, node))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for (node, built) in zone.nodes.values_mut().zip(parts.into_iter().flatten()) {
+        let simple = match built {
+            Built::Plain { simple, nodata, nx } => {
+                node.other_is_nodata = nodata;
+                node.nx_below = nx;
+                simple
+            }
+            Built::Full(full) => {
+                let FullBuilt {
+                    answers,
+                    other,
+                    nodata,
+                    simple,
+                    nx,
+                } = *full;
+                node.nx_below = nx;
+                node.compiled = answers;
+                node.other = other;
+                node.other_is_nodata = nodata;
+                simple
+            }
+        };
+        if simple != 0 {
+            for i in 0..node.rrsets().count().min(64) {
+                node.set_simple(i, simple >> i & 1 == 1);
+            }
         }
     }
 }
 
-/// A node's compiled answers, before they are stored in it.
-type Built = (Box<[(u16, Compiled)]>, Option<Box<Compiled>>, bool, u64);
+/// A node's compiled answers, before they are stored in it: most names
+/// need only their flags (16 bytes here for each of a million names).
+enum Built {
+    Plain { simple: u64, nodata: bool, nx: bool },
+    Full(Box<FullBuilt>),
+}
+
+/// A node's answers, `other`, and flags (nodata, simple bits, nx_below).
+struct FullBuilt {
+    answers: Box<[(u16, Compiled)]>,
+    other: Option<Box<Compiled>>,
+    nodata: bool,
+    simple: u64,
+    nx: bool,
+}
 
 /// Compiles the answers of the name `key`.
 fn compile_node(zone: &Zone, near: &Shortcuts, key: &[u8], node: &Node) -> Built {
     let owner = crate::zone::Found { key, node }.owner();
     let has_cname = node.get(types::CNAME).is_some();
-    let plain_path = near.plain_path(zone, key);
+    let plain_path = near.plain_path(zone, key, node);
     // NODATA for the types it lacks, kept once for the zone: known
     // without rendering for a plain name (checked in debug builds).
     let probe = (1..=PRIVATE_TYPE).rev().find(|&t| node.get(t).is_none());
@@ -229,7 +295,7 @@ fn compile_node(zone: &Zone, near: &Shortcuts, key: &[u8], node: &Node) -> Built
     // Bit i: RRset i is simple, its answer the RRset as it is and the
     // tail, written from the RRset itself (past 64 RRsets, none is).
     let mut simple = 0u64;
-    for (i, set) in node.rrsets.iter().enumerate() {
+    for (i, set) in node.rrsets().enumerate() {
         // Its answer and the tail within a pointer's reach.
         let fits = zone.tail.as_ref().is_some_and(|t| {
             HEADER + palanquin_wire::MAX_NAME + 4 + set.answer_len() + t.bytes.len() <= MAX_POINTER
@@ -259,12 +325,21 @@ fn compile_node(zone: &Zone, near: &Shortcuts, key: &[u8], node: &Node) -> Built
             }
         }
     }
-    (
-        answers.into_boxed_slice(),
-        other.map(Box::new),
-        other_is_nodata,
+    let nx = nx_below(zone, key, node);
+    if answers.is_empty() && other.is_none() {
+        return Built::Plain {
+            simple,
+            nodata: other_is_nodata,
+            nx,
+        };
+    }
+    Built::Full(Box::new(FullBuilt {
+        answers: answers.into_boxed_slice(),
+        other: other.map(Box::new),
+        nodata: other_is_nodata,
         simple,
-    )
+        nx,
+    }))
 }
 
 /// What lets most answers be known without rendering them: a name on a
@@ -295,7 +370,7 @@ impl Shortcuts {
                 names.push(t);
             }
         }
-        if let Some((_, soa)) = apex.and_then(|n| n.get(types::SOA)).map(RRset::first) {
+        if let Some((_, soa)) = apex.and_then(|n| n.get(types::SOA)).map(|s| s.first()) {
             let first = crate::check::name_end(soa, 0).unwrap_or(0);
             let second = crate::check::name_end(soa, first).unwrap_or(first);
             names.push(crate::zone::lower(&soa[..first]));
@@ -316,10 +391,9 @@ impl Shortcuts {
 
     /// No cut at or above `key` (below the apex), no DNAME above it, and
     /// none of the templates' names at or above it.
-    fn plain_path(&self, zone: &Zone, key: &[u8]) -> bool {
-        let mut at: Option<&[u8]> = Some(key);
-        while let Some(name) = at.filter(|n| n.len() >= zone.apex.len()) {
-            let Some(node) = zone.node(name) else { return false };
+    fn plain_path(&self, zone: &Zone, key: &[u8], node: &Node) -> bool {
+        let (mut name, mut node) = (key, node);
+        loop {
             let below_apex = name.len() > zone.apex.len();
             if below_apex && (node.get(types::NS).is_some() || self.template_names.contains(name)) {
                 return false;
@@ -327,9 +401,14 @@ impl Shortcuts {
             if name.len() < key.len() && node.get(types::DNAME).is_some() {
                 return false;
             }
-            at = crate::zone::parent(name);
+            match crate::zone::parent(name).filter(|n| n.len() >= zone.apex.len()) {
+                None => return true,
+                Some(up) => match zone.node(up) {
+                    Some(n) => (name, node) = (up, n),
+                    None => return false,
+                },
+            }
         }
-        true
     }
 
     /// Whether the answer for `rtype` at plain `key` is the RRset as it is
@@ -354,8 +433,9 @@ impl Shortcuts {
 
 /// Whether `c`, the answer to `set`'s own type at its own name, is `set`
 /// as it is (owner the question, no names to compress) and the zone's tail.
-fn is_simple(c: &Compiled, set: &RRset) -> bool {
-    if !c.aa || c.rcode != 0 || !c.with_tail || usize::from(c.counts[0]) != set.len() {
+fn is_simple(c: &Compiled, set: RRset<'_>) -> bool {
+    let tail_last = c.tail_at.is_some_and(|at| usize::from(at) == c.body.len());
+    if !c.aa || c.rcode != 0 || !tail_last || usize::from(c.counts[0]) != set.len() {
         return false;
     }
     let mut plain = Vec::with_capacity(c.body.len());
@@ -364,7 +444,7 @@ fn is_simple(c: &Compiled, set: &RRset) -> bool {
 }
 
 /// `set`'s records, owned by the question's name (a pointer to offset 12).
-fn write_rrset(out: &mut Vec<u8>, set: &RRset) {
+fn write_rrset(out: &mut Vec<u8>, set: RRset<'_>) {
     for (ttl, rdata) in set.iter() {
         out.extend_from_slice(&[0xc0, 0x0c]);
         out.extend_from_slice(&set.rtype.to_be_bytes());
@@ -379,7 +459,7 @@ fn write_rrset(out: &mut Vec<u8>, set: &RRset) {
 /// the records and the zone's tail.
 pub(crate) fn simple_reply(
     zone: &Zone,
-    set: &RRset,
+    set: RRset<'_>,
     raw: &[u8],
     question_end: usize,
     qname_len: usize,
@@ -415,21 +495,18 @@ fn is_nodata(zone: &Zone, c: &Compiled, qname_len: usize) -> bool {
     let Some(n) = &zone.negative else { return false };
     let mut expect = Vec::new();
     n.write(&mut expect, qname_len, 0);
-    c.aa && c.rcode == 0 && !c.with_tail && c.counts == n.counts && *c.body == *expect
+    c.aa && c.rcode == 0 && c.tail_at.is_none() && c.counts == n.counts && *c.body == *expect
 }
 
-/// Sets every node's `nx_below` and compiles the zone's templates, before
-/// the nodes' own answers, which lean on them.
+/// Compiles the zone's templates, before the nodes' own answers, which
+/// lean on them.
 fn compile_templates(zone: &mut Zone) {
-    let flags: Vec<bool> = zone.nodes.keys().map(|k| nx_below(zone, k)).collect();
-    for (node, nx) in zone.nodes.values_mut().zip(flags) {
-        node.nx_below = nx;
-    }
     let mut sample = SAMPLE_LABEL.to_vec();
     sample.extend_from_slice(&zone.apex);
     zone.negative = None;
     zone.tail = None;
-    if zone.node(&sample).is_some() || !zone.apex_node().is_some_and(|n| n.nx_below) {
+    let apex_plain = zone.apex_found().is_some_and(|f| nx_below(zone, f.key, f.node));
+    if zone.node(&sample).is_some() || !apex_plain {
         return;
     }
     let negative = lookup::lookup(&Within(zone), zone, &sample, 1);
@@ -448,22 +525,28 @@ fn compile_templates(zone: &mut Zone) {
 /// Whether a missing name right below `key` is a plain NXDOMAIN: no cut
 /// (NS below the apex) or DNAME from the apex down to `key`, and no
 /// wildcard child of `key`.
-fn nx_below(zone: &Zone, key: &[u8]) -> bool {
-    let mut wild = b"\x01*".to_vec();
-    wild.extend_from_slice(key);
-    if zone.node(&wild).is_some() {
+fn nx_below(zone: &Zone, key: &[u8], node: &Node) -> bool {
+    // `*.key`, on the stack.
+    let mut wild = [0u8; 258];
+    wild[..2].copy_from_slice(b"\x01*");
+    wild[2..2 + key.len()].copy_from_slice(key);
+    if key.len() + 2 <= palanquin_wire::MAX_NAME && zone.node(&wild[..2 + key.len()]).is_some() {
         return false;
     }
-    let mut at: Option<&[u8]> = Some(key);
-    while let Some(name) = at.filter(|n| n.len() >= zone.apex.len()) {
-        let Some(node) = zone.node(name) else { return false };
-        let cut = node.get(types::NS).is_some() && name != &*zone.apex;
+    let (mut name, mut node) = (key, node);
+    loop {
+        let cut = node.get(types::NS).is_some() && name.len() > zone.apex.len();
         if cut || node.get(types::DNAME).is_some() {
             return false;
         }
-        at = crate::zone::parent(name);
+        match crate::zone::parent(name).filter(|n| n.len() >= zone.apex.len()) {
+            None => return true,
+            Some(up) => match zone.node(up) {
+                Some(n) => (name, node) = (up, n),
+                None => return false,
+            },
+        }
     }
-    true
 }
 
 /// The farthest a compression pointer reaches (14 bits).

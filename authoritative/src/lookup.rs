@@ -30,7 +30,7 @@ const YXDOMAIN: u8 = 6;
 #[derive(Debug, Clone)]
 pub(crate) enum Records<'a> {
     /// Straight from the zone.
-    Stored(&'a RRset),
+    Stored(RRset<'a>),
     /// A CNAME synthesised from a DNAME: its TTL and target.
     Synth(u32, Vec<u8>),
 }
@@ -46,7 +46,7 @@ pub(crate) struct Set<'a> {
 }
 
 impl<'a> Set<'a> {
-    fn stored(owner: Cow<'a, [u8]>, set: &'a RRset) -> Self {
+    fn stored(owner: Cow<'a, [u8]>, set: RRset<'a>) -> Self {
         Set {
             owner,
             rtype: set.rtype,
@@ -245,7 +245,7 @@ fn at_name<'a>(node: &'a Node, owner: Cow<'a, [u8]>, qtype: u16, exact: bool) ->
     let at_cut = exact && node.get(types::NS).is_some() && qtype == types::DS;
     if qtype == types::ANY {
         // RFC 8482: one RRset, not everything.
-        return match node.rrsets.first() {
+        return match node.rrsets().next() {
             Some(set) => Step::Answer(Set::stored(owner, set), false),
             None => Step::NoData,
         };
@@ -263,7 +263,7 @@ fn at_name<'a>(node: &'a Node, owner: Cow<'a, [u8]>, qtype: u16, exact: bool) ->
 }
 
 /// DNAME at `at` → target applies to `name` below it.
-fn dname_step<'a>(name: &Cow<'a, [u8]>, at: Found<'a>, dname: &'a RRset) -> Step<'a> {
+fn dname_step<'a>(name: &Cow<'a, [u8]>, at: Found<'a>, dname: RRset<'a>) -> Step<'a> {
     let (ttl, target) = dname.first();
     let prefix = &name[..name.len() - at.key.len()];
     let synth = (prefix.len() + target.len() <= palanquin_wire::MAX_NAME).then(|| {
@@ -325,7 +325,7 @@ fn target_of(rtype: u16, rdata: &[u8]) -> Option<&[u8]> {
 /// Addresses (A, then AAAA) of the targets of NS, MX or SRV `set`, from
 /// `zone` only (glue included, wildcards not expanded, as NSD does), that
 /// are not in the message yet; with `below`, only targets at or below it.
-fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, set: &'a RRset, below: Option<&[u8]>) {
+fn add_addresses<'a>(plan: &mut Plan<'a>, zone: &'a Zone, set: RRset<'a>, below: Option<&[u8]>) {
     let rtype = set.rtype;
     for (_, rdata) in set.iter() {
         let Some(target) = target_of(rtype, rdata) else {

@@ -53,12 +53,13 @@ pub struct Record {
 /// Where records go as they are read (a zone being built, or a list).
 pub trait Sink {
     /// Takes one record; an error stops the reading.
-    fn record(&mut self, record: Record) -> Result<(), LoadError>;
+    /// (Borrowed: the reader reuses one record's buffers for the next.)
+    fn record(&mut self, record: &Record) -> Result<(), LoadError>;
 }
 
 impl Sink for Vec<Record> {
-    fn record(&mut self, record: Record) -> Result<(), LoadError> {
-        self.push(record);
+    fn record(&mut self, record: &Record) -> Result<(), LoadError> {
+        self.push(record.clone());
         Ok(())
     }
 }
@@ -140,6 +141,17 @@ fn scan(
     zf.set_default_class(Class::IN);
     // Entries handed out so far (records and includes; `$ORIGIN` and `$TTL`
     // are consumed inside the scanner).
+    // One record's buffers, reused for every record of the file.
+    let mut buffer = Record {
+        owner: Vec::with_capacity(64),
+        rtype: 0,
+        ttl: 0,
+        rdata: Vec::with_capacity(64),
+        place: Place {
+            file: Arc::clone(&file),
+            line: 0,
+        },
+    };
     let mut handed = 0;
     loop {
         let entry = zf.next_entry().map_err(|e| {
@@ -169,22 +181,19 @@ fn scan(
                 if r.class() != Class::IN {
                     return Err(place.error(format!("class {} is not served (only IN)", r.class())));
                 }
-                let mut owner = Vec::with_capacity(32);
-                let mut rdata = Vec::with_capacity(16);
+                buffer.owner.clear();
+                buffer.rdata.clear();
                 let composed = r
                     .owner()
-                    .compose(&mut owner)
-                    .and_then(|()| r.data().compose_rdata(&mut rdata));
-                if composed.is_err() || rdata.len() > usize::from(u16::MAX) {
+                    .compose(&mut buffer.owner)
+                    .and_then(|()| r.data().compose_rdata(&mut buffer.rdata));
+                if composed.is_err() || buffer.rdata.len() > usize::from(u16::MAX) {
                     return Err(place.error("record too long"));
                 }
-                out.record(Record {
-                    owner,
-                    rtype: r.rtype().to_int(),
-                    ttl: r.ttl().as_secs(),
-                    rdata,
-                    place,
-                })?;
+                buffer.rtype = r.rtype().to_int();
+                buffer.ttl = r.ttl().as_secs();
+                buffer.place = place;
+                out.record(&buffer)?;
             }
         }
     }

@@ -38,69 +38,51 @@ pub(crate) mod types {
     pub(crate) const ANY: u16 = 255;
 }
 
-/// The records of one name and type, packed in one allocation: for each,
-/// in load order and without duplicates, TTL (4 bytes), RDATA length (2)
-/// and RDATA. A zone of a million records holds a million of these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RRset {
+/// One RRset of a name: a view into the node's packed bytes. For each
+/// record, in load order and without duplicates: TTL (4 bytes), RDATA
+/// length (2) and RDATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RRset<'a> {
     pub(crate) rtype: u16,
     /// Its answer is the records as they are plus the zone's tail: the
     /// fast path writes it straight from here (compiled.rs).
     pub(crate) simple: bool,
-    data: Vec<u8>,
+    data: &'a [u8],
 }
 
-impl RRset {
-    pub(crate) fn new(rtype: u16) -> Self {
-        RRset {
-            rtype,
-            simple: false,
-            data: Vec::new(),
-        }
-    }
-
-    /// Adds a record unless the same RDATA is there already; whether it did.
-    pub(crate) fn push(&mut self, ttl: u32, rdata: &[u8]) -> bool {
-        if self.iter().any(|(_, d)| d == rdata) {
-            return false;
-        }
-        self.data.extend_from_slice(&ttl.to_be_bytes());
-        self.data.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        self.data.extend_from_slice(rdata);
-        true
-    }
-
+impl<'a> RRset<'a> {
     /// TTL and RDATA of each record.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+    pub(crate) fn iter(self) -> impl Iterator<Item = (u32, &'a [u8])> + 'a {
         let mut at = 0;
+        let data = self.data;
         std::iter::from_fn(move || {
-            let head = self.data.get(at..at + 6)?;
+            let head = data.get(at..at + 6)?;
             let ttl = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
             let len = usize::from(u16::from_be_bytes([head[4], head[5]]));
-            let rdata = self.data.get(at + 6..at + 6 + len)?;
+            let rdata = data.get(at + 6..at + 6 + len)?;
             at += 6 + len;
             Some((ttl, rdata))
         })
     }
 
     /// The first record (every RRset has one).
-    pub(crate) fn first(&self) -> (u32, &[u8]) {
+    pub(crate) fn first(self) -> (u32, &'a [u8]) {
         self.iter().next().unwrap_or((0, &[]))
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn len(self) -> usize {
         self.iter().count()
     }
 
     /// Bytes of its records in an answer whose owners are pointers.
-    pub(crate) fn answer_len(&self) -> usize {
+    pub(crate) fn answer_len(self) -> usize {
         self.data.len() + 6 * self.len()
     }
-
-    fn shrink(&mut self) {
-        self.data.shrink_to_fit();
-    }
 }
+
+/// Bytes before each RRset's records in a node's packed bytes: type (2),
+/// flags (1: bit 0 simple), length of the records (4).
+const SET_HEAD: usize = 7;
 
 /// One name of the zone.
 #[derive(Debug, Clone, Default)]
@@ -108,8 +90,9 @@ pub(crate) struct Node {
     /// The owner as first written, when that is not its lower-cased key
     /// (empty otherwise: most names are written in lower case).
     owner: Box<[u8]>,
-    /// In order of each type's first record.
-    pub(crate) rrsets: Vec<RRset>,
+    /// Its RRsets, in order of each type's first record, packed in one
+    /// allocation: a zone of a million records has a million of these.
+    sets: Box<[u8]>,
     /// The fast path's answers by type (compiled.rs).
     pub(crate) compiled: Box<[(u16, Compiled)]>,
     /// The fast path's answer for any other type, where one answer fits all.
@@ -123,8 +106,76 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    pub(crate) fn get(&self, rtype: u16) -> Option<&RRset> {
-        self.rrsets.iter().find(|s| s.rtype == rtype)
+    /// Its RRsets, and where each starts in the packed bytes.
+    fn sets_at(&self) -> impl Iterator<Item = (usize, RRset<'_>)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let head = self.sets.get(at..at + SET_HEAD)?;
+            let len = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+            let data = self.sets.get(at + SET_HEAD..at + SET_HEAD + len)?;
+            let set = RRset {
+                rtype: u16::from_be_bytes([head[0], head[1]]),
+                simple: head[2] & 1 == 1,
+                data,
+            };
+            let start = at;
+            at += SET_HEAD + len;
+            Some((start, set))
+        })
+    }
+
+    /// Its RRsets, in load order.
+    pub(crate) fn rrsets(&self) -> impl Iterator<Item = RRset<'_>> + '_ {
+        self.sets_at().map(|(_, s)| s)
+    }
+
+    pub(crate) fn get(&self, rtype: u16) -> Option<RRset<'_>> {
+        self.rrsets().find(|s| s.rtype == rtype)
+    }
+
+    /// No records at all: an empty non-terminal.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    /// Adds a record unless its RRset has the same RDATA already; whether it did.
+    pub(crate) fn push(&mut self, rtype: u16, ttl: u32, rdata: &[u8]) -> bool {
+        let found = self.sets_at().find(|(_, s)| s.rtype == rtype);
+        if found.is_some_and(|(_, set)| set.iter().any(|(_, d)| d == rdata)) {
+            return false;
+        }
+        let found = found.map(|(at, set)| (at, set.data.len()));
+        let grow = 6 + rdata.len() + if found.is_some() { 0 } else { SET_HEAD };
+        // Grown one record at a time: the allocator's size classes make it
+        // amortised, and a box is 8 bytes less than a Vec.
+        let mut sets = std::mem::take(&mut self.sets).into_vec();
+        sets.reserve_exact(grow);
+        let end = match found {
+            Some((at, len)) => {
+                sets[at + 3..at + 7].copy_from_slice(&((len + 6 + rdata.len()) as u32).to_be_bytes());
+                at + SET_HEAD + len
+            }
+            None => {
+                sets.extend_from_slice(&rtype.to_be_bytes());
+                sets.push(0);
+                sets.extend_from_slice(&((6 + rdata.len()) as u32).to_be_bytes());
+                sets.len()
+            }
+        };
+        let mut record = [0u8; 6];
+        record[..4].copy_from_slice(&ttl.to_be_bytes());
+        record[4..].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
+        sets.splice(end..end, record.iter().chain(rdata).copied());
+        self.sets = sets.into_boxed_slice();
+        true
+    }
+
+    /// Marks its `i`-th RRset simple (or not).
+    pub(crate) fn set_simple(&mut self, i: usize, simple: bool) {
+        let at = self.sets_at().nth(i).map(|(at, _)| at);
+        if let Some(at) = at {
+            self.sets[at + 2] = u8::from(simple);
+        }
     }
 }
 
@@ -223,10 +274,7 @@ impl ZoneBuilder {
         let soa = check::zone(&apex, &nodes, &places, &file)?;
         drop(places);
         nodes.shrink_to_fit();
-        for node in nodes.values_mut() {
-            node.rrsets.shrink_to_fit();
-            node.rrsets.iter_mut().for_each(RRset::shrink);
-        }
+
         let mut zone = Zone {
             apex,
             name: origin,
@@ -244,43 +292,45 @@ impl ZoneBuilder {
 }
 
 impl Sink for ZoneBuilder {
-    fn record(&mut self, r: Record) -> Result<(), LoadError> {
-        let key = lower(&r.owner);
-        if !palanquin_wire::is_below_or_at(&key, &self.apex) {
+    fn record(&mut self, r: &Record) -> Result<(), LoadError> {
+        // Lower-cased on the stack: a key is allocated only for a new name.
+        let mut lowered = [0u8; 256];
+        let key = &mut lowered[..r.owner.len().min(256)];
+        for (k, b) in key.iter_mut().zip(&r.owner) {
+            *k = b.to_ascii_lowercase();
+        }
+        let key: &[u8] = key;
+        if !palanquin_wire::is_below_or_at(key, &self.apex) {
             return Err(r.place.error(format!(
                 "{} is outside the zone {}",
-                palanquin_wire::name_to_string(&key),
+                palanquin_wire::name_to_string(key),
                 self.origin
             )));
         }
-        let node = self.nodes.entry(key.clone()).or_insert_with(|| {
+        if self.nodes.get(key).is_none() {
             let spelt = if *r.owner == *key {
                 Box::default()
             } else {
                 r.owner.clone().into_boxed_slice()
             };
-            Box::new(Node {
+            let node = Node {
                 owner: spelt,
                 ..Node::default()
-            })
-        });
-        match node.rrsets.iter_mut().find(|s| s.rtype == r.rtype) {
-            Some(set) => {
-                if !set.push(r.ttl, &r.rdata) {
-                    return Ok(());
-                }
-            }
-            None => {
-                let mut set = RRset::new(r.rtype);
-                set.push(r.ttl, &r.rdata);
-                node.rrsets.push(set);
-                if matches!(r.rtype, types::SOA | types::NS | types::DNAME) {
-                    self.places.insert((key.clone(), r.rtype), r.place.clone());
-                }
-            }
+            };
+            self.nodes.insert(key.into(), Box::new(node));
+        }
+        let Some(node) = self.nodes.get_mut(key) else {
+            return Ok(());
+        };
+        let new_set = node.get(r.rtype).is_none();
+        if !node.push(r.rtype, r.ttl, &r.rdata) {
+            return Ok(());
+        }
+        if new_set && matches!(r.rtype, types::SOA | types::NS | types::DNAME) {
+            self.places.insert((key.into(), r.rtype), r.place.clone());
         }
         self.count += 1;
-        check::record(&key, &self.apex, r.rtype, node, &r.place)
+        check::record(key, &self.apex, r.rtype, node, &r.place)
     }
 }
 
@@ -288,7 +338,7 @@ impl Zone {
     /// Builds and checks zone `origin` (text, trailing dot) from its records.
     pub fn build(origin: &str, file: &Path, records: Vec<Record>) -> Result<Zone, LoadError> {
         let mut builder = ZoneBuilder::new(origin, file)?;
-        for r in records {
+        for r in &records {
             builder.record(r)?;
         }
         builder.finish()
@@ -320,8 +370,8 @@ impl Zone {
         self.nodes.len() == other.nodes.len()
             && self.nodes.iter().all(|(k, n)| {
                 other.nodes.get(k).is_some_and(|o| {
-                    o.rrsets.len() == n.rrsets.len()
-                        && n.rrsets.iter().all(|s| {
+                    o.rrsets().count() == n.rrsets().count()
+                        && n.rrsets().all(|s| {
                             o.get(s.rtype).is_some_and(|t| {
                                 let mut a: Vec<_> = s.iter().collect();
                                 let mut b: Vec<_> = t.iter().collect();
