@@ -23,7 +23,7 @@
 #   of its session, every thread) over dnsperf's run time is its share of
 #   core 0, and QPS per core = QPS / share. Reported: the median round, the
 #   range, the ratio to the floor and to the best peer (NSD, Knot, PowerDNS).
-# Then a zone of BIG_RECORDS records (A, AAAA, TXT, MX over BIG_RECORDS/2 names)
+# Then (LOAD_ROUNDS=3 rounds, median reported) a zone of BIG_RECORDS records (A, AAAA, TXT, MX over BIG_RECORDS/2 names)
 # is loaded by palanquin, NSD and Knot in turn, each alone on BIG_CPUS (both
 # cores: palanquin compiles answers on every core, NSD loads on one, Knot
 # on several): the time from start to the first answer of its SOA, and memory once it answers: VmRSS of the largest
@@ -165,9 +165,10 @@ for ((t = 1; t <= TRIALS; t++)); do for s in $SERVERS; do
 done; done
 
 : >"$tmp/big.load"
-if ((BIG_RECORDS > 0)); then for s in palanquin nsd knot; do
+LOAD_ROUNDS=${LOAD_ROUNDS:-3}
+if ((BIG_RECORDS > 0)); then for ((round = 1; round <= LOAD_ROUNDS; round++)); do for s in palanquin nsd knot; do
   [[ " $SERVERS " == *" $s "* ]] || continue
-  echo "loading $BIG_RECORDS records into $s" >&2
+  echo "loading $BIG_RECORDS records into $s (round $round/$LOAD_ROUNDS)" >&2
   case $s in
     palanquin) palanquin_conf "$tmp/big-p.toml" "$BIG_AT:5300" big.test. "$tmp/big"; cmd=("$PALANQUIN" serve --config "$tmp/big-p.toml") ;;
     nsd) nsd_conf "$tmp/big-n.conf" "$BIG_AT@5300" big.test. "$tmp/big"; cmd=(nsd -d -c "$tmp/big-n.conf") ;;
@@ -187,7 +188,7 @@ if ((BIG_RECORDS > 0)); then for s in palanquin nsd knot; do
   kill -TERM -- "-${PID[big-$s]}" 2>/dev/null || true
   for _ in {1..50}; do pgrep -s "${PID[big-$s]}" >/dev/null || break; sleep 0.1; done
   kill -KILL -- "-${PID[big-$s]}" 2>/dev/null || true
-done; fi
+done; done; fi
 
 python3 - "$tmp" "$OUT" "$(getconf CLK_TCK)" "${PERF[*]}" "$BIG_RECORDS" $SERVERS <<'PY'
 import json, sys
@@ -214,10 +215,14 @@ best = max(peers, key=lambda r: r["qps_per_core"]) if peers else None
 for r in res.values():
     r["vs_floor"] = round(r["qps_per_core"] / floor["qps_per_core"], 3) if floor else None
     r["vs_best_peer"] = round(r["qps_per_core"] / best["qps_per_core"], 3) if best else None
-load = {}
+rounds = {}
 for line in open(f"{tmp}/big.load"):
     s, secs, rss, pss = line.split()
-    load[s] = {"records": big, "load_s": float(secs), "rss_kb": int(rss), "pss_kb": int(pss)}
+    rounds.setdefault(s, []).append({"load_s": float(secs), "rss_kb": int(rss), "pss_kb": int(pss)})
+load = {}
+for s, rs in rounds.items():   # the median round by load time; every round kept
+    m = mid(rs, key=lambda r: r["load_s"])
+    load[s] = {"records": big, **m, "load_s_rounds": [r["load_s"] for r in rs], "pss_kb_max": max(r["pss_kb"] for r in rs)}
 print(f"\nauthoritative, bench.test. (100k names), 50% NXDOMAIN; dnsperf {perf_opts}; median of {len(trials)} rounds")
 hdr = f"{'server':<10} {'QPS':>7} {'share':>5} {'QPS/core':>8} {'(range)':>15} {'floor':>6} {'vs best':>7}  response codes"
 print(hdr); print("-" * len(hdr))
@@ -228,10 +233,11 @@ for s, r in res.items():
     rng = f"({min(pc)}-{max(pc)})"
     print(f"{s:<10} {r['qps']:>7} {r['core_share']:>5.2f} {r['qps_per_core']:>8} {rng:>15} {fl:>6} {vb:>7}  {r['response_codes']}")
 if load:
-    print(f"\nzone of {big} records: start to first answer, memory once answering")
-    print(f"{'server':<10} {'load s':>7} {'RSS MiB':>8} {'PSS MiB':>8}")
+    print(f"\nzone of {big} records: start to first answer (median round, and every round), memory once answering")
+    print(f"{'server':<10} {'load s':>7} {'rounds':>20} {'RSS MiB':>8} {'PSS MiB':>8}")
     for s, l in load.items():
-        print(f"{s:<10} {l['load_s']:>7.2f} {l['rss_kb'] / 1024:>8.1f} {l['pss_kb'] / 1024:>8.1f}")
+        rs = " ".join(f"{x:.2f}" for x in l["load_s_rounds"])
+        print(f"{s:<10} {l['load_s']:>7.2f} {rs:>20} {l['rss_kb'] / 1024:>8.1f} {l['pss_kb'] / 1024:>8.1f}")
 targets = {}
 if "palanquin" in res:
     p = res["palanquin"]
