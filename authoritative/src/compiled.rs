@@ -204,7 +204,7 @@ pub(crate) fn compile_zone(zone: &mut Zone) {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let near = &near;
-                scope.spawn(move || {
+                let part = move || {
                     zone_ref
                         .nodes
                         .iter()
@@ -212,14 +212,22 @@ pub(crate) fn compile_zone(zone: &mut Zone) {
                         .take(chunk)
                         .map(|(key, node)| compile_node(zone_ref, near, key, node))
                         .collect::<Vec<_>>()
-                })
+                };
+                // No thread to be had (a process limit): this part inline.
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, part)
+                    .map_err(|_| part())
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(done) => done,
+            })
             .collect()
     });
+    debug_assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), zone.nodes.len());
     for (node, built) in zone.nodes.values_mut().zip(parts.into_iter().flatten()) {
         let simple = match built {
             Built::Plain { simple, nodata, nx } => {
@@ -242,11 +250,7 @@ pub(crate) fn compile_zone(zone: &mut Zone) {
                 simple
             }
         };
-        if simple != 0 {
-            for i in 0..node.rrsets().count().min(64) {
-                node.set_simple(i, simple >> i & 1 == 1);
-            }
-        }
+        node.set_simple(simple);
     }
 }
 

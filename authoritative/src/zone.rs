@@ -174,11 +174,15 @@ impl Node {
         true
     }
 
-    /// Marks its `i`-th RRset simple (or not).
-    pub(crate) fn set_simple(&mut self, i: usize, simple: bool) {
-        let at = self.sets_at().nth(i).map(|(at, _)| at);
-        if let Some(at) = at {
-            self.sets[at + 2] = u8::from(simple);
+    /// Marks its RRsets simple or not: bit i for the i-th (past 64, not).
+    pub(crate) fn set_simple(&mut self, bits: u64) {
+        let (mut at, mut i) = (0, 0);
+        while let Some(head) = self.sets.get(at..at + SET_HEAD) {
+            let len = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+            let simple = i < 64 && bits >> i & 1 == 1;
+            self.sets[at + 2] = self.sets[at + 2] & !1 | u8::from(simple);
+            at += SET_HEAD + len;
+            i += 1;
         }
     }
 }
@@ -324,8 +328,14 @@ impl Sink for ZoneBuilder {
             self.nodes.insert(key.into(), Box::new(node));
         }
         let Some(node) = self.nodes.get_mut(key) else {
-            return Ok(());
+            return Err(r.place.error("internal error: the name just added is missing"));
         };
+        // The packed layout's length fields: RDATA up to 65,535 bytes, an
+        // RRset's records up to 4 GiB (the reader refuses longer RDATA too).
+        let set_len = node.get(r.rtype).map_or(0, |s| s.answer_len());
+        if r.rdata.len() > usize::from(u16::MAX) || set_len + r.rdata.len() + 6 > u32::MAX as usize {
+            return Err(r.place.error("record too long"));
+        }
         let new_set = node.get(r.rtype).is_none();
         if !node.push(r.rtype, r.ttl, &r.rdata) {
             return Ok(());
