@@ -20,8 +20,10 @@
 //! The two templates are the same for every name of the zone but for the
 //! compression pointers, which move with the length of the name asked (the
 //! apex in the question ends elsewhere) and, for the tail, with the answer
-//! before it; each template knows where its pointers are. Keeping them once
-//! per zone, not once per name, is most of the memory a compiled zone saves.
+//! before it; each template knows where its pointers are (template.rs).
+//! Keeping them once per zone, not once per name, is most of the memory a
+//! compiled zone saves. Most names' answers are decided without rendering
+//! them (shortcuts.rs); a debug build checks each such decision here.
 //!
 //! Left to the general path (lookup.rs + render.rs): names that do not exist
 //! below a wildcard, cut or DNAME, ANY, answers that would not fit the
@@ -31,6 +33,8 @@
 
 use crate::lookup::{self, Finder, Plan};
 use crate::render::{self, Head, Opt};
+use crate::shortcuts::{nx_below, Shortcuts};
+use crate::template::{counts_of, question, Template, HEAD, MAX_POINTER, SAMPLE_LABEL};
 use crate::zone::{types, Node, RRset, Zone};
 use palanquin_wire::HEADER;
 
@@ -123,25 +127,6 @@ impl<'a> Finder<'a> for Within<'a> {
     fn zone_of(&self, name: &[u8]) -> Option<&'a Zone> {
         palanquin_wire::is_below_or_at(name, &self.0.apex).then_some(self.0)
     }
-}
-
-/// A question for `owner` (uncompressed) of `qtype`, class IN.
-fn question(owner: &[u8], qtype: u16) -> Vec<u8> {
-    let mut q = owner.to_vec();
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&[0, 1]);
-    q
-}
-
-const HEAD: Head = Head {
-    id: 0,
-    rd: false,
-    cd: false,
-    ra: false,
-};
-
-fn counts_of(out: &[u8]) -> [u16; 3] {
-    [6, 8, 10].map(|at| u16::from_be_bytes([out[at], out[at + 1]]))
 }
 
 fn compile(zone: &Zone, name: &[u8], owner: &[u8], qtype: u16) -> Option<Compiled> {
@@ -346,95 +331,6 @@ fn compile_node(zone: &Zone, near: &Shortcuts, key: &[u8], node: &Node) -> Built
     }))
 }
 
-/// What lets most answers be known without rendering them: a name on a
-/// plain path (no cut at or above it, no DNAME above it) whose answer can
-/// only be its RRset plus the zone's tail, or the zone's NODATA, unless
-/// the templates' own names are at or above it (then compression would
-/// point into the question differently) or it is one of the NS targets
-/// (its address would not be repeated in additional).
-struct Shortcuts {
-    /// Names below the apex at or above an NS target or an SOA name.
-    template_names: ahash::AHashSet<Box<[u8]>>,
-    /// The apex NS targets inside the zone.
-    ns_targets: ahash::AHashSet<Box<[u8]>>,
-}
-
-impl Shortcuts {
-    fn of(zone: &Zone) -> Shortcuts {
-        let mut template_names = ahash::AHashSet::new();
-        let mut ns_targets = ahash::AHashSet::new();
-        let apex = zone.apex_node();
-        let mut names: Vec<Box<[u8]>> = Vec::new();
-        if let Some(ns) = apex.and_then(|n| n.get(types::NS)) {
-            for (_, target) in ns.iter() {
-                let t = crate::zone::lower(target);
-                if palanquin_wire::is_below_or_at(&t, &zone.apex) {
-                    ns_targets.insert(t.clone());
-                }
-                names.push(t);
-            }
-        }
-        if let Some((_, soa)) = apex.and_then(|n| n.get(types::SOA)).map(|s| s.first()) {
-            let first = crate::check::name_end(soa, 0).unwrap_or(0);
-            let second = crate::check::name_end(soa, first).unwrap_or(first);
-            names.push(crate::zone::lower(&soa[..first]));
-            names.push(crate::zone::lower(&soa[first..second]));
-        }
-        for name in names {
-            let mut at: Option<&[u8]> = Some(&name);
-            while let Some(n) = at.filter(|n| n.len() > zone.apex.len()) {
-                template_names.insert(n.into());
-                at = crate::zone::parent(n);
-            }
-        }
-        Shortcuts {
-            template_names,
-            ns_targets,
-        }
-    }
-
-    /// No cut at or above `key` (below the apex), no DNAME above it, and
-    /// none of the templates' names at or above it.
-    fn plain_path(&self, zone: &Zone, key: &[u8], node: &Node) -> bool {
-        let (mut name, mut node) = (key, node);
-        loop {
-            let below_apex = name.len() > zone.apex.len();
-            if below_apex && (node.get(types::NS).is_some() || self.template_names.contains(name)) {
-                return false;
-            }
-            if name.len() < key.len() && node.get(types::DNAME).is_some() {
-                return false;
-            }
-            match crate::zone::parent(name).filter(|n| n.len() >= zone.apex.len()) {
-                None => return true,
-                Some(up) => match zone.node(up) {
-                    Some(n) => (name, node) = (up, n),
-                    None => return false,
-                },
-            }
-        }
-    }
-
-    /// Whether the answer for `rtype` at plain `key` is the RRset as it is
-    /// and the tail: no names to compress in it, no additional processing,
-    /// the zone's NS in authority, and not an NS target's address.
-    fn simple_type(&self, zone: &Zone, key: &[u8], rtype: u16) -> bool {
-        let special = matches!(
-            rtype,
-            types::NS
-                | types::CNAME
-                | types::SOA
-                | types::PTR
-                | types::MX
-                | types::SRV
-                | types::DS
-                | types::DNSKEY
-        );
-        let glue = matches!(rtype, types::A | types::AAAA) && self.ns_targets.contains(key);
-        zone.tail.is_some() && !special && !glue
-    }
-}
-
 /// Whether `c`, the answer to `set`'s own type at its own name, is `set`
 /// as it is (owner the question, no names to compress) and the zone's tail.
 fn is_simple(c: &Compiled, set: RRset<'_>) -> bool {
@@ -526,167 +422,9 @@ fn compile_templates(zone: &mut Zone) {
     zone.tail = tail;
 }
 
-/// Whether a missing name right below `key` is a plain NXDOMAIN: no cut
-/// (NS below the apex) or DNAME from the apex down to `key`, and no
-/// wildcard child of `key`.
-fn nx_below(zone: &Zone, key: &[u8], node: &Node) -> bool {
-    // `*.key`, on the stack.
-    let mut wild = [0u8; 258];
-    wild[..2].copy_from_slice(b"\x01*");
-    wild[2..2 + key.len()].copy_from_slice(key);
-    if key.len() + 2 <= palanquin_wire::MAX_NAME && zone.node(&wild[..2 + key.len()]).is_some() {
-        return false;
-    }
-    let (mut name, mut node) = (key, node);
-    loop {
-        let cut = node.get(types::NS).is_some() && name.len() > zone.apex.len();
-        if cut || node.get(types::DNAME).is_some() {
-            return false;
-        }
-        match crate::zone::parent(name).filter(|n| n.len() >= zone.apex.len()) {
-            None => return true,
-            Some(up) => match zone.node(up) {
-                Some(n) => (name, node) = (up, n),
-                None => return false,
-            },
-        }
-    }
-}
-
-/// The farthest a compression pointer reaches (14 bits).
-const MAX_POINTER: usize = 0x3fff;
-
 /// The highest private-use type (RFC 6895): the probe for "any type the
 /// name does not have" is the first type from here down the name lacks.
 const PRIVATE_TYPE: u16 = 65_534;
-
-/// The label of the name the templates are compiled for: bytes no zone
-/// holds as a name, so nothing in the zone compresses into it.
-const SAMPLE_LABEL: &[u8] = b"\x08\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8";
-
-/// Sections after the answer that are the same for every name of a zone
-/// but for their compression pointers.
-#[derive(Debug, Clone)]
-pub(crate) struct Template {
-    /// Wire length of the name it was compiled for.
-    qname_len: usize,
-    /// Its records' counts (answer, authority, additional).
-    counts: [u16; 3],
-    bytes: Box<[u8]>,
-    /// Where in `bytes` the compression pointers are, and whether each
-    /// points into the template itself (else into the question).
-    pointers: Box<[(usize, bool)]>,
-}
-
-impl Template {
-    /// From `plan` (authority and additional only), rendered for `sample`.
-    fn compile(sample: &[u8], plan: &Plan<'_>) -> Option<Template> {
-        if !plan.answer.is_empty() {
-            return None;
-        }
-        let question = question(sample, 1);
-        let out = render::render(&question, HEAD, plan, None, None);
-        let start = HEADER + question.len();
-        let counts = counts_of(&out);
-        let mut pointers = Vec::new();
-        let mut at = start;
-        for _ in 0..counts[1] + counts[2] {
-            at = name_pointers(&out, at, &mut pointers)?;
-            let rtype = u16::from_be_bytes([*out.get(at)?, *out.get(at + 1)?]);
-            let rdlen = usize::from(u16::from_be_bytes([*out.get(at + 8)?, *out.get(at + 9)?]));
-            let rdata = at + 10;
-            match rtype {
-                types::SOA => {
-                    let second = name_pointers(&out, rdata, &mut pointers)?;
-                    name_pointers(&out, second, &mut pointers)?;
-                }
-                types::NS => {
-                    name_pointers(&out, rdata, &mut pointers)?;
-                }
-                types::A | types::AAAA => {}
-                _ => return None,
-            }
-            at = rdata + rdlen;
-        }
-        // A pointer into the sample label could not be moved.
-        let label_end = HEADER + SAMPLE_LABEL.len();
-        if at != out.len() || pointers.iter().any(|&p| pointer_target(&out, p) < label_end) {
-            return None;
-        }
-        Some(Template {
-            qname_len: sample.len(),
-            counts,
-            bytes: out[start..].into(),
-            pointers: pointers
-                .into_iter()
-                .map(|p| (p - start, pointer_target(&out, p) >= start))
-                .collect(),
-        })
-    }
-
-    /// Appends the template to `out` for a question name of `qname_len`
-    /// bytes, after `before` bytes of answer.
-    fn write(&self, out: &mut Vec<u8>, qname_len: usize, before: usize) {
-        let at = out.len();
-        out.extend_from_slice(&self.bytes);
-        let question_shift = qname_len as isize - self.qname_len as isize;
-        for &(p, own) in self.pointers.iter() {
-            let shift = if own {
-                question_shift + before as isize
-            } else {
-                question_shift
-            };
-            let target = (pointer_target(out, at + p) as isize + shift) as u16;
-            out[at + p..at + p + 2].copy_from_slice(&(0xc000 | target).to_be_bytes());
-        }
-    }
-
-    /// The reply with `rcode` (NXDOMAIN, or NOERROR for NODATA) to a query
-    /// whose question is `raw[..question_end]`, `qname_len` its name's length.
-    pub(crate) fn negative_reply(
-        &self,
-        raw: &[u8],
-        question_end: usize,
-        qname_len: usize,
-        rcode: u8,
-        head: Head,
-        opt: Option<Opt<'_>>,
-    ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(question_end + self.bytes.len() + opt.map_or(0, |o| o.len()));
-        out.extend_from_slice(&head.id.to_be_bytes());
-        out.extend_from_slice(&render::flags(head, true, false, rcode));
-        let ar = self.counts[2] + u16::from(opt.is_some());
-        for n in [1, self.counts[0], self.counts[1], ar] {
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-        out.extend_from_slice(&raw[HEADER..question_end]);
-        self.write(&mut out, qname_len, 0);
-        if let Some(opt) = opt {
-            opt.push(&mut out);
-        }
-        out
-    }
-}
-
-fn pointer_target(buf: &[u8], at: usize) -> usize {
-    usize::from(buf[at] & 0x3f) << 8 | usize::from(buf[at + 1])
-}
-
-/// Walks the name at `at`, noting where its compression pointer is (if any);
-/// returns the offset after it.
-fn name_pointers(buf: &[u8], mut at: usize, pointers: &mut Vec<usize>) -> Option<usize> {
-    loop {
-        let len = *buf.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            l if l & 0xc0 == 0xc0 => {
-                pointers.push(at);
-                return Some(at + 2);
-            }
-            l => at += 1 + usize::from(l),
-        }
-    }
-}
 
 /// The fast path's answer for `qtype` at `node`, if there is one.
 pub(crate) fn find(node: &crate::zone::Node, qtype: u16) -> Option<Fast<'_>> {

@@ -6,6 +6,8 @@
 //! ```text
 //!  master file ─source.rs (domain's scanner)─▶ [Record]
 //!       ─zone.rs + check.rs─▶ Zone (names → RRsets) ─compiled.rs─▶ answers per name and type
+//!                                   (template.rs: per-zone tail and negative answer;
+//!                                    shortcuts.rs: what needs no rendering)
 //!  Zones (zones.rs): find the zone of a name; answer a query:
 //!       compiled answer that fits ─▶ copy, patch ID/flags/OPT
 //!       otherwise ─▶ lookup.rs (Plan: what goes where) ─▶ render.rs (bytes, compression, TC)
@@ -21,7 +23,9 @@ mod compiled;
 mod lookup;
 pub mod metrics;
 mod render;
+mod shortcuts;
 pub mod source;
+mod template;
 mod zone;
 mod zones;
 

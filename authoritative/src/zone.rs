@@ -203,9 +203,9 @@ pub struct Zone {
     /// The file it was loaded from.
     pub(crate) file: PathBuf,
     /// The fast path's negative answer, NXDOMAIN and NODATA (compiled.rs).
-    pub(crate) negative: Option<compiled::Template>,
+    pub(crate) negative: Option<crate::template::Template>,
     /// What follows a positive answer: the zone's NS and their addresses.
-    pub(crate) tail: Option<compiled::Template>,
+    pub(crate) tail: Option<crate::template::Template>,
 }
 
 /// Lower-cases a wire name.
