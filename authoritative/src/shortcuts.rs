@@ -56,23 +56,13 @@ impl Shortcuts {
     /// No cut at or above `key` (below the apex), no DNAME above it, and
     /// none of the templates' names at or above it.
     pub(crate) fn plain_path(&self, zone: &Zone, key: &[u8], node: &Node) -> bool {
-        let (mut name, mut node) = (key, node);
-        loop {
+        up_to_apex(zone, key, node, |name, node| {
             let below_apex = name.len() > zone.apex.len();
-            if below_apex && (node.get(types::NS).is_some() || self.template_names.contains(name)) {
-                return false;
-            }
-            if name.len() < key.len() && node.get(types::DNAME).is_some() {
-                return false;
-            }
-            match crate::zone::parent(name).filter(|n| n.len() >= zone.apex.len()) {
-                None => return true,
-                Some(up) => match zone.node(up) {
-                    Some(n) => (name, node) = (up, n),
-                    None => return false,
-                },
-            }
-        }
+            let cut_or_template =
+                below_apex && (node.get(types::NS).is_some() || self.template_names.contains(name));
+            let dname_above = name.len() < key.len() && node.get(types::DNAME).is_some();
+            !cut_or_template && !dname_above
+        })
     }
 
     /// Whether the answer for `rtype` at plain `key` is the RRset as it is
@@ -106,10 +96,18 @@ pub(crate) fn nx_below(zone: &Zone, key: &[u8], node: &Node) -> bool {
     if key.len() + 2 <= palanquin_wire::MAX_NAME && zone.node(&wild[..2 + key.len()]).is_some() {
         return false;
     }
+    up_to_apex(zone, key, node, |name, node| {
+        let cut = node.get(types::NS).is_some() && name.len() > zone.apex.len();
+        !cut && node.get(types::DNAME).is_none()
+    })
+}
+
+/// Whether `ok` holds for `key` (its node given) and every name above it
+/// up to the apex; false too if one of them is missing.
+fn up_to_apex(zone: &Zone, key: &[u8], node: &Node, mut ok: impl FnMut(&[u8], &Node) -> bool) -> bool {
     let (mut name, mut node) = (key, node);
     loop {
-        let cut = node.get(types::NS).is_some() && name.len() > zone.apex.len();
-        if cut || node.get(types::DNAME).is_some() {
+        if !ok(name, node) {
             return false;
         }
         match crate::zone::parent(name).filter(|n| n.len() >= zone.apex.len()) {
