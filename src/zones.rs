@@ -45,8 +45,7 @@ pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<Z
     let mut zones = Vec::with_capacity(cfgs.len());
     let mut errors = Vec::new();
     for cfg in cfgs {
-        let apex = palanquin_authoritative::text_to_wire(&cfg.origin).unwrap_or_default();
-        let before = old.get(&apex);
+        let before = old.get(&cfg.apex);
         match load(cfg) {
             Ok(zone) => {
                 if let Some(before) = before {

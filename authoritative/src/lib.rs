@@ -31,7 +31,7 @@ mod zones;
 
 use std::path::{Path, PathBuf};
 
-pub use zone::{text_to_wire, Zone, ZoneBuilder};
+pub use zone::{Zone, ZoneBuilder};
 pub use zones::{Context, Zones};
 
 /// Why a zone could not be loaded: the file, the line (0: the file as a

@@ -37,18 +37,8 @@ impl Opt<'_> {
     }
 
     pub(crate) fn push(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[0, 0, 41]);
-        out.extend_from_slice(&1232u16.to_be_bytes());
-        out.extend_from_slice(&[0, 0, if self.dnssec_ok { 0x80 } else { 0 }, 0]);
-        match self.nsid {
-            None => out.extend_from_slice(&[0, 0]),
-            Some(id) => {
-                out.extend_from_slice(&(4 + id.len() as u16).to_be_bytes());
-                out.extend_from_slice(&palanquin_wire::OPTION_NSID.to_be_bytes());
-                out.extend_from_slice(&(id.len() as u16).to_be_bytes());
-                out.extend_from_slice(id);
-            }
-        }
+        let nsid = self.nsid.map(|id| (palanquin_wire::OPTION_NSID, id));
+        palanquin_wire::push_opt_option(out, self.dnssec_ok, 0, nsid);
     }
 }
 

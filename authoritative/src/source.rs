@@ -388,6 +388,14 @@ mod tests {
         assert!(e.message.contains("unclosed"), "{e}");
     }
 
+    /// A backslash before a newline (inside a quoted string) still ends a
+    /// line: the entries after it keep their line numbers.
+    #[test]
+    fn an_escaped_newline_is_still_a_line() {
+        let e = Entries::new(b"a TXT \"one\\\ntwo\"\nb A 192.0.2.1\n\nc A 192.0.2.2\n");
+        assert_eq!(e.data, [1, 3, 5]);
+    }
+
     #[test]
     fn errors_name_the_line() {
         let e = err("$TTL 300\n@ SOA ns1 hm 1 2 3 4 5\nbad A 300.1.1.1\n");

@@ -45,6 +45,17 @@ fn refused(text: &str) -> LoadError {
     parse("example.test.", Path::new("t.zone"), text.as_bytes()).expect_err("refused")
 }
 
+/// `name` (text, any case, any bytes) in wire form, as a client spells it.
+fn wire_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
 /// A query for `name` (text) of `qtype`, EDNS with `payload` when given.
 fn query(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
     let mut q = vec![
@@ -61,7 +72,7 @@ fn query(name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
         0,
         u8::from(edns.is_some()),
     ];
-    q.extend(crate::text_to_wire(name).expect("name"));
+    q.extend(wire_name(name));
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&[0, 1]);
     if let Some((payload, nsid)) = edns {
@@ -605,9 +616,11 @@ fn data_below_a_dname_is_refused() {
 /// and zone transfers are refused (not offered by this release).
 #[test]
 fn referral_glue_that_does_not_fit_truncates_and_transfers_are_refused() {
-    let mut text = String::from("$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n");
-    for i in 0..40 {
-        text.push_str(&format!("sub NS ns{i}.sub\nns{i}.sub AAAA 2001:db8::{i}\n"));
+    // Two NS (they fit in 512 bytes) with 20 addresses each (they do not).
+    let mut text =
+        String::from("$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nsub NS a.sub\nsub NS b.sub\n");
+    for i in 0..20 {
+        text.push_str(&format!("a.sub AAAA 2001:db8::{i}\nb.sub AAAA 2001:db8::1:{i}\n"));
     }
     let z = zones(&text);
     let ctx = Context {
@@ -619,7 +632,7 @@ fn referral_glue_that_does_not_fit_truncates_and_transfers_are_refused() {
     let r = ask_with(&z, &query("x.sub.example.test.", A, None), &Context::default());
     assert_eq!(
         (r.section(1).len(), r.section(2).len()),
-        (40, 40),
+        (2, 40),
         "all of it over TCP"
     );
     for qtype in [251, 252] {

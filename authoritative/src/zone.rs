@@ -237,11 +237,13 @@ pub struct ZoneBuilder {
 impl ZoneBuilder {
     /// Starts zone `origin` (text, trailing dot) loaded from `file`.
     pub fn new(origin: &str, file: &Path) -> Result<ZoneBuilder, LoadError> {
-        let apex = lower(&text_to_wire(origin).ok_or_else(|| LoadError {
-            file: file.to_owned(),
-            line: 0,
-            message: format!("bad origin {origin}"),
-        })?);
+        let apex = palanquin_wire::name_from_text(origin)
+            .map_err(|e| LoadError {
+                file: file.to_owned(),
+                line: 0,
+                message: format!("bad origin: {e}"),
+            })?
+            .into_boxed_slice();
         Ok(ZoneBuilder {
             apex,
             origin: origin.to_owned(),
@@ -437,22 +439,4 @@ impl<'a> Found<'a> {
             &self.node.owner
         }
     }
-}
-
-/// `example.test.` → wire form (no escapes: origins come from the config,
-/// checked there).
-pub fn text_to_wire(name: &str) -> Option<Vec<u8>> {
-    let trimmed = name.strip_suffix('.').unwrap_or(name);
-    let mut out = Vec::with_capacity(name.len() + 2);
-    if !trimmed.is_empty() {
-        for label in trimmed.split('.') {
-            if label.is_empty() || label.len() > 63 {
-                return None;
-            }
-            out.push(label.len() as u8);
-            out.extend_from_slice(label.as_bytes());
-        }
-    }
-    out.push(0);
-    (out.len() <= palanquin_wire::MAX_NAME).then_some(out)
 }

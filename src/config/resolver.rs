@@ -212,42 +212,5 @@ fn resolv_conf(
 
 /// `corp.example.` (trailing dot optional) as lower-cased wire labels.
 pub(super) fn zone_wire(text: &str) -> Result<Vec<u8>, String> {
-    let t = text.trim().trim_end_matches('.');
-    let mut out = Vec::with_capacity(t.len() + 2);
-    if !t.is_empty() {
-        for label in t.split('.') {
-            if label.is_empty()
-                || label.len() > 63
-                || !label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(format!("{text:?} is not a domain name"));
-            }
-            out.push(label.len() as u8);
-            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
-        }
-    }
-    out.push(0);
-    if out.len() > 255 {
-        return Err(format!("{text:?} is longer than 255 bytes"));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zones_become_wire_names() {
-        assert_eq!(
-            zone_wire("Corp.Example."),
-            Ok(b"\x04corp\x07example\x00".to_vec())
-        );
-        assert_eq!(zone_wire("corp.example"), Ok(b"\x04corp\x07example\x00".to_vec()));
-        assert_eq!(zone_wire("."), Ok(b"\x00".to_vec()));
-        assert!(zone_wire("bad..name").is_err());
-        assert!(zone_wire("sp ace.example").is_err());
-    }
+    palanquin_wire::name_from_text(text).map_err(|e| e.to_string())
 }

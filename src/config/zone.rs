@@ -16,6 +16,8 @@ use super::settings::{resolve_path, Ctx};
 pub(crate) struct ZoneConfig {
     /// The origin, lower-cased text with the trailing dot.
     pub(crate) origin: String,
+    /// The same in wire form.
+    pub(crate) apex: Vec<u8>,
     /// The master file, resolved against the configuration's folder.
     pub(crate) file: PathBuf,
     /// The configuration file and the line of this `[[zone]]`, for errors.
@@ -68,6 +70,7 @@ pub(super) fn zones(cx: &Ctx<'_>, raw: &[Spanned<file::Zone>]) -> Result<Vec<Zon
         }
         out.push(ZoneConfig {
             origin,
+            apex: wire,
             file: resolve_path(cx.path, file.get_ref()),
             config: cx.path.to_owned(),
             line: cx.line_of(table.span().start),

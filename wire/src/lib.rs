@@ -24,5 +24,7 @@ mod scrub;
 
 pub use exchange::{build_query, check_answer, check_header, is_truncated, set_id, Mismatch, Question};
 pub use message::*;
-pub use name::{is_below_or_at, name_at_eq, read_name, same_name, MAX_NAME};
+pub use name::{
+    from_text as name_from_text, is_below_or_at, name_at_eq, read_name, same_name, NameTextError, MAX_NAME,
+};
 pub use scrub::{scrub, Scrubbed};

@@ -404,24 +404,34 @@ pub fn push_opt(out: &mut Vec<u8>, dnssec_ok: bool, ext_rcode: u8) {
 /// Appends our OPT record with an Extended DNS Error option (RFC 8914):
 /// INFO-CODE and EXTRA-TEXT (UTF-8, cut to 200 bytes at a char boundary).
 pub fn push_opt_ede(out: &mut Vec<u8>, dnssec_ok: bool, ext_rcode: u8, ede: Option<(u16, &str)>) {
-    out.extend_from_slice(&[0, 0, 41]);
-    out.extend_from_slice(&1232u16.to_be_bytes());
-    out.extend_from_slice(&[ext_rcode, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
     let Some((code, text)) = ede else {
-        out.extend_from_slice(&[0, 0]);
+        push_opt_option(out, dnssec_ok, ext_rcode, None);
         return;
     };
     let mut cut = text.len().min(200);
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    let text = &text.as_bytes()[..cut];
-    let option_len = 2 + text.len() as u16;
-    out.extend_from_slice(&(4 + option_len).to_be_bytes());
-    out.extend_from_slice(&OPTION_EDE.to_be_bytes());
-    out.extend_from_slice(&option_len.to_be_bytes());
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(text);
+    let mut data = code.to_be_bytes().to_vec();
+    data.extend_from_slice(&text.as_bytes()[..cut]);
+    push_opt_option(out, dnssec_ok, ext_rcode, Some((OPTION_EDE, &data)));
+}
+
+/// Appends our OPT record (payload 1232, DO as given) with at most one
+/// option: its code and data (an EDE, or an NSID, RFC 5001).
+pub fn push_opt_option(out: &mut Vec<u8>, dnssec_ok: bool, ext_rcode: u8, option: Option<(u16, &[u8])>) {
+    out.extend_from_slice(&[0, 0, 41]);
+    out.extend_from_slice(&1232u16.to_be_bytes());
+    out.extend_from_slice(&[ext_rcode, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+    match option {
+        None => out.extend_from_slice(&[0, 0]),
+        Some((code, data)) => {
+            out.extend_from_slice(&(4 + data.len() as u16).to_be_bytes());
+            out.extend_from_slice(&code.to_be_bytes());
+            out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            out.extend_from_slice(data);
+        }
+    }
 }
 
 /// An error response to `query`: its ID, opcode, RD and CD; the question

@@ -116,9 +116,66 @@ pub fn is_below_or_at(name: &[u8], zone: &[u8]) -> bool {
     }
 }
 
+/// Why configuration text is not a domain name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameTextError {
+    /// An empty label, one over 63 bytes, or a byte outside letters,
+    /// digits, `-` and `_`.
+    #[error("{0:?} is not a domain name")]
+    Label(String),
+    /// Over 255 bytes in wire form.
+    #[error("{0:?} is longer than 255 bytes")]
+    TooLong(String),
+}
+
+/// A domain name from configuration text (`corp.example.`, the trailing dot
+/// optional, `.` the root) as lower-cased wire labels. Only letters, digits,
+/// `-` and `_`: names in a configuration are zones, not arbitrary data.
+pub fn from_text(text: &str) -> Result<Vec<u8>, NameTextError> {
+    let t = text.trim().trim_end_matches('.');
+    let mut out = Vec::with_capacity(t.len() + 2);
+    if !t.is_empty() {
+        for label in t.split('.') {
+            let fine = !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !fine {
+                return Err(NameTextError::Label(text.to_owned()));
+            }
+            out.push(label.len() as u8);
+            out.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        }
+    }
+    out.push(0);
+    if out.len() > MAX_NAME {
+        return Err(NameTextError::TooLong(text.to_owned()));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_configuration_text() {
+        assert_eq!(
+            from_text("Corp.Example."),
+            Ok(b"\x04corp\x07example\x00".to_vec())
+        );
+        assert_eq!(from_text("corp.example"), Ok(b"\x04corp\x07example\x00".to_vec()));
+        assert_eq!(from_text("."), Ok(b"\x00".to_vec()));
+        assert!(matches!(from_text("bad..name"), Err(NameTextError::Label(_))));
+        assert!(matches!(
+            from_text("sp ace.example"),
+            Err(NameTextError::Label(_))
+        ));
+        let long = format!("{}.", vec!["a".repeat(63); 4].join("."));
+        assert!(matches!(from_text(&long), Err(NameTextError::TooLong(_))));
+    }
 
     #[test]
     fn reads_compressed_names_and_refuses_loops() {
