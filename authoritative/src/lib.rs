@@ -26,12 +26,13 @@ mod render;
 mod shortcuts;
 pub mod source;
 mod template;
+pub mod transfer;
 mod zone;
 mod zones;
 
 use std::path::{Path, PathBuf};
 
-pub use zone::{Zone, ZoneBuilder};
+pub use zone::{RecordRef, Zone, ZoneBuilder};
 pub use zones::{Context, Zones};
 
 /// Why a zone could not be loaded: the file, the line (0: the file as a

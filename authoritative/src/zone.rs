@@ -400,6 +400,70 @@ impl Zone {
             })
     }
 
+    /// The apex, lower-cased wire form.
+    pub fn apex(&self) -> &[u8] {
+        &self.apex
+    }
+
+    /// The apex SOA record (every served zone has exactly one).
+    pub fn soa(&self) -> Option<RecordRef<'_>> {
+        let apex = self.apex_found()?;
+        let (ttl, rdata) = apex.node.get(types::SOA)?.first();
+        Some(RecordRef {
+            owner: apex.owner(),
+            rtype: types::SOA,
+            ttl,
+            rdata,
+        })
+    }
+
+    /// Every record, the apex SOA first and only once, owners as written
+    /// (for zone transfers and for saving a transferred zone).
+    pub fn each_record(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        let rest = self.nodes.iter().flat_map(|(key, node)| {
+            let found = Found { key, node };
+            let apex = **key == *self.apex;
+            node.rrsets()
+                .filter(move |s| !(apex && s.rtype == types::SOA))
+                .flat_map(move |s| {
+                    s.iter().map(move |(ttl, rdata)| RecordRef {
+                        owner: found.owner(),
+                        rtype: s.rtype,
+                        ttl,
+                        rdata,
+                    })
+                })
+        });
+        self.soa().into_iter().chain(rest)
+    }
+
+    /// A stand-in for a zone that has no data to serve (a secondary before
+    /// its first transfer, or past its SOA expire): every query for a name
+    /// in it is answered SERVFAIL (RFC 1035 §4.3.5).
+    pub fn unavailable(origin: &str) -> Result<Zone, LoadError> {
+        let apex = palanquin_wire::name_from_text(origin).map_err(|e| LoadError {
+            file: PathBuf::new(),
+            line: 0,
+            message: format!("bad origin: {e}"),
+        })?;
+        Ok(Zone {
+            apex: apex.into_boxed_slice(),
+            name: origin.to_owned(),
+            nodes: AHashMap::new(),
+            serial: 0,
+            negative_ttl: 0,
+            records: 0,
+            file: PathBuf::new(),
+            negative: None,
+            tail: None,
+        })
+    }
+
+    /// Whether this is a stand-in with no data ([`Zone::unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// The node at `name` (lower-cased), with its key.
     pub(crate) fn found(&self, name: &[u8]) -> Option<Found<'_>> {
         self.nodes
@@ -421,6 +485,19 @@ impl Zone {
     pub(crate) fn apex_node(&self) -> Option<&Node> {
         self.nodes.get(&self.apex).map(|n| &**n)
     }
+}
+
+/// One record of a zone, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The owner name, uncompressed wire form, as first written.
+    pub owner: &'a [u8],
+    /// The record type.
+    pub rtype: u16,
+    /// The TTL in seconds.
+    pub ttl: u32,
+    /// The RDATA in wire form, names uncompressed.
+    pub rdata: &'a [u8],
 }
 
 /// A node and its key, which together give its owner's spelling.

@@ -166,11 +166,19 @@ impl Zones {
     fn reply(&self, served: &Served, raw: &[u8], q: &Query, ctx: &Context<'_>) -> (Vec<u8>, u8) {
         let zone = &*served.zone;
         // Zones are IN only; CH and others are not ours to answer. Zone
-        // transfers (AXFR, IXFR) are not offered by this release.
+        // transfers (AXFR, IXFR) come here only when the daemon did not
+        // let them through (transfer.rs streams them).
         if q.qclass != 1 || matches!(q.qtype, AXFR | IXFR) {
             return (
                 palanquin_wire::error_response(raw, Some(q), rcode::REFUSED),
                 rcode::REFUSED,
+            );
+        }
+        // A secondary with no data (never transferred, or expired).
+        if zone.is_unavailable() {
+            return (
+                palanquin_wire::error_response(raw, Some(q), rcode::SERVFAIL),
+                rcode::SERVFAIL,
             );
         }
         let head = Head {
@@ -239,6 +247,10 @@ struct All<'a>(&'a Zones);
 
 impl<'a> Finder<'a> for All<'a> {
     fn zone_of(&self, name: &[u8]) -> Option<&'a Zone> {
-        self.0.find(name).map(|i| &*self.0.served[i].zone)
+        // A chain into a zone with no data ends there, without its answer.
+        self.0
+            .find(name)
+            .map(|i| &*self.0.served[i].zone)
+            .filter(|z| !z.is_unavailable())
     }
 }

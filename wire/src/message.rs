@@ -40,6 +40,8 @@ pub mod rcode {
     pub const NOTIMP: u8 = 4;
     /// Refused.
     pub const REFUSED: u8 = 5;
+    /// Not authoritative; with TSIG, a signature not accepted (RFC 8945).
+    pub const NOTAUTH: u8 = 9;
 }
 
 /// RFC 8914 Extended DNS Error codes the server gives.
