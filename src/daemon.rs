@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{self, Settings};
 use crate::metrics::{QueryCounters, RELOADS, ZONE_LOADS};
+use crate::replication::Replication;
 use crate::server::{self, Generation, Shared, MAX_PENDING};
 
 const DRAIN: Duration = Duration::from_secs(3);
@@ -38,6 +39,7 @@ fn generation(
     cache: &Arc<Cache>,
     previous: Option<&Generation>,
     zones: Arc<Zones>,
+    replication: Arc<Replication>,
 ) -> anyhow::Result<Generation> {
     let previous = previous.and_then(|g| g.service.as_deref());
     let service = match &settings.resolver {
@@ -53,6 +55,7 @@ fn generation(
         settings,
         service,
         zones,
+        replication,
     })
 }
 
@@ -79,7 +82,16 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     for z in &zones {
         tracing::info!(zone = z.name(), serial = z.serial(), records = z.records(), file = %z.file().display(), "zone loaded");
     }
-    let first = generation(1, settings.clone(), &cache, None, Arc::new(Zones::new(zones)))?;
+    let cancel = CancellationToken::new();
+    let replication = Arc::new(Replication::new(cancel.child_token()));
+    let first = generation(
+        1,
+        settings.clone(),
+        &cache,
+        None,
+        Arc::new(Zones::new(zones.clone())),
+        replication,
+    )?;
     let shared = Arc::new(Shared {
         generation: ArcSwap::from_pointee(first),
         pending: Arc::new(Semaphore::new(MAX_PENDING)),
@@ -125,7 +137,6 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     let mut int = signal(SignalKind::interrupt())?;
 
     // Then serve. Dropping `workers` on any way out stops the UDP threads.
-    let cancel = CancellationToken::new();
     let mut workers = server::udp::Workers::spawn(udp, &shared, &cancel, &Handle::current())
         .context("cannot start the udp worker threads")?;
     let mut tasks = JoinSet::new();
@@ -145,6 +156,15 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
             cancel.clone(),
         ));
     }
+    // Secondaries start their transfers; primaries tell their secondaries
+    // (NOTIFY at start, RFC 1996 §4.7: they may have missed a change).
+    let primaries: Vec<Arc<palanquin_authoritative::Zone>> = settings
+        .zones
+        .iter()
+        .filter(|c| !c.is_secondary())
+        .filter_map(|c| zones.iter().find(|z| z.apex() == c.apex).cloned())
+        .collect();
+    shared.replication().configure(&shared, &settings.zones, &primaries);
     tracing::info!(generation = 1, "ready");
     crate::systemd::ready();
     // A reload reads every zone file again (seconds for a large zone): it
@@ -212,7 +232,7 @@ fn in_use(what: &str, addr: std::net::SocketAddr, e: std::io::Error) -> anyhow::
 
 /// Parses, validates and swaps in the configuration file again. A bad file
 /// changes nothing.
-fn reload(shared: &Shared, cache: &Arc<Cache>) {
+fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
     let current = shared.generation.load_full();
     let path = current.settings.path.clone();
     let settings = match config::load(&path) {
@@ -257,20 +277,55 @@ fn reload(shared: &Shared, cache: &Arc<Cache>) {
         tracing::error!(error = %e, "zone not reloaded; its previous version (if any) stays in service");
     }
     let loaded = settings.zones.len() - failed.len();
+    let replication = Arc::clone(&current.replication);
+    // From here to the swap, transfers wait: a secondary zone's version is
+    // the one in force now (a transfer may have landed during the loading).
+    let publishing = replication.publishing();
+    let latest = shared.generation.load_full();
+    let zones: Vec<Arc<palanquin_authoritative::Zone>> = zones
+        .into_iter()
+        .map(|z| {
+            let secondary = settings.zones.iter().any(|c| c.apex == z.apex() && c.is_secondary());
+            match latest.zones.get(z.apex()) {
+                Some(now) if secondary => Arc::clone(now),
+                _ => z,
+            }
+        })
+        .collect();
+    let cfgs = settings.zones.clone();
     match generation(
         current.number + 1,
         settings,
         cache,
         Some(&current),
-        Arc::new(Zones::new(zones)),
+        Arc::new(Zones::new(zones.clone())),
+        Arc::clone(&replication),
     ) {
         Ok(next) => {
             let number = next.number;
             shared.generation.store(Arc::new(next));
+            drop(publishing);
             metrics::counter!(RELOADS, "result" => "ok").increment(1);
             metrics::counter!(ZONE_LOADS, "result" => "ok").increment(loaded as u64);
             metrics::counter!(ZONE_LOADS, "result" => "error").increment(failed.len() as u64);
             tracing::info!(generation = number, file = %path.display(), "configuration reloaded");
+            // Primary zones whose serial changed: journal the difference
+            // (for IXFR) and tell the secondaries.
+            let mut changed = Vec::new();
+            for cfg in cfgs.iter().filter(|c| !c.is_secondary()) {
+                let Some(new) = zones.iter().find(|z| z.apex() == cfg.apex) else { continue };
+                match latest.zones.get(&cfg.apex) {
+                    Some(old) if old.serial() == new.serial() => {}
+                    Some(old) => {
+                        if !cfg.allow_transfer.is_empty() {
+                            replication.record_change(old, new);
+                        }
+                        changed.push(Arc::clone(new));
+                    }
+                    None => changed.push(Arc::clone(new)),
+                }
+            }
+            replication.configure(shared, &cfgs, &changed);
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; the running configuration stays in force");

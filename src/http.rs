@@ -125,15 +125,36 @@ pub(crate) fn status(shared: &Shared) -> Value {
             "upstreams": sets,
         })
     });
+    let statuses = generation.replication.statuses();
+    let secs = |t: Option<std::time::SystemTime>| {
+        t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs())
+    };
     let zones: Vec<Value> = generation
         .zones
         .iter()
         .map(|z| {
+            let cfg = generation.settings.zones.iter().find(|c| c.apex == z.apex());
+            let st = statuses.get(z.name()).cloned().unwrap_or_default();
             json!({
                 "zone": z.name(),
-                "serial": z.serial(),
+                "role": cfg.map_or("primary", |c| c.role()),
+                "state": if z.is_unavailable() { if st.state == "expired" { "expired" } else { "no data" } } else { "ok" },
+                "serial": (!z.is_unavailable()).then(|| z.serial()),
                 "records": z.records(),
-                "file": z.file().display().to_string(),
+                "file": cfg.map_or_else(|| z.file().display().to_string(), |c| c.file.display().to_string()),
+                "primaries": cfg.map(|c| c.primaries.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                "notify": cfg.map(|c| c.notify.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                "tsig_key": cfg.and_then(|c| c.key.as_ref().map(|k| k.name().to_owned())),
+                "last_transfer": secs(st.last_transfer),
+                "last_transfer_kind": (!st.last_transfer_kind.is_empty()).then_some(st.last_transfer_kind),
+                "last_transfer_from": st.last_transfer_from,
+                "last_transfer_records": st.last_transfer.map(|_| st.last_transfer_records),
+                "last_transfer_bytes": st.last_transfer.map(|_| st.last_transfer_bytes),
+                "last_check": secs(st.last_check),
+                "next_refresh": secs(st.next_refresh),
+                "expires": secs(st.expires),
+                "last_error": st.last_error,
+                "journal": st.journal,
             })
         })
         .collect();

@@ -7,6 +7,7 @@ mod config;
 mod daemon;
 mod http;
 mod metrics;
+mod replication;
 mod router;
 mod server;
 mod systemd;

@@ -5,7 +5,9 @@
 //! ```text
 //!  bytes ─parse─▶ error: response bit set / no header → Drop; opcode ≠ QUERY →
 //!          │        NOTIMP (even with no question); else FORMERR
+//!          │ NOTIFY → replication (a secondary zone's primaries only)
 //!          │ opcode ≠ QUERY → NOTIMP;  EDNS version ≠ 0 → BADVERS
+//!          │ AXFR/IXFR → replication (allow_transfer, TSIG; streamed over TCP)
 //!          │ QTYPE 0, OPT, TSIG → FORMERR; TKEY, MAILA/MAILB, other meta → NOTIMP
 //!          │ the deepest zone at or above QNAME → authoritative answer (AA, NSID)
 //!          ▼
@@ -27,6 +29,10 @@ use crate::server::Generation;
 const MAX_UDP: usize = 1232;
 /// Extended RCODE BADVERS (RFC 6891).
 const BADVERS: u8 = 16;
+/// NOTIFY (RFC 1996).
+const OPCODE_NOTIFY: u8 = 4;
+const IXFR: u16 = 251;
+const AXFR: u16 = 252;
 
 /// What to do with one message.
 pub(crate) enum Routed {
@@ -36,6 +42,8 @@ pub(crate) enum Routed {
     Drop,
     /// Needs the upstreams: resolve, then send.
     Resolve(Box<Pending>),
+    /// A zone transfer to stream (TCP only).
+    Transfer(Box<crate::replication::serve::Outgoing>),
 }
 
 /// A question handed to the upstreams, with only what its answer needs.
@@ -125,6 +133,10 @@ fn route_query(
             )
         }
     };
+    if q.opcode == OPCODE_NOTIFY {
+        let reply = crate::replication::serve::notify(generation, &generation.replication, raw, &q, client);
+        return (Routed::Reply(reply), None);
+    }
     if q.opcode != 0 {
         return (
             Routed::Reply(wire::error_response(raw, Some(&q), rcode::NOTIMP)),
@@ -138,6 +150,13 @@ fn route_query(
         return (Routed::Reply(wire::error_response(raw, Some(&q), rc)), None);
     }
     let limit = udp.then(|| udp_limit(&q));
+    if matches!(q.qtype, AXFR | IXFR) && q.qclass == 1 {
+        use crate::replication::serve::{transfer, Transfer};
+        return match transfer(generation, &generation.replication, raw, &q, client, udp) {
+            Transfer::Reply(reply) => (Routed::Reply(reply), None),
+            Transfer::Stream(out) => (Routed::Transfer(out), None),
+        };
+    }
     if let Some(zone) = generation.zones.find(&q.qname) {
         let ctx = Context {
             recursion_available: service.is_some_and(|s| s.may_recurse(client)),
@@ -214,6 +233,9 @@ mod tests {
             service,
             zones: Arc::new(palanquin_authoritative::Zones::new(
                 zones.into_iter().map(Arc::new).collect(),
+            )),
+            replication: Arc::new(crate::replication::Replication::new(
+                tokio_util::sync::CancellationToken::new(),
             )),
         }
     }

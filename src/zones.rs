@@ -6,6 +6,8 @@
 //!  [[zone]] (config) ─palanquin_authoritative::load─▶ Zone ─▶ Zones (router)
 //!  reload: bad file ─▶ log file:line, the old Zone stays; same serial,
 //!          other data ─▶ warning (secondaries would not see the change)
+//!  secondary: the saved copy at start (none: a SERVFAIL stand-in); on
+//!          reload, what it holds (replication/secondary.rs refreshes it)
 //! ```
 
 use std::sync::Arc;
@@ -25,12 +27,28 @@ pub(crate) struct ZoneError {
 }
 
 fn load(cfg: &ZoneConfig) -> Result<Zone, ZoneError> {
+    if cfg.is_secondary() {
+        return Ok(load_saved(cfg));
+    }
     palanquin_authoritative::load(&cfg.origin, &cfg.file).map_err(|error| ZoneError {
         error,
         origin: cfg.origin.clone(),
         config: cfg.config.clone(),
         line: cfg.line,
     })
+}
+
+/// A secondary's saved copy, so a restart serves at once even while the
+/// primaries are down; with none (or one that does not load), a stand-in
+/// that answers SERVFAIL until the first transfer.
+fn load_saved(cfg: &ZoneConfig) -> Zone {
+    if cfg.file.exists() {
+        match palanquin_authoritative::load(&cfg.origin, &cfg.file) {
+            Ok(zone) => return zone,
+            Err(e) => tracing::warn!(zone = cfg.origin, error = %e, "the saved copy of this secondary zone does not load; waiting for a transfer"),
+        }
+    }
+    Zone::unavailable(&cfg.origin, &cfg.apex)
 }
 
 /// Loads every zone; the first that fails stops it.
@@ -46,6 +64,11 @@ pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<Z
     let mut errors = Vec::new();
     for cfg in cfgs {
         let before = old.get(&cfg.apex);
+        // A secondary keeps what it transferred; its task refreshes it.
+        if let (true, Some(before)) = (cfg.is_secondary(), before) {
+            zones.push(Arc::clone(before));
+            continue;
+        }
         match load(cfg) {
             Ok(zone) => {
                 if let Some(before) = before {

@@ -440,14 +440,10 @@ impl Zone {
     /// A stand-in for a zone that has no data to serve (a secondary before
     /// its first transfer, or past its SOA expire): every query for a name
     /// in it is answered SERVFAIL (RFC 1035 §4.3.5).
-    pub fn unavailable(origin: &str) -> Result<Zone, LoadError> {
-        let apex = palanquin_wire::name_from_text(origin).map_err(|e| LoadError {
-            file: PathBuf::new(),
-            line: 0,
-            message: format!("bad origin: {e}"),
-        })?;
-        Ok(Zone {
-            apex: apex.into_boxed_slice(),
+    /// `origin` is the text form, `apex` the wire form of the same name.
+    pub fn unavailable(origin: &str, apex: &[u8]) -> Zone {
+        Zone {
+            apex: lower(apex),
             name: origin.to_owned(),
             nodes: AHashMap::new(),
             serial: 0,
@@ -456,7 +452,7 @@ impl Zone {
             file: PathBuf::new(),
             negative: None,
             tail: None,
-        })
+        }
     }
 
     /// Whether this is a stand-in with no data ([`Zone::unavailable`]).

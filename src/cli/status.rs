@@ -76,15 +76,21 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
     );
     match status["zones"].as_array() {
         Some(zones) if !zones.is_empty() => {
-            outln!("{:<32} {:>12} {:>10}  file", "zone", "serial", "records");
+            outln!(
+                "{:<32} {:<9} {:<8} {:>12} {:>10}  file",
+                "zone", "role", "state", "serial", "records"
+            );
             for z in zones {
                 outln!(
-                    "{:<32} {:>12} {:>10}  {}",
+                    "{:<32} {:<9} {:<8} {:>12} {:>10}  {}",
                     z["zone"].as_str().unwrap_or("?"),
-                    z["serial"],
-                    z["records"],
+                    z["role"].as_str().unwrap_or("?"),
+                    z["state"].as_str().unwrap_or("?"),
+                    z["serial"].as_u64().map_or("-".to_owned(), |s| s.to_string()),
+                    z["records"].as_u64().unwrap_or(0),
                     z["file"].as_str().unwrap_or("?")
                 );
+                replication_lines(z);
             }
         }
         _ => outln!("zones: none"),
@@ -129,4 +135,45 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A zone's replication, under its line: where it comes from, when it was
+/// last transferred and how big, when it is checked next, who is told.
+fn replication_lines(z: &Value) {
+    let ago = |key: &str| -> Option<String> {
+        let t = z[key].as_u64()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Some(if t >= now { format!("in {} s", t - now) } else { format!("{} s ago", now - t) })
+    };
+    let list = |key: &str| -> Option<String> {
+        let items: Vec<&str> = z[key].as_array()?.iter().filter_map(Value::as_str).collect();
+        (!items.is_empty()).then(|| items.join(", "))
+    };
+    if let Some(p) = list("primaries") {
+        outln!("    primaries {p}");
+    }
+    if let Some(when) = ago("last_transfer") {
+        outln!(
+            "    last transfer {when}: {} from {}, {} records, {} bytes",
+            z["last_transfer_kind"].as_str().unwrap_or("?"),
+            z["last_transfer_from"].as_str().unwrap_or("?"),
+            z["last_transfer_records"],
+            z["last_transfer_bytes"]
+        );
+    }
+    if let Some(next) = ago("next_refresh") {
+        let expires = ago("expires").unwrap_or_else(|| "-".into());
+        outln!("    next refresh {next}, expires {expires}");
+    }
+    if let Some(e) = z["last_error"].as_str() {
+        outln!("    last error: {e}");
+    }
+    if let Some(n) = list("notify") {
+        outln!("    notify {n}");
+    }
+    if let Some(k) = z["tsig_key"].as_str() {
+        outln!("    TSIG key {k}");
+    }
 }

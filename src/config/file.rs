@@ -18,6 +18,9 @@ pub(crate) struct Config {
     /// Authoritative zones.
     #[serde(default)]
     pub(crate) zone: Vec<Spanned<Zone>>,
+    /// TSIG keys (RFC 8945) that zones name in `transfer_key`.
+    #[serde(default)]
+    pub(crate) key: Vec<Spanned<Key>>,
     /// DESIGN.md's `[[vrrp]]`: accepted by the parser so that the refusal
     /// can say it is not implemented yet.
     pub(crate) vrrp: Option<Spanned<toml::Value>>,
@@ -44,14 +47,32 @@ pub(crate) struct Server {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Zone {
     pub(crate) origin: Text,
-    /// The master file, relative to the configuration file.
+    /// The master file, relative to the configuration file; for a
+    /// secondary, where the transferred zone is saved.
     pub(crate) file: Option<Text>,
-    /// Contract keys of zone transfers and pools, refused by name until
-    /// they are implemented.
-    pub(crate) allow_transfer: Option<Spanned<toml::Value>>,
-    pub(crate) notify: Option<Spanned<toml::Value>>,
-    pub(crate) primaries: Option<Spanned<toml::Value>>,
+    /// Who may transfer the zone (AXFR/IXFR over TCP): prefixes.
+    pub(crate) allow_transfer: Option<Vec<Text>>,
+    /// Secondaries told (NOTIFY) when the zone changes: `ADDR[:PORT]`.
+    pub(crate) notify: Option<Vec<Text>>,
+    /// A secondary zone: the primaries it is transferred from, `ADDR[:PORT]`.
+    pub(crate) primaries: Option<Spanned<Vec<Text>>>,
+    /// The `[[key]]` that signs this zone's transfers and NOTIFYs, both ways.
+    pub(crate) transfer_key: Option<Text>,
+    /// Contract key of pools, refused by name until implemented.
     pub(crate) pool: Option<Spanned<toml::Value>>,
+}
+
+/// `[[key]]`: a TSIG key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Key {
+    /// Its name, a domain name both peers use.
+    pub(crate) name: Text,
+    /// `hmac-sha256` (default), `hmac-sha384`, `hmac-sha512` or `hmac-sha1`.
+    pub(crate) algorithm: Option<Text>,
+    /// The file holding the secret in base64 (alone, or a BIND or Knot key
+    /// file), relative to the configuration file.
+    pub(crate) secret_file: Text,
 }
 
 /// `[resolver]`

@@ -243,7 +243,8 @@ impl Settings {
                 Some(addr)
             }
         };
-        let zones = super::zone::zones(&cx, &raw.zone)?;
+        let keys = super::zone::keys(&cx, &raw.key)?;
+        let zones = super::zone::zones(&cx, &raw.zone, &keys, &listen)?;
         let nsid = match &server.nsid {
             None => None,
             Some(n) if n.get_ref().is_empty() || n.get_ref().len() > 128 => {
@@ -281,7 +282,8 @@ pub(crate) fn files_named(raw: &file::Config, path: &Path) -> Vec<PathBuf> {
     raw.resolver
         .iter()
         .filter_map(|r| r.resolv_conf.as_ref())
-        .map(|rc| resolve_path(path, rc.get_ref()))
+        .chain(raw.key.iter().map(|k| &k.get_ref().secret_file))
+        .map(|f| resolve_path(path, f.get_ref()))
         .collect()
 }
 
@@ -442,9 +444,9 @@ mod tests {
 
     #[test]
     fn contract_keys_of_later_releases_are_refused_by_name() {
-        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"z\"\nprimaries = [\"192.0.2.1\"]\n")
+        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"z\"\npool = []\n")
             .expect_err("not yet");
-        assert_eq!((e.line, e.key.as_str()), (7, "zone.primaries"));
+        assert_eq!((e.line, e.key.as_str()), (7, "zone.pool"));
         assert!(e.message.contains("not implemented"), "{e}");
         let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[[vrrp]]\nvrid = 53\n").expect_err("not yet");
         assert_eq!(e.key, "vrrp");

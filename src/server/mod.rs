@@ -38,6 +38,9 @@ pub(crate) struct Generation {
     pub(crate) service: Option<Arc<Service>>,
     /// The authoritative zones (maybe none).
     pub(crate) zones: Arc<Zones>,
+    /// Replication state (journals, secondaries, statuses): one for the
+    /// life of the process, handed from generation to generation.
+    pub(crate) replication: Arc<crate::replication::Replication>,
 }
 
 /// State shared by every listener (UDP threads, TCP and HTTP tasks).
@@ -56,4 +59,11 @@ pub(crate) struct Shared {
     pub(crate) udp_counters: QueryCounters,
     pub(crate) tcp_counters: QueryCounters,
     pub(crate) started: Instant,
+}
+
+impl Shared {
+    /// The replication state (the same in every generation).
+    pub(crate) fn replication(&self) -> Arc<crate::replication::Replication> {
+        Arc::clone(&self.generation.load().replication)
+    }
 }

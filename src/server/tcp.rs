@@ -147,6 +147,17 @@ async fn serve(
                         break;
                     }
                 }
+                Routed::Transfer(outgoing) => {
+                    // Built on the blocking pool (a large zone takes a
+                    // while), written as the client takes it.
+                    let replies = replies.clone();
+                    let streamed = tokio::task::spawn_blocking(move || {
+                        outgoing.run(&mut |m| replies.blocking_send(m).is_ok());
+                    });
+                    if streamed.await.is_err() || one_answer {
+                        break;
+                    }
+                }
                 Routed::Drop => {
                     // Garbage on a stream leaves no way to find the next message.
                     shared.tcp_counters.dropped.increment(1);

@@ -138,7 +138,8 @@ fn worker(socket: &Arc<UdpSocket>, shared: &Arc<Shared>, cancel: &CancellationTo
         let generation = shared.generation.load();
         match router::route(&generation, raw, peer.ip(), true, Some(&mut front)) {
             Routed::Reply(reply) => answer(socket, shared, &reply, peer, local, MsgFlags::empty()),
-            Routed::Drop => shared.udp_counters.dropped.increment(1),
+            // (Transfers are answered in one datagram over UDP: never streamed.)
+            Routed::Drop | Routed::Transfer(_) => shared.udp_counters.dropped.increment(1),
             Routed::Resolve(pending) => {
                 let Ok(permit) = Arc::clone(&shared.pending).try_acquire_owned() else {
                     shared.udp_counters.overload.increment(1);

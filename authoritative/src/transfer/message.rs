@@ -83,7 +83,10 @@ fn name(apex: &[u8]) -> Result<Name<&[u8]>, String> {
     Name::from_octets(apex).map_err(|e| format!("bad zone name: {e}"))
 }
 
-fn soa_record(r: RecordRef<'_>) -> Result<(Name<&[u8]>, Class, Ttl, UnknownRecordData<&[u8]>), String> {
+/// A record ready to push into a message.
+type Pushable<'a> = (Name<&'a [u8]>, Class, Ttl, UnknownRecordData<&'a [u8]>);
+
+fn soa_record(r: RecordRef<'_>) -> Result<Pushable<'_>, String> {
     Ok((
         name(r.owner)?,
         Class::IN,

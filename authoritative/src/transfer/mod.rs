@@ -26,5 +26,12 @@ pub mod text;
 pub mod timers;
 pub mod tsig;
 
+/// A request as received, its TSIG taken out.
+pub type ReceivedRequest = domain::base::message::Message<Vec<u8>>;
+/// Signs the answers to a signed request, each chained to the one before.
+pub type Signer = domain::tsig::ServerSequence<domain::tsig::Key>;
+/// Checks the answers to a signed request, each chained to the one before.
+pub type Verifier = domain::tsig::ClientSequence<domain::tsig::Key>;
+
 #[cfg(test)]
 mod tests;

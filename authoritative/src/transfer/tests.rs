@@ -1,5 +1,6 @@
 //! Transfers end to end without sockets: a zone goes out as messages and
 //! comes back in as the same zone, whole or as differences, signed or not.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

@@ -35,9 +35,7 @@ fn render(zone: &Zone, header: &str, generic: bool) -> String {
     }
     let _ = writeln!(out, "$ORIGIN .");
     for r in zone.each_record() {
-        if generic {
-            write_generic(&mut out, r);
-        } else if !write_readable(&mut out, r) {
+        if generic || !write_readable(&mut out, r) {
             write_generic(&mut out, r);
         }
     }

@@ -133,6 +133,7 @@ impl Refresh {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -127,6 +127,7 @@ impl domain::tsig::KeyStore for NoKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

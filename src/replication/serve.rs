@@ -1,0 +1,204 @@
+//! Requests peers make of this server: AXFR and IXFR of a zone it serves
+//! (the primary's side, also for a secondary passing a zone on), and
+//! NOTIFY of a zone it is a secondary for.
+//!
+//! ```text
+//!  AXFR/IXFR ─ zone config at the apex? no ─▶ REFUSED
+//!            ─ client in allow_transfer? no ─▶ REFUSED
+//!            ─ TSIG: bad ─▶ NOTAUTH (signed error); zone has a key, request unsigned ─▶ REFUSED
+//!            ─ no data (secondary before its first transfer, expired) ─▶ SERVFAIL
+//!            ─ UDP: AXFR ─▶ REFUSED; IXFR ─▶ the SOA alone ("ask over TCP", RFC 1995 §2)
+//!            ─ TCP ─▶ Outgoing: messages streamed by the connection (server/tcp.rs)
+//!  NOTIFY   ─ a secondary zone here, from one of its primaries, signed if it has a key
+//!            ─▶ NOERROR and the refresh task woken; else REFUSED / NOTAUTH
+//! ```
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use palanquin_authoritative::transfer::journal::Journal;
+use palanquin_authoritative::transfer::message::notify_answer;
+use palanquin_authoritative::transfer::outgoing::{ixfr_serial, respond, Content};
+use palanquin_authoritative::transfer::tsig::{check_request, Signed};
+use palanquin_authoritative::transfer::{ReceivedRequest, Signer};
+use palanquin_authoritative::transfer::incoming::newer;
+use palanquin_authoritative::Zone;
+use palanquin_wire::{error_response, rcode, Query};
+
+use super::{count_notify, count_transfer, unix_now, Replication};
+use crate::config::ZoneConfig;
+use crate::server::Generation;
+
+const IXFR: u16 = 251;
+
+/// A transfer to stream on a TCP connection.
+pub(crate) struct Outgoing {
+    zone: Arc<Zone>,
+    request: ReceivedRequest,
+    signer: Option<Box<Signer>>,
+    journal: Option<Arc<Journal>>,
+    ixfr_from: Option<u32>,
+    client: IpAddr,
+}
+
+/// What to do with a transfer request.
+pub(crate) enum Transfer {
+    /// Answer with this one message.
+    Reply(Vec<u8>),
+    /// Stream the transfer.
+    Stream(Box<Outgoing>),
+}
+
+fn config_for<'a>(generation: &'a Generation, apex: &[u8]) -> Option<&'a ZoneConfig> {
+    generation.settings.zones.iter().find(|c| c.apex == apex)
+}
+
+/// The checks TSIG makes of a request to zone `cfg`: the request with the
+/// TSIG taken out and the signer of the answers, or the reply that refuses it.
+fn authorize(
+    cfg: &ZoneConfig,
+    raw: &[u8],
+    q: &Query,
+) -> Result<(ReceivedRequest, Option<Box<Signer>>), (Vec<u8>, &'static str, String)> {
+    match check_request(raw, cfg.key.as_ref(), unix_now()) {
+        (Signed::Invalid { reply, reason }, _) => Err((reply, "tsig", reason)),
+        (Signed::Unsigned, _) if cfg.key.is_some() => Err((
+            error_response(raw, Some(q), rcode::REFUSED),
+            "unsigned",
+            "the zone's key must sign the request".into(),
+        )),
+        (signed, Some(msg)) => Ok((msg, if let Signed::Valid(s) = signed { Some(s) } else { None })),
+        (_, None) => Err((error_response(raw, Some(q), rcode::FORMERR), "malformed", "unreadable".into())),
+    }
+}
+
+/// The answer to AXFR or IXFR request `q` (from `raw`) by `client`.
+pub(crate) fn transfer(
+    generation: &Generation,
+    replication: &Replication,
+    raw: &[u8],
+    q: &Query,
+    client: IpAddr,
+    udp: bool,
+) -> Transfer {
+    let kind = if q.qtype == IXFR { "ixfr" } else { "axfr" };
+    let Some(cfg) = config_for(generation, &q.qname) else {
+        return Transfer::Reply(error_response(raw, Some(q), rcode::REFUSED));
+    };
+    let refuse = |result: &'static str, why: &str, reply: Vec<u8>| {
+        count_transfer(&cfg.origin, "out", kind, result);
+        tracing::warn!(zone = cfg.origin, %client, kind, reason = why, "transfer refused");
+        Transfer::Reply(reply)
+    };
+    if !cfg.may_transfer(client) {
+        return refuse("refused", "not in allow_transfer", error_response(raw, Some(q), rcode::REFUSED));
+    }
+    let (request, mut signer) = match authorize(cfg, raw, q) {
+        Ok(v) => v,
+        Err((reply, result, why)) => return refuse(result, &why, reply),
+    };
+    let Some(zone) = generation.zones.get(&cfg.apex).filter(|z| !z.is_unavailable()) else {
+        return refuse("no_data", "no data to send yet", error_response(raw, Some(q), rcode::SERVFAIL));
+    };
+    if udp && kind == "axfr" {
+        return refuse("refused", "AXFR over UDP", error_response(raw, Some(q), rcode::REFUSED));
+    }
+    let ixfr_from = if kind == "ixfr" {
+        match ixfr_serial(&request, &cfg.apex) {
+            Some(s) => Some(s),
+            None => {
+                return refuse("malformed", "IXFR without an SOA", error_response(raw, Some(q), rcode::FORMERR))
+            }
+        }
+    } else {
+        None
+    };
+    if udp {
+        // The SOA alone: "ask again over TCP" (or "up to date").
+        let mut reply = Vec::new();
+        let sent = respond(zone, &request, &Content::UpToDate, signer.as_deref_mut(), unix_now(), &mut |m| {
+            reply = m;
+            true
+        });
+        return match sent {
+            Ok(_) => Transfer::Reply(reply),
+            Err(_) => Transfer::Reply(error_response(raw, Some(q), rcode::SERVFAIL)),
+        };
+    }
+    Transfer::Stream(Box::new(Outgoing {
+        zone: Arc::clone(zone),
+        request,
+        signer,
+        journal: replication.journal(&cfg.apex),
+        ixfr_from,
+        client,
+    }))
+}
+
+impl Outgoing {
+    /// Writes the transfer, one message at a time, to `send` (false: the
+    /// connection is gone). Runs on a blocking thread: a large zone takes a while.
+    pub(crate) fn run(mut self, send: &mut dyn FnMut(Vec<u8>) -> bool) {
+        let zone = &*self.zone;
+        let chain = match (self.ixfr_from, &self.journal) {
+            (Some(from), Some(j)) if newer(zone.serial(), from) => j.since(from, zone.serial()),
+            _ => None,
+        };
+        let (content, kind) = match self.ixfr_from {
+            None => (Content::Full, "axfr"),
+            Some(from) if !newer(zone.serial(), from) => (Content::UpToDate, "ixfr"),
+            Some(_) => match chain {
+                Some(c) => (Content::Incremental(c), "ixfr"),
+                None => (Content::Full, "ixfr"),
+            },
+        };
+        let what = match &content {
+            Content::Full => "whole zone",
+            Content::Incremental(_) => "differences",
+            Content::UpToDate => "up to date",
+        };
+        let mut bytes = 0usize;
+        let mut counting = |m: Vec<u8>| {
+            bytes += m.len();
+            send(m)
+        };
+        match respond(zone, &self.request, &content, self.signer.as_deref_mut(), unix_now(), &mut counting) {
+            Ok(records) => {
+                count_transfer(zone.name(), "out", kind, "ok");
+                tracing::info!(zone = zone.name(), serial = zone.serial(), client = %self.client, kind, what, records, bytes, signed = self.signer.is_some(), "transfer sent");
+            }
+            Err(e) => {
+                count_transfer(zone.name(), "out", kind, "error");
+                tracing::error!(zone = zone.name(), client = %self.client, error = %e, "transfer failed");
+            }
+        }
+    }
+}
+
+/// The answer to NOTIFY `q` (from `raw`) by `client`.
+pub(crate) fn notify(generation: &Generation, replication: &Replication, raw: &[u8], q: &Query, client: IpAddr) -> Vec<u8> {
+    let Some(cfg) = config_for(generation, &q.qname).filter(|c| c.is_secondary()) else {
+        count_notify(&palanquin_wire::name_to_string(&q.qname), "in", "not_secondary");
+        return error_response(raw, Some(q), rcode::REFUSED);
+    };
+    let refuse = |result: &'static str, why: &str, reply: Vec<u8>| {
+        count_notify(&cfg.origin, "in", result);
+        tracing::warn!(zone = cfg.origin, %client, reason = why, "NOTIFY refused");
+        reply
+    };
+    let client = match client {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+        v4 => v4,
+    };
+    if !cfg.primaries.iter().any(|p| p.ip() == client) {
+        return refuse("refused", "not from a listed primary", error_response(raw, Some(q), rcode::REFUSED));
+    }
+    let (request, mut signer) = match authorize(cfg, raw, q) {
+        Ok(v) => v,
+        Err((reply, result, why)) => return refuse(result, &why, reply),
+    };
+    replication.wake(&cfg.apex);
+    count_notify(&cfg.origin, "in", "ok");
+    tracing::info!(zone = cfg.origin, from = %client, "NOTIFY received; refreshing");
+    notify_answer(&request, rcode::NOERROR, signer.as_deref_mut(), unix_now())
+}
