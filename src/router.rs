@@ -163,6 +163,10 @@ fn route_query(
             nsid: generation.settings.nsid.as_deref(),
             limit,
         };
+        if q.tsig {
+            let reply = crate::replication::serve::signed_query(generation, zone, raw, &q, &ctx);
+            return (Routed::Reply(reply), None);
+        }
         let reply = generation.zones.answer(zone, raw, &q, &ctx);
         return (Routed::Reply(reply), None);
     }

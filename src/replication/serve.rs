@@ -19,10 +19,10 @@ use std::sync::Arc;
 use palanquin_authoritative::transfer::journal::Journal;
 use palanquin_authoritative::transfer::message::notify_answer;
 use palanquin_authoritative::transfer::outgoing::{ixfr_serial, respond, Content};
-use palanquin_authoritative::transfer::tsig::{check_request, Signed};
+use palanquin_authoritative::transfer::tsig::{check_request, sign_reply, Signed};
 use palanquin_authoritative::transfer::{ReceivedRequest, Signer};
 use palanquin_authoritative::transfer::incoming::newer;
-use palanquin_authoritative::Zone;
+use palanquin_authoritative::{Context, Zone};
 use palanquin_wire::{error_response, rcode, Query};
 
 use super::{count_notify, count_transfer, unix_now, Replication};
@@ -201,4 +201,27 @@ pub(crate) fn notify(generation: &Generation, replication: &Replication, raw: &[
     count_notify(&cfg.origin, "in", "ok");
     tracing::info!(zone = cfg.origin, from = %client, "NOTIFY received; refreshing");
     notify_answer(&request, rcode::NOERROR, signer.as_deref_mut(), unix_now())
+}
+
+/// The answer to an ordinary query signed with TSIG, for a name in zone
+/// `index`: checked against that zone's key and signed back (RFC 8945
+/// §5.3), or NOTAUTH. A secondary's SOA query is the usual case.
+pub(crate) fn signed_query(generation: &Generation, index: usize, raw: &[u8], q: &Query, ctx: &Context<'_>) -> Vec<u8> {
+    let key = generation
+        .zones
+        .iter()
+        .nth(index)
+        .and_then(|z| config_for(generation, z.apex()))
+        .and_then(|c| c.key.as_ref());
+    match check_request(raw, key, unix_now()) {
+        (Signed::Invalid { reply, reason }, _) => {
+            tracing::debug!(reason, "signed query refused");
+            reply
+        }
+        (Signed::Valid(mut signer), _) => {
+            let reply = generation.zones.answer(index, raw, q, ctx);
+            sign_reply(&reply, &mut signer, unix_now()).unwrap_or_else(|| error_response(raw, Some(q), rcode::SERVFAIL))
+        }
+        (Signed::Unsigned, _) => generation.zones.answer(index, raw, q, ctx),
+    }
 }

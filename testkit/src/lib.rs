@@ -6,9 +6,11 @@
 //!   test ──▶ Nsd::start(addrs, port, zone)      ──▶ nsd -d, killed on drop
 //!   test ──▶ Daemon::start(bin, addr, toml)     ──▶ palanquin serve, SIGTERM on drop; dig helpers
 //!   test ──▶ netns::isolated(addrs, || ...)     ──▶ the closure in a private network namespace
+//!   test ──▶ Peer::start(dir, program, args)   ──▶ any real server (NSD, Knot) from a written config
 //! ```
 
 pub mod daemon;
 pub mod fake;
 pub mod netns;
 pub mod nsd;
+pub mod peer;

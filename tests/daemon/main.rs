@@ -8,6 +8,7 @@ mod config;
 mod forwarding;
 mod lifecycle;
 mod oracle;
+mod replication;
 mod stale;
 mod tcp_slots;
 mod wildcard;

@@ -21,6 +21,8 @@
 pub const HEADER: usize = 12;
 /// Type code of the EDNS OPT pseudo-record.
 pub const TYPE_OPT: u16 = 41;
+/// The TSIG record type (RFC 8945).
+pub const TYPE_TSIG: u16 = 250;
 /// Type code of SOA.
 pub const TYPE_SOA: u16 = 6;
 /// Type code of CNAME.
@@ -141,6 +143,9 @@ pub struct Query {
     pub question_end: usize,
     /// EDNS: the client's UDP payload size and DO bit, when it sent OPT.
     pub edns: Option<Edns>,
+    /// The additional section carries a TSIG record (RFC 8945): the answer
+    /// must be signed, or refused.
+    pub tsig: bool,
 }
 
 /// What a client's OPT record said.
@@ -317,6 +322,7 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, Malformed> {
     let qclass = u16_at(buf, after + 2)?;
     let question_end = after + 4;
     let mut edns = None;
+    let mut tsig = false;
     let counts = u16_at(buf, 6)? as usize + u16_at(buf, 8)? as usize;
     let additional = u16_at(buf, 10)? as usize;
     let mut at = question_end;
@@ -330,6 +336,7 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, Malformed> {
         if end > buf.len() {
             return Err(Malformed::Short);
         }
+        tsig |= i >= counts && rtype == TYPE_TSIG;
         if i >= counts && rtype == TYPE_OPT {
             if edns.is_some() {
                 return Err(Malformed::DuplicateOpt);
@@ -354,6 +361,7 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, Malformed> {
         qclass,
         question_end,
         edns,
+        tsig,
     })
 }
 

@@ -115,6 +115,38 @@ pub fn check_request(raw: &[u8], key: Option<&TsigKey>, now: u64) -> (Signed, Op
     }
 }
 
+/// `reply` (a whole answer, built unsigned) signed by `signer`: the
+/// answer to a signed query on the ordinary path (an SOA query of a
+/// secondary, say). `None` when it cannot be read back or the TSIG does
+/// not fit.
+pub fn sign_reply(reply: &[u8], signer: &mut ServerSequence<Key>, now: u64) -> Option<Vec<u8>> {
+    use domain::base::name::ParsedName;
+    use domain::rdata::AllRecordData;
+    type Rr<'a> = domain::base::Record<ParsedName<&'a [u8]>, AllRecordData<&'a [u8], ParsedName<&'a [u8]>>>;
+    let msg = Message::from_octets(reply).ok()?;
+    let mut b = MessageBuilder::new_vec();
+    *b.header_mut() = msg.header();
+    let mut q = b.question();
+    for item in msg.question() {
+        q.push(item.ok()?).ok()?;
+    }
+    let mut answer = q.answer();
+    for rr in msg.answer().ok()? {
+        answer.push(rr.ok()?.to_record::<AllRecordData<_, _>>().ok()??).ok()?;
+    }
+    let mut authority = answer.authority();
+    for rr in msg.authority().ok()? {
+        authority.push(rr.ok()?.to_record::<AllRecordData<_, _>>().ok()??).ok()?;
+    }
+    let mut additional = authority.additional();
+    for rr in msg.additional().ok()? {
+        let rr: Rr<'_> = rr.ok()?.to_record().ok()??;
+        additional.push(rr).ok()?;
+    }
+    signer.answer(&mut additional, time(now)).ok()?;
+    Some(additional.finish())
+}
+
 /// A key store with no keys.
 struct NoKeys;
 
