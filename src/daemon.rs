@@ -164,7 +164,9 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         .filter(|c| !c.is_secondary())
         .filter_map(|c| zones.iter().find(|z| z.apex() == c.apex).cloned())
         .collect();
-    shared.replication().configure(&shared, &settings.zones, &primaries);
+    shared
+        .replication()
+        .configure(&shared, &settings.zones, &primaries);
     tracing::info!(generation = 1, "ready");
     crate::systemd::ready();
     // A reload reads every zone file again (seconds for a large zone): it
@@ -285,7 +287,10 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
     let zones: Vec<Arc<palanquin_authoritative::Zone>> = zones
         .into_iter()
         .map(|z| {
-            let secondary = settings.zones.iter().any(|c| c.apex == z.apex() && c.is_secondary());
+            let secondary = settings
+                .zones
+                .iter()
+                .any(|c| c.apex == z.apex() && c.is_secondary());
             match latest.zones.get(z.apex()) {
                 Some(now) if secondary => Arc::clone(now),
                 _ => z,
@@ -313,7 +318,9 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
             // (for IXFR) and tell the secondaries.
             let mut changed = Vec::new();
             for cfg in cfgs.iter().filter(|c| !c.is_secondary()) {
-                let Some(new) = zones.iter().find(|z| z.apex() == cfg.apex) else { continue };
+                let Some(new) = zones.iter().find(|z| z.apex() == cfg.apex) else {
+                    continue;
+                };
                 match latest.zones.get(&cfg.apex) {
                     Some(old) if old.serial() == new.serial() => {}
                     Some(old) => {

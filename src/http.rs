@@ -127,7 +127,8 @@ pub(crate) fn status(shared: &Shared) -> Value {
     });
     let statuses = generation.replication.statuses();
     let secs = |t: Option<std::time::SystemTime>| {
-        t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs())
+        t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
     };
     let zones: Vec<Value> = generation
         .zones

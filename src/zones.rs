@@ -45,7 +45,9 @@ fn load_saved(cfg: &ZoneConfig) -> Zone {
     if cfg.file.exists() {
         match palanquin_authoritative::load(&cfg.origin, &cfg.file) {
             Ok(zone) => return zone,
-            Err(e) => tracing::warn!(zone = cfg.origin, error = %e, "the saved copy of this secondary zone does not load; waiting for a transfer"),
+            Err(e) => {
+                tracing::warn!(zone = cfg.origin, error = %e, "the saved copy of this secondary zone does not load; waiting for a transfer")
+            }
         }
     }
     Zone::unavailable(&cfg.origin, &cfg.apex)

@@ -78,7 +78,11 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
         Some(zones) if !zones.is_empty() => {
             outln!(
                 "{:<32} {:<9} {:<8} {:>12} {:>10}  file",
-                "zone", "role", "state", "serial", "records"
+                "zone",
+                "role",
+                "state",
+                "serial",
+                "records"
             );
             for z in zones {
                 outln!(
@@ -145,7 +149,11 @@ fn replication_lines(z: &Value) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        Some(if t >= now { format!("in {} s", t - now) } else { format!("{} s ago", now - t) })
+        Some(if t >= now {
+            format!("in {} s", t - now)
+        } else {
+            format!("{} s ago", now - t)
+        })
     };
     let list = |key: &str| -> Option<String> {
         let items: Vec<&str> = z[key].as_array()?.iter().filter_map(Value::as_str).collect();

@@ -70,7 +70,10 @@ pub(super) fn keys(cx: &Ctx<'_>, raw: &[Spanned<file::Key>]) -> Result<Vec<TsigK
     let mut out: Vec<TsigKey> = Vec::new();
     for table in raw {
         let k = table.get_ref();
-        let algorithm = k.algorithm.as_ref().map_or("hmac-sha256", |a| a.get_ref().as_str());
+        let algorithm = k
+            .algorithm
+            .as_ref()
+            .map_or("hmac-sha256", |a| a.get_ref().as_str());
         let path = resolve_path(cx.path, k.secret_file.get_ref());
         let text = match cx.host.files.get(&path) {
             Some(Ok(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
@@ -83,8 +86,13 @@ pub(super) fn keys(cx: &Ctx<'_>, raw: &[Spanned<file::Key>]) -> Result<Vec<TsigK
             }
             None => return cx.err(k.secret_file.span(), "key.secret_file", "the file was not read"),
         };
-        let secret = decode_secret(secret_text(&text))
-            .or_else(|e| cx.err(k.secret_file.span(), "key.secret_file", format!("{}: {e}", path.display())))?;
+        let secret = decode_secret(secret_text(&text)).or_else(|e| {
+            cx.err(
+                k.secret_file.span(),
+                "key.secret_file",
+                format!("{}: {e}", path.display()),
+            )
+        })?;
         let key = TsigKey::new(k.name.get_ref(), algorithm, &secret).or_else(|e| {
             let (span, key) = match &k.algorithm {
                 Some(a) if e.contains("algorithm") => (a.span(), "key.algorithm"),
@@ -93,7 +101,11 @@ pub(super) fn keys(cx: &Ctx<'_>, raw: &[Spanned<file::Key>]) -> Result<Vec<TsigK
             cx.err(span, key, e)
         })?;
         if out.iter().any(|o| o.name() == key.name()) {
-            return cx.err(k.name.span(), "key.name", format!("key {} is listed twice", key.name()));
+            return cx.err(
+                k.name.span(),
+                "key.name",
+                format!("key {} is listed twice", key.name()),
+            );
         }
         out.push(key);
     }
@@ -169,7 +181,10 @@ pub(super) fn zones(
             .allow_transfer
             .iter()
             .flatten()
-            .map(|p| Acl::parse_prefix(p.get_ref()).or_else(|e| cx.err(p.span(), "zone.allow_transfer", e.to_string())))
+            .map(|p| {
+                Acl::parse_prefix(p.get_ref())
+                    .or_else(|e| cx.err(p.span(), "zone.allow_transfer", e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let notify = z
             .notify

@@ -89,7 +89,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Seconds since the Unix epoch (TSIG signs with it).
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Replication {
@@ -167,7 +169,12 @@ impl Replication {
     /// Brings the secondary tasks, statuses and journals in line with the
     /// configuration in force: tasks of zones gone or changed stop, new
     /// ones start; NOTIFYs go out for primary zones `changed` lists.
-    pub(crate) fn configure(self: &Arc<Self>, shared: &Arc<Shared>, cfgs: &[ZoneConfig], changed: &[Arc<Zone>]) {
+    pub(crate) fn configure(
+        self: &Arc<Self>,
+        shared: &Arc<Shared>,
+        cfgs: &[ZoneConfig],
+        changed: &[Arc<Zone>],
+    ) {
         let mut secondaries = lock(&self.secondaries);
         secondaries.retain(|apex, h| {
             let keep = cfgs.iter().any(|c| c.apex == *apex && *c == h.config);
@@ -185,7 +192,12 @@ impl Replication {
                 wake: Arc::new(tokio::sync::Notify::new()),
                 cancel: self.cancel.child_token(),
             };
-            secondary::start(shared, cfg.clone(), Arc::clone(&handle.wake), handle.cancel.clone());
+            secondary::start(
+                shared,
+                cfg.clone(),
+                Arc::clone(&handle.wake),
+                handle.cancel.clone(),
+            );
             secondaries.insert(cfg.apex.clone(), handle);
         }
         drop(secondaries);
@@ -228,7 +240,8 @@ fn register_metrics(cfg: &ZoneConfig) {
             metrics::counter!(TRANSFERS, "zone" => zone.clone(), "direction" => direction, "kind" => kind, "result" => "ok")
                 .absolute(0);
         }
-        metrics::counter!(NOTIFIES, "zone" => zone.clone(), "direction" => direction, "result" => "ok").absolute(0);
+        metrics::counter!(NOTIFIES, "zone" => zone.clone(), "direction" => direction, "result" => "ok")
+            .absolute(0);
     }
     if cfg.is_secondary() {
         for result in ["current", "newer", "failed"] {
@@ -245,16 +258,29 @@ pub(crate) fn count_transfer(zone: &str, direction: &'static str, kind: &'static
 
 /// Counts a NOTIFY.
 pub(crate) fn count_notify(zone: &str, direction: &'static str, result: &'static str) {
-    metrics::counter!(NOTIFIES, "zone" => zone.to_owned(), "direction" => direction, "result" => result).increment(1);
+    metrics::counter!(NOTIFIES, "zone" => zone.to_owned(), "direction" => direction, "result" => result)
+        .increment(1);
 }
 
 /// Describes the replication metrics.
 pub(crate) fn describe() {
-    metrics::describe_counter!(TRANSFERS, "Zone transfers by zone, direction (in, out), kind (axfr, ixfr) and result");
-    metrics::describe_counter!(NOTIFIES, "NOTIFY messages by zone, direction (in, out) and result");
+    metrics::describe_counter!(
+        TRANSFERS,
+        "Zone transfers by zone, direction (in, out), kind (axfr, ixfr) and result"
+    );
+    metrics::describe_counter!(
+        NOTIFIES,
+        "NOTIFY messages by zone, direction (in, out) and result"
+    );
     metrics::describe_counter!(REFRESHES, "SOA checks of secondary zones by result");
-    metrics::describe_gauge!(LAST_TRANSFER, "Unix time of the last successful transfer into the zone");
-    metrics::describe_gauge!(EXPIRED, "1 while a secondary zone is past its SOA expire and answers SERVFAIL");
+    metrics::describe_gauge!(
+        LAST_TRANSFER,
+        "Unix time of the last successful transfer into the zone"
+    );
+    metrics::describe_gauge!(
+        EXPIRED,
+        "1 while a secondary zone is past its SOA expire and answers SERVFAIL"
+    );
 }
 
 /// Swaps `zone` in for the zone of the same apex in the generation in
@@ -266,7 +292,13 @@ pub(crate) fn publish(shared: &Shared, zone: Arc<Zone>) -> Option<Arc<Zone>> {
     let zones: Vec<Arc<Zone>> = current
         .zones
         .iter()
-        .map(|z| if z.apex() == zone.apex() { Arc::clone(&zone) } else { Arc::clone(z) })
+        .map(|z| {
+            if z.apex() == zone.apex() {
+                Arc::clone(&zone)
+            } else {
+                Arc::clone(z)
+            }
+        })
         .collect();
     shared.generation.store(Arc::new(Generation {
         number: current.number,

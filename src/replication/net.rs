@@ -49,7 +49,11 @@ pub(super) async fn udp_exchange(
 
 /// A TCP connection to `to` from `from`, within `timeout`.
 pub(super) async fn tcp_connect(from: IpAddr, to: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let socket = if to.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if to.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.bind(SocketAddr::new(from, 0))?;
     let stream = tokio::time::timeout(timeout, socket.connect(to))
         .await
@@ -60,7 +64,8 @@ pub(super) async fn tcp_connect(from: IpAddr, to: SocketAddr, timeout: Duration)
 
 /// Writes one message with its length prefix.
 pub(super) async fn tcp_send(stream: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
-    let len = u16::try_from(msg.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too long"))?;
+    let len = u16::try_from(msg.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too long"))?;
     let mut out = Vec::with_capacity(msg.len() + 2);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(msg);

@@ -105,7 +105,8 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
             rep.update_status(&cfg.origin, |s| s.last_check = Some(SystemTime::now()));
             match outcome {
                 Ok(Checked::Current(serial)) => {
-                    metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "current").increment(1);
+                    metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "current")
+                        .increment(1);
                     if let Some(t) = current.as_deref().and_then(timers_of) {
                         refresh.succeeded(now, t);
                         touch(&cfg.file);
@@ -114,7 +115,8 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
                     rep.update_status(&cfg.origin, |s| s.last_error = None);
                 }
                 Ok(Checked::New(landed)) => {
-                    metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "newer").increment(1);
+                    metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "newer")
+                        .increment(1);
                     let zone = Arc::new(landed.zone);
                     land(&shared, &cfg, &zone, landed.from, landed.kind, landed.bytes).await;
                     if let Some(t) = timers_of(&zone) {
@@ -123,7 +125,8 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
                     current = Some(zone);
                 }
                 Err(e) => {
-                    metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "failed").increment(1);
+                    metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "failed")
+                        .increment(1);
                     refresh.failed(now);
                     tracing::warn!(zone = cfg.origin, error = %e, failures = refresh.failures(), retry_in_s = refresh.next().saturating_sub(now).as_secs(), "refresh failed; the zone in service stays");
                     rep.update_status(&cfg.origin, |s| s.last_error = Some(e));
@@ -154,11 +157,21 @@ fn expire(shared: &Shared, cfg: &ZoneConfig) {
     }
     metrics::gauge!(EXPIRED, "zone" => cfg.origin.clone()).set(1.0);
     rep.update_status(&cfg.origin, |s| s.state = "expired");
-    tracing::error!(zone = cfg.origin, "zone expired: no primary answered within the SOA expire; answering SERVFAIL");
+    tracing::error!(
+        zone = cfg.origin,
+        "zone expired: no primary answered within the SOA expire; answering SERVFAIL"
+    );
 }
 
 /// Saves, swaps in, journals and passes on a new version.
-async fn land(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, from: SocketAddr, kind: &'static str, bytes: usize) {
+async fn land(
+    shared: &Arc<Shared>,
+    cfg: &ZoneConfig,
+    zone: &Arc<Zone>,
+    from: SocketAddr,
+    kind: &'static str,
+    bytes: usize,
+) {
     let rep = &shared.replication();
     let (path, saved_zone) = (cfg.file.clone(), Arc::clone(zone));
     let header = format!(
@@ -170,7 +183,9 @@ async fn land(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, from: So
     let saved = tokio::task::spawn_blocking(move || save(&path, &saved_zone, &header)).await;
     match saved {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(zone = cfg.origin, file = %cfg.file.display(), error = %e, "cannot save the transferred zone; it is served from memory, a restart would need the primary"),
+        Ok(Err(e)) => {
+            tracing::error!(zone = cfg.origin, file = %cfg.file.display(), error = %e, "cannot save the transferred zone; it is served from memory, a restart would need the primary")
+        }
         Err(e) => tracing::error!(zone = cfg.origin, error = %e, "saving the zone failed"),
     }
     let old = {
@@ -230,7 +245,12 @@ async fn check(shared: &Shared, cfg: &ZoneConfig, current: Option<Arc<Zone>>) ->
     Err(errors.join("; "))
 }
 
-async fn from_primary(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr, current: Option<&Zone>) -> Result<Checked, String> {
+async fn from_primary(
+    cfg: &ZoneConfig,
+    from: IpAddr,
+    primary: SocketAddr,
+    current: Option<&Zone>,
+) -> Result<Checked, String> {
     let serial = soa_serial(cfg, from, primary).await?;
     if let Some(cur) = current {
         if !newer(serial, cur.serial()) {
@@ -277,14 +297,27 @@ async fn soa_serial(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr) -> Resu
 }
 
 /// Transfers the zone: IXFR from `current`, or AXFR.
-async fn transfer(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr, current: Option<&Zone>) -> Result<Checked, String> {
+async fn transfer(
+    cfg: &ZoneConfig,
+    from: IpAddr,
+    primary: SocketAddr,
+    current: Option<&Zone>,
+) -> Result<Checked, String> {
     let kind = if current.is_some() { "ixfr" } else { "axfr" };
     let id: u16 = rand::random();
-    let request = message::transfer_request(&cfg.apex, id, current.and_then(Zone::soa), cfg.key.as_ref(), unix_now())?;
+    let request = message::transfer_request(
+        &cfg.apex,
+        id,
+        current.and_then(Zone::soa),
+        cfg.key.as_ref(),
+        unix_now(),
+    )?;
     let mut stream = tcp_connect(from, primary, CONNECT_TIMEOUT)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    tcp_send(&mut stream, &request.bytes).await.map_err(|e| format!("send: {e}"))?;
+    tcp_send(&mut stream, &request.bytes)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     let mut reader = Incoming::new(&cfg.apex, id, current.map(Zone::serial), request.sequence);
     let received = loop {
         let msg = tcp_read(&mut stream, MESSAGE_TIMEOUT)
@@ -309,7 +342,8 @@ async fn transfer(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr, current: 
                 return Err(format!("{kind}: serial {serial} is not newer than ours"));
             }
             tokio::task::spawn_blocking(move || {
-                incoming::build(&origin, &file, records.iter().map(OwnedRecord::as_ref)).map_err(|e| e.message)
+                incoming::build(&origin, &file, records.iter().map(OwnedRecord::as_ref))
+                    .map_err(|e| e.message)
             })
             .await
             .map_err(|e| e.to_string())?
@@ -320,7 +354,8 @@ async fn transfer(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr, current: 
             };
             let records = incoming::apply(cur, &diffs).map_err(|e| e.to_string())?;
             tokio::task::spawn_blocking(move || {
-                incoming::build(&origin, &file, records.iter().map(OwnedRecord::as_ref)).map_err(|e| e.message)
+                incoming::build(&origin, &file, records.iter().map(OwnedRecord::as_ref))
+                    .map_err(|e| e.message)
             })
             .await
             .map_err(|e| e.to_string())?

@@ -9,19 +9,20 @@
 //!            ─ no data (secondary before its first transfer, expired) ─▶ SERVFAIL
 //!            ─ UDP: AXFR ─▶ REFUSED; IXFR ─▶ the SOA alone ("ask over TCP", RFC 1995 §2)
 //!            ─ TCP ─▶ Outgoing: messages streamed by the connection (server/tcp.rs)
-//!  NOTIFY   ─ a secondary zone here, from one of its primaries, signed if it has a key
+//!  NOTIFY   ─ no secondary zone here at all ─▶ NOTIMP
+//!            ─ a secondary zone here, from one of its primaries, signed if it has a key
 //!            ─▶ NOERROR and the refresh task woken; else REFUSED / NOTAUTH
 //! ```
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use palanquin_authoritative::transfer::incoming::newer;
 use palanquin_authoritative::transfer::journal::Journal;
 use palanquin_authoritative::transfer::message::notify_answer;
 use palanquin_authoritative::transfer::outgoing::{ixfr_serial, respond, Content};
 use palanquin_authoritative::transfer::tsig::{check_request, sign_reply, Signed};
 use palanquin_authoritative::transfer::{ReceivedRequest, Signer};
-use palanquin_authoritative::transfer::incoming::newer;
 use palanquin_authoritative::{Context, Zone};
 use palanquin_wire::{error_response, rcode, Query};
 
@@ -53,13 +54,15 @@ fn config_for<'a>(generation: &'a Generation, apex: &[u8]) -> Option<&'a ZoneCon
     generation.settings.zones.iter().find(|c| c.apex == apex)
 }
 
-/// The checks TSIG makes of a request to zone `cfg`: the request with the
-/// TSIG taken out and the signer of the answers, or the reply that refuses it.
-fn authorize(
-    cfg: &ZoneConfig,
-    raw: &[u8],
-    q: &Query,
-) -> Result<(ReceivedRequest, Option<Box<Signer>>), (Vec<u8>, &'static str, String)> {
+/// A request let through: the message with its TSIG taken out, and the
+/// signer of the answers when it was signed.
+type Authorized = (ReceivedRequest, Option<Box<Signer>>);
+
+/// A request refused: the reply, the result it is counted under, why.
+type Refusal = (Vec<u8>, &'static str, String);
+
+/// The checks TSIG makes of a request to zone `cfg`.
+fn authorize(cfg: &ZoneConfig, raw: &[u8], q: &Query) -> Result<Authorized, Refusal> {
     match check_request(raw, cfg.key.as_ref(), unix_now()) {
         (Signed::Invalid { reply, reason }, _) => Err((reply, "tsig", reason)),
         (Signed::Unsigned, _) if cfg.key.is_some() => Err((
@@ -67,8 +70,19 @@ fn authorize(
             "unsigned",
             "the zone's key must sign the request".into(),
         )),
-        (signed, Some(msg)) => Ok((msg, if let Signed::Valid(s) = signed { Some(s) } else { None })),
-        (_, None) => Err((error_response(raw, Some(q), rcode::FORMERR), "malformed", "unreadable".into())),
+        (signed, Some(msg)) => Ok((
+            msg,
+            if let Signed::Valid(s) = signed {
+                Some(s)
+            } else {
+                None
+            },
+        )),
+        (_, None) => Err((
+            error_response(raw, Some(q), rcode::FORMERR),
+            "malformed",
+            "unreadable".into(),
+        )),
     }
 }
 
@@ -91,23 +105,39 @@ pub(crate) fn transfer(
         Transfer::Reply(reply)
     };
     if !cfg.may_transfer(client) {
-        return refuse("refused", "not in allow_transfer", error_response(raw, Some(q), rcode::REFUSED));
+        return refuse(
+            "refused",
+            "not in allow_transfer",
+            error_response(raw, Some(q), rcode::REFUSED),
+        );
     }
     let (request, mut signer) = match authorize(cfg, raw, q) {
         Ok(v) => v,
         Err((reply, result, why)) => return refuse(result, &why, reply),
     };
     let Some(zone) = generation.zones.get(&cfg.apex).filter(|z| !z.is_unavailable()) else {
-        return refuse("no_data", "no data to send yet", error_response(raw, Some(q), rcode::SERVFAIL));
+        return refuse(
+            "no_data",
+            "no data to send yet",
+            error_response(raw, Some(q), rcode::SERVFAIL),
+        );
     };
     if udp && kind == "axfr" {
-        return refuse("refused", "AXFR over UDP", error_response(raw, Some(q), rcode::REFUSED));
+        return refuse(
+            "refused",
+            "AXFR over UDP",
+            error_response(raw, Some(q), rcode::REFUSED),
+        );
     }
     let ixfr_from = if kind == "ixfr" {
         match ixfr_serial(&request, &cfg.apex) {
             Some(s) => Some(s),
             None => {
-                return refuse("malformed", "IXFR without an SOA", error_response(raw, Some(q), rcode::FORMERR))
+                return refuse(
+                    "malformed",
+                    "IXFR without an SOA",
+                    error_response(raw, Some(q), rcode::FORMERR),
+                )
             }
         }
     } else {
@@ -116,10 +146,17 @@ pub(crate) fn transfer(
     if udp {
         // The SOA alone: "ask again over TCP" (or "up to date").
         let mut reply = Vec::new();
-        let sent = respond(zone, &request, &Content::UpToDate, signer.as_deref_mut(), unix_now(), &mut |m| {
-            reply = m;
-            true
-        });
+        let sent = respond(
+            zone,
+            &request,
+            &Content::UpToDate,
+            signer.as_deref_mut(),
+            unix_now(),
+            &mut |m| {
+                reply = m;
+                true
+            },
+        );
         return match sent {
             Ok(_) => Transfer::Reply(reply),
             Err(_) => Transfer::Reply(error_response(raw, Some(q), rcode::SERVFAIL)),
@@ -162,7 +199,14 @@ impl Outgoing {
             bytes += m.len();
             send(m)
         };
-        match respond(zone, &self.request, &content, self.signer.as_deref_mut(), unix_now(), &mut counting) {
+        match respond(
+            zone,
+            &self.request,
+            &content,
+            self.signer.as_deref_mut(),
+            unix_now(),
+            &mut counting,
+        ) {
             Ok(records) => {
                 count_transfer(zone.name(), "out", kind, "ok");
                 tracing::info!(zone = zone.name(), serial = zone.serial(), client = %self.client, kind, what, records, bytes, signed = self.signer.is_some(), "transfer sent");
@@ -176,7 +220,17 @@ impl Outgoing {
 }
 
 /// The answer to NOTIFY `q` (from `raw`) by `client`.
-pub(crate) fn notify(generation: &Generation, replication: &Replication, raw: &[u8], q: &Query, client: IpAddr) -> Vec<u8> {
+pub(crate) fn notify(
+    generation: &Generation,
+    replication: &Replication,
+    raw: &[u8],
+    q: &Query,
+    client: IpAddr,
+) -> Vec<u8> {
+    // A server that is nobody's secondary does not take NOTIFY at all.
+    if !generation.settings.zones.iter().any(ZoneConfig::is_secondary) {
+        return error_response(raw, Some(q), rcode::NOTIMP);
+    }
     let Some(cfg) = config_for(generation, &q.qname).filter(|c| c.is_secondary()) else {
         count_notify(&palanquin_wire::name_to_string(&q.qname), "in", "not_secondary");
         return error_response(raw, Some(q), rcode::REFUSED);
@@ -191,7 +245,11 @@ pub(crate) fn notify(generation: &Generation, replication: &Replication, raw: &[
         v4 => v4,
     };
     if !cfg.primaries.iter().any(|p| p.ip() == client) {
-        return refuse("refused", "not from a listed primary", error_response(raw, Some(q), rcode::REFUSED));
+        return refuse(
+            "refused",
+            "not from a listed primary",
+            error_response(raw, Some(q), rcode::REFUSED),
+        );
     }
     let (request, mut signer) = match authorize(cfg, raw, q) {
         Ok(v) => v,
@@ -206,7 +264,13 @@ pub(crate) fn notify(generation: &Generation, replication: &Replication, raw: &[
 /// The answer to an ordinary query signed with TSIG, for a name in zone
 /// `index`: checked against that zone's key and signed back (RFC 8945
 /// §5.3), or NOTAUTH. A secondary's SOA query is the usual case.
-pub(crate) fn signed_query(generation: &Generation, index: usize, raw: &[u8], q: &Query, ctx: &Context<'_>) -> Vec<u8> {
+pub(crate) fn signed_query(
+    generation: &Generation,
+    index: usize,
+    raw: &[u8],
+    q: &Query,
+    ctx: &Context<'_>,
+) -> Vec<u8> {
     let key = generation
         .zones
         .iter()
@@ -220,7 +284,8 @@ pub(crate) fn signed_query(generation: &Generation, index: usize, raw: &[u8], q:
         }
         (Signed::Valid(mut signer), _) => {
             let reply = generation.zones.answer(index, raw, q, ctx);
-            sign_reply(&reply, &mut signer, unix_now()).unwrap_or_else(|| error_response(raw, Some(q), rcode::SERVFAIL))
+            sign_reply(&reply, &mut signer, unix_now())
+                .unwrap_or_else(|| error_response(raw, Some(q), rcode::SERVFAIL))
         }
         (Signed::Unsigned, _) => generation.zones.answer(index, raw, q, ctx),
     }

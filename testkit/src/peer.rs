@@ -86,7 +86,9 @@ impl Peer {
 
     /// Stops it (SIGTERM to its group, SIGKILL after 5 s).
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let group = format!("-{}", child.id());
         let signal = |sig: &str| {
             let _ = Command::new("kill")

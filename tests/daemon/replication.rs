@@ -58,7 +58,12 @@ fn answer_of(server: SocketAddr, name: &str, rtype: &str) -> String {
         .lines()
         .filter(|l| !l.starts_with(";;") || l.contains("status:") || l.contains("flags:"))
         .filter(|l| !l.trim().is_empty() && !l.starts_with("; <<>>"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase())
+        .map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase()
+        })
         .map(|l| l.split(", id: ").next().unwrap_or(&l).to_owned())
         .collect();
     // Record order within a section is not meaningful.
@@ -68,9 +73,15 @@ fn answer_of(server: SocketAddr, name: &str, rtype: &str) -> String {
 
 fn palanquin_key(dir: &Path, name: &str, secret: &str) -> String {
     let file = dir.join(format!("{name}key"));
-    std::fs::write(&file, format!("key \"{name}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n"))
-        .expect("key file");
-    format!("[[key]]\nname = \"{name}\"\nsecret_file = \"{}\"\n", file.display())
+    std::fs::write(
+        &file,
+        format!("key \"{name}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n"),
+    )
+    .expect("key file");
+    format!(
+        "[[key]]\nname = \"{name}\"\nsecret_file = \"{}\"\n",
+        file.display()
+    )
 }
 
 /// Serves `config` (which names files in `dir`) on `addr`.
@@ -83,7 +94,17 @@ fn axfr(server: SocketAddr, source: &str, zone: &str, key: Option<&str>) -> Stri
     let port = server.port().to_string();
     let at = format!("@{}", server.ip());
     let tsig = key.map(|s| format!("hmac-sha256:xfr.:{s}"));
-    let mut args = vec![at.as_str(), "-p", port.as_str(), "-b", source, zone, "AXFR", "+time=3", "+tries=1"];
+    let mut args = vec![
+        at.as_str(),
+        "-p",
+        port.as_str(),
+        "-b",
+        source,
+        zone,
+        "AXFR",
+        "+time=3",
+        "+tries=1",
+    ];
     if let Some(t) = &tsig {
         args.extend_from_slice(&["-y", t]);
     }
@@ -102,7 +123,7 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
         palanquin_key(&dir, "xfr.", SECRET),
         zone_file.display()
     );
-    let mut primary = palanquin(ours, &config);
+    let primary = palanquin(ours, &config);
 
     let nsd_dir = peer_dir("nsd-secondary");
     std::fs::create_dir_all(nsd_dir.join("xfr")).expect("xfr dir");
@@ -126,7 +147,9 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
 
     // The initial transfer (AXFR: NSD has nothing yet).
     assert!(
-        wait_until(Duration::from_secs(15), || serial_at(nsd_at, "rep.test") == Some(1)).is_some(),
+        wait_until(Duration::from_secs(15), || serial_at(nsd_at, "rep.test")
+            == Some(1))
+        .is_some(),
         "NSD never served serial 1\n{}\n{}",
         nsd.output(),
         primary.log()
@@ -140,37 +163,83 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
     assert!(sample("axfr") >= 1.0, "{}", primary.log());
 
     // One record changes: reload → NOTIFY → NSD asks IXFR → serves it within 2 s.
-    std::fs::write(&zone_file, zone_text(2, "3600 600 86400", "changed A 192.0.2.99\n")).expect("zone");
+    std::fs::write(
+        &zone_file,
+        zone_text(2, "3600 600 86400", "changed A 192.0.2.99\n"),
+    )
+    .expect("zone");
     primary.signal("HUP");
-    let took = wait_until(Duration::from_secs(5), || serial_at(nsd_at, "rep.test") == Some(2))
-        .unwrap_or_else(|| panic!("NSD did not pick up serial 2\n{}\n{}", nsd.output(), primary.log()));
-    assert!(took < Duration::from_secs(2), "NSD served serial 2 after {took:?}");
-    assert!(sample("ixfr") >= 1.0, "NSD asked IXFR and got the differences\n{}", primary.log());
-    assert!(primary.log().contains("what=\"differences\""), "{}", primary.log());
+    let took = wait_until(Duration::from_secs(5), || {
+        serial_at(nsd_at, "rep.test") == Some(2)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "NSD did not pick up serial 2\n{}\n{}",
+            nsd.output(),
+            primary.log()
+        )
+    });
+    assert!(
+        took < Duration::from_secs(2),
+        "NSD served serial 2 after {took:?}"
+    );
+    assert!(
+        sample("ixfr") >= 1.0,
+        "NSD asked IXFR and got the differences\n{}",
+        primary.log()
+    );
+    assert!(
+        primary.log().contains("what=\"differences\""),
+        "{}",
+        primary.log()
+    );
     let notified = Daemon::metric(
         http,
         "palanquin_zone_notifies_total{zone=\"rep.test.\",direction=\"out\",result=\"ok\"}",
     );
     // (The one at start may have gone before NSD listened.)
-    assert!(notified >= 1.0, "NOTIFY after the reload acknowledged: {notified}");
+    assert!(
+        notified >= 1.0,
+        "NOTIFY after the reload acknowledged: {notified}"
+    );
 
     // Same answers from both, for every name and type.
     for name in NAMES {
-        let fqdn = if name.is_empty() { "rep.test".to_owned() } else { format!("{name}.rep.test") };
+        let fqdn = if name.is_empty() {
+            "rep.test".to_owned()
+        } else {
+            format!("{name}.rep.test")
+        };
         for t in TYPES {
-            assert_eq!(answer_of(ours, &fqdn, t), answer_of(nsd_at, &fqdn, t), "{fqdn} {t}");
+            assert_eq!(
+                answer_of(ours, &fqdn, t),
+                answer_of(nsd_at, &fqdn, t),
+                "{fqdn} {t}"
+            );
         }
     }
 
     // Who may transfer: the key and the address both.
     let ok = axfr(ours, "127.0.121.2", "rep.test", Some(SECRET));
-    assert!(ok.contains("changed.rep.test.") && !ok.contains("Transfer failed"), "{ok}");
+    assert!(
+        ok.contains("changed.rep.test.") && !ok.contains("Transfer failed"),
+        "{ok}"
+    );
     let wrong = axfr(ours, "127.0.121.2", "rep.test", Some(WRONG));
-    assert!(!wrong.contains("www.rep.test."), "a wrong key gets no data: {wrong}");
+    assert!(
+        !wrong.contains("www.rep.test."),
+        "a wrong key gets no data: {wrong}"
+    );
     let unsigned = axfr(ours, "127.0.121.2", "rep.test", None);
-    assert!(unsigned.contains("Transfer failed"), "unsigned is refused: {unsigned}");
+    assert!(
+        unsigned.contains("Transfer failed"),
+        "unsigned is refused: {unsigned}"
+    );
     let elsewhere = axfr(ours, "127.0.121.3", "rep.test", Some(SECRET));
-    assert!(elsewhere.contains("Transfer failed"), "outside allow_transfer: {elsewhere}");
+    assert!(
+        elsewhere.contains("Transfer failed"),
+        "outside allow_transfer: {elsewhere}"
+    );
     let refused = Daemon::metric(
         http,
         "palanquin_zone_transfers_total{zone=\"rep.test.\",direction=\"out\",kind=\"axfr\",result=\"refused\"}",
@@ -195,7 +264,10 @@ fn knot_conf(dir: &Path, zones: &[(&str, &str, bool)]) -> String {
         d = quoted(dir)
     );
     for (domain, file, notify) in zones {
-        conf.push_str(&format!("  - domain: {domain}\n    file: {}\n    acl: pal\n", quoted(&dir.join(file))));
+        conf.push_str(&format!(
+            "  - domain: {domain}\n    file: {}\n    acl: pal\n",
+            quoted(&dir.join(file))
+        ));
         if *notify {
             conf.push_str("    notify: pal\n");
         }
@@ -210,7 +282,11 @@ fn knotc(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .expect("knotc");
-    assert!(out.status.success(), "knotc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "knotc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -224,12 +300,18 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
     std::fs::write(kdir.join("notify.zone"), zone_text(1, "3600 600 86400", "")).expect("zone");
     std::fs::write(kdir.join("timer.zone"), zone_text(1, "1 1 6", "")).expect("zone");
     std::fs::write(kdir.join("badkey.zone"), zone_text(1, "1 1 600", "")).expect("zone");
-    let zones = [("notify.test", "notify.zone", true), ("timer.test", "timer.zone", false), ("badkey.test", "badkey.zone", false)];
+    let zones = [
+        ("notify.test", "notify.zone", true),
+        ("timer.test", "timer.zone", false),
+        ("badkey.test", "badkey.zone", false),
+    ];
     std::fs::write(kdir.join("knot.conf"), knot_conf(&kdir, &zones)).expect("knot.conf");
     let conf_path = kdir.join("knot.conf").display().to_string();
     let mut knot = Peer::start(kdir.clone(), "/usr/sbin/knotd", &["-c", &conf_path]);
     assert!(
-        wait_until(Duration::from_secs(10), || serial_at(knot_at, "timer.test") == Some(1)).is_some(),
+        wait_until(Duration::from_secs(10), || serial_at(knot_at, "timer.test")
+            == Some(1))
+        .is_some(),
         "knot did not start\n{}",
         knot.output()
     );
@@ -260,7 +342,10 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
     }
     assert!(dir.join("notify.test.saved").exists());
     // A key the primary does not accept: no data, SERVFAIL, the failure counted.
-    assert_eq!(status_of(&dig_from(None, ours, "www.badkey.test", "A", &[])), "SERVFAIL");
+    assert_eq!(
+        status_of(&dig_from(None, ours, "www.badkey.test", "A", &[])),
+        "SERVFAIL"
+    );
     assert!(
         wait_until(Duration::from_secs(5), || Daemon::metric(
             http,
@@ -272,13 +357,22 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
     );
 
     // NOTIFY-driven: a refresh an hour away, yet the change lands at once.
-    std::fs::write(kdir.join("notify.zone"), zone_text(2, "3600 600 86400", "changed A 192.0.2.99\n")).expect("zone");
+    std::fs::write(
+        kdir.join("notify.zone"),
+        zone_text(2, "3600 600 86400", "changed A 192.0.2.99\n"),
+    )
+    .expect("zone");
     knotc(&kdir, &["zone-reload", "notify.test"]);
-    let took = wait_until(Duration::from_secs(5), || serial_at(ours, "notify.test") == Some(2))
-        .unwrap_or_else(|| panic!("NOTIFY did not bring serial 2\n{}\n{}", pal.log(), knot.output()));
+    let took = wait_until(Duration::from_secs(5), || {
+        serial_at(ours, "notify.test") == Some(2)
+    })
+    .unwrap_or_else(|| panic!("NOTIFY did not bring serial 2\n{}\n{}", pal.log(), knot.output()));
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(
-        Daemon::metric(http, "palanquin_zone_notifies_total{zone=\"notify.test.\",direction=\"in\",result=\"ok\"}") >= 1.0
+        Daemon::metric(
+            http,
+            "palanquin_zone_notifies_total{zone=\"notify.test.\",direction=\"in\",result=\"ok\"}"
+        ) >= 1.0
     );
     let answer = dig_from(None, ours, "changed.notify.test", "A", &["+short"]);
     assert_eq!(answer.trim(), "192.0.2.99");
@@ -293,15 +387,24 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
     );
 
     // Timer-driven: no NOTIFY for timer.test; the 1 s refresh finds serial 2.
-    std::fs::write(kdir.join("timer.zone"), zone_text(2, "1 1 6", "changed A 192.0.2.98\n")).expect("zone");
+    std::fs::write(
+        kdir.join("timer.zone"),
+        zone_text(2, "1 1 6", "changed A 192.0.2.98\n"),
+    )
+    .expect("zone");
     knotc(&kdir, &["zone-reload", "timer.test"]);
     assert!(
-        wait_until(Duration::from_secs(5), || serial_at(ours, "timer.test") == Some(2)).is_some(),
+        wait_until(Duration::from_secs(5), || serial_at(ours, "timer.test")
+            == Some(2))
+        .is_some(),
         "{}",
         pal.log()
     );
     assert_eq!(
-        Daemon::metric(http, "palanquin_zone_notifies_total{zone=\"timer.test.\",direction=\"in\",result=\"ok\"}"),
+        Daemon::metric(
+            http,
+            "palanquin_zone_notifies_total{zone=\"timer.test.\",direction=\"in\",result=\"ok\"}"
+        ),
         0.0
     );
 
@@ -312,15 +415,24 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
     });
     assert!(expired.is_some(), "timer.test never expired\n{}", pal.log());
     assert_eq!(serial_at(ours, "notify.test"), Some(2));
-    assert_eq!(Daemon::metric(http, "palanquin_zone_expired{zone=\"timer.test.\"}"), 1.0);
+    assert_eq!(
+        Daemon::metric(http, "palanquin_zone_expired{zone=\"timer.test.\"}"),
+        1.0
+    );
 
     // A restart with the primary still gone: the saved copy serves at once.
     assert_eq!(pal.stop(Duration::from_secs(5)), Some(0));
     let pal = palanquin(ours, &config);
     assert_eq!(serial_at(ours, "notify.test"), Some(2), "{}", pal.log());
-    assert_eq!(dig_from(None, ours, "changed.notify.test", "A", &["+short"]).trim(), "192.0.2.99");
+    assert_eq!(
+        dig_from(None, ours, "changed.notify.test", "A", &["+short"]).trim(),
+        "192.0.2.99"
+    );
     // timer.test's copy is older than its expire: not served.
-    assert_eq!(status_of(&dig_from(None, ours, "www.timer.test", "A", &[])), "SERVFAIL");
+    assert_eq!(
+        status_of(&dig_from(None, ours, "www.timer.test", "A", &[])),
+        "SERVFAIL"
+    );
 }
 
 #[test]
@@ -341,35 +453,226 @@ fn two_palanquin_peers_serve_the_same_answers_and_a_change_reaches_both_within_2
     let primary = palanquin(p_at, &primary_conf);
     let secondary = palanquin(s_at, &secondary_conf);
     assert!(
-        wait_until(Duration::from_secs(5), || serial_at(s_at, "pair.test") == Some(10)).is_some(),
+        wait_until(Duration::from_secs(5), || serial_at(s_at, "pair.test")
+            == Some(10))
+        .is_some(),
         "{}\n{}",
         primary.log(),
         secondary.log()
     );
-    std::fs::write(&zone_file, zone_text(11, "3600 600 86400", "changed A 192.0.2.77\nnew TXT \"added\"\n").replace("www A 192.0.2.2", "www A 192.0.2.20"))
-        .expect("zone");
+    std::fs::write(
+        &zone_file,
+        zone_text(11, "3600 600 86400", "changed A 192.0.2.77\nnew TXT \"added\"\n")
+            .replace("www A 192.0.2.2", "www A 192.0.2.20"),
+    )
+    .expect("zone");
     primary.signal("HUP");
     let took = wait_until(Duration::from_secs(5), || {
         serial_at(p_at, "pair.test") == Some(11) && serial_at(s_at, "pair.test") == Some(11)
     })
-    .unwrap_or_else(|| panic!("the change did not reach both\n{}\n{}", primary.log(), secondary.log()));
+    .unwrap_or_else(|| {
+        panic!(
+            "the change did not reach both\n{}\n{}",
+            primary.log(),
+            secondary.log()
+        )
+    });
     assert!(took < Duration::from_secs(2), "{took:?}");
     for name in NAMES.iter().chain(&["new"]) {
-        let fqdn = if name.is_empty() { "pair.test".to_owned() } else { format!("{name}.pair.test") };
+        let fqdn = if name.is_empty() {
+            "pair.test".to_owned()
+        } else {
+            format!("{name}.pair.test")
+        };
         for t in TYPES {
             assert_eq!(answer_of(p_at, &fqdn, t), answer_of(s_at, &fqdn, t), "{fqdn} {t}");
         }
     }
     assert!(secondary.log().contains("kind=\"ixfr\""), "{}", secondary.log());
+    // `palanquin status` says where the zone comes from and how it stands.
+    let status = Command::new(bin())
+        .args(["status", "--config"])
+        .arg(secondary.config_path())
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    for want in [
+        "pair.test.",
+        "secondary",
+        "primaries 127.0.123.1:5300",
+        "last transfer",
+        "ixfr from 127.0.123.1:5300",
+        "next refresh in",
+        "TSIG key xfr.",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
 
     // A serial that goes backwards on the primary never replaces the newer copy.
     std::fs::write(&zone_file, zone_text(5, "3600 600 86400", "")).expect("zone");
     primary.signal("HUP");
     assert!(
-        wait_until(Duration::from_secs(5), || secondary.log().contains("older than ours")).is_some(),
+        wait_until(Duration::from_secs(5), || secondary
+            .log()
+            .contains("older than ours"))
+        .is_some(),
         "{}",
         secondary.log()
     );
     assert_eq!(serial_at(s_at, "pair.test"), Some(11));
-    assert_eq!(dig_from(None, s_at, "changed.pair.test", "A", &["+short"]).trim(), "192.0.2.77");
+    assert_eq!(
+        dig_from(None, s_at, "changed.pair.test", "A", &["+short"]).trim(),
+        "192.0.2.77"
+    );
+}
+
+/// What a hostile primary sends for the zone after announcing serial 99.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// The first message of an AXFR, then the connection closes.
+    BreaksOff,
+    /// A complete AXFR of a zone without NS records (not a valid zone).
+    Invalid,
+    /// A complete AXFR whose records lie outside the zone.
+    Outside,
+}
+
+/// A fake primary on `at` (UDP and TCP) for `hostile.test.`: SOA serial 99,
+/// and `mode` for every transfer.
+fn hostile_primary(at: SocketAddr, mode: Hostile) -> std::thread::JoinHandle<()> {
+    use hickory_proto::op::{Message, OpCode};
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::{Name, RData, Record};
+    use std::io::{Read, Write};
+    use std::str::FromStr;
+    let soa = || {
+        let n = |s: &str| Name::from_str(s).expect("name");
+        Record::from_rdata(
+            n("hostile.test."),
+            300,
+            RData::SOA(SOA::new(
+                n("ns1.hostile.test."),
+                n("h.hostile.test."),
+                99,
+                1,
+                1,
+                600,
+                60,
+            )),
+        )
+    };
+    let a = |name: &str| {
+        Record::from_rdata(
+            Name::from_str(name).expect("name"),
+            300,
+            RData::A(A::new(192, 0, 2, 66)),
+        )
+    };
+    let reply = move |query: &Message| {
+        let mut r = Message::response(query.metadata.id, OpCode::Query);
+        r.metadata.authoritative = true;
+        r.add_queries(query.queries.iter().cloned());
+        r
+    };
+    let udp = std::net::UdpSocket::bind(at).expect("bind udp");
+    let tcp = std::net::TcpListener::bind(at).expect("bind tcp");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            if let Ok(q) = Message::from_vec(&buf[..n]) {
+                let mut r = reply(&q);
+                r.add_answer(soa());
+                let _ = udp.send_to(&r.to_vec().expect("encode"), from);
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for conn in tcp.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut len = [0u8; 2];
+            if conn.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            if conn.read_exact(&mut msg).is_err() {
+                continue;
+            }
+            let Ok(q) = Message::from_vec(&msg) else { continue };
+            let mut r = reply(&q);
+            match mode {
+                Hostile::BreaksOff => {
+                    r.add_answer(soa());
+                    r.add_answer(a("www.hostile.test."));
+                }
+                Hostile::Invalid => {
+                    r.add_answers([soa(), a("www.hostile.test."), soa()]);
+                }
+                Hostile::Outside => {
+                    r.add_answers([soa(), a("www.elsewhere.test."), soa()]);
+                }
+            }
+            let bytes = r.to_vec().expect("encode");
+            let _ = conn.write_all(&(bytes.len() as u16).to_be_bytes());
+            let _ = conn.write_all(&bytes);
+            // Then the connection closes (dropped here).
+        }
+    })
+}
+
+#[test]
+fn a_hostile_primary_never_replaces_the_zone_in_service() {
+    let modes = [
+        (Hostile::BreaksOff, "broke off"),
+        (Hostile::Invalid, "not valid"),
+        (Hostile::Outside, "outside the zone"),
+    ];
+    for (i, (mode, reason)) in modes.into_iter().enumerate() {
+        let last = 10 + u8::try_from(i).expect("few");
+        let primary_at = sa(&format!("127.0.124.{last}:5300"));
+        let ours = sa(&format!("127.0.124.{}:5300", last + 10));
+        let http = SocketAddr::new(ours.ip(), 9153);
+        let _primary = hostile_primary(primary_at, mode);
+        let dir = peer_dir("pal-victim");
+        let saved = dir.join("hostile.saved");
+        // The copy saved by an earlier, honest transfer: serial 1.
+        std::fs::write(
+            &saved,
+            zone_text(1, "1 1 600", "").replace("$TTL 300\n", "$TTL 300\n$ORIGIN hostile.test.\n"),
+        )
+        .expect("saved");
+        let config = format!(
+            "[server]\nlisten = [\"{ours}\"]\n[metrics]\nlisten = \"{http}\"\n[[zone]]\norigin = \"hostile.test.\"\nfile = \"{}\"\nprimaries = [\"{primary_at}\"]\n",
+            saved.display()
+        );
+        let pal = palanquin(ours, &config);
+        assert!(
+            wait_until(Duration::from_secs(5), || Daemon::metric(
+                http,
+                "palanquin_zone_refreshes_total{zone=\"hostile.test.\",result=\"failed\"}"
+            ) >= 2.0)
+            .is_some(),
+            "{mode:?}: {}",
+            pal.log()
+        );
+        assert_eq!(
+            serial_at(ours, "hostile.test"),
+            Some(1),
+            "{mode:?}: {}",
+            pal.log()
+        );
+        assert_eq!(
+            dig_from(None, ours, "www.hostile.test", "A", &["+short"]).trim(),
+            "192.0.2.2"
+        );
+        assert!(
+            pal.log().contains(reason),
+            "{mode:?}: the reason is logged\n{}",
+            pal.log()
+        );
+        let saved_now = std::fs::read_to_string(&saved).expect("saved");
+        assert!(
+            saved_now.contains("192.0.2.2"),
+            "{mode:?}: the saved copy is untouched"
+        );
+    }
 }

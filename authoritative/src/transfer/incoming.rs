@@ -181,7 +181,9 @@ impl Incoming {
             self.check_question(&msg)?;
         }
         self.messages += 1;
-        let answer = msg.answer().map_err(|e| bad(format!("unreadable answer section: {e}")))?;
+        let answer = msg
+            .answer()
+            .map_err(|e| bad(format!("unreadable answer section: {e}")))?;
         let mut in_message = 0;
         for record in answer {
             let record = record.map_err(|e| bad(format!("unreadable record: {e}")))?;
@@ -257,7 +259,10 @@ impl Incoming {
                 }
             }
             State::Deleting => {
-                let d = self.current.as_mut().ok_or_else(|| bad("internal: no difference open"))?;
+                let d = self
+                    .current
+                    .as_mut()
+                    .ok_or_else(|| bad("internal: no difference open"))?;
                 if soa {
                     d.new_soa = r;
                     self.state = State::Adding;
@@ -267,15 +272,23 @@ impl Incoming {
             }
             State::Adding => {
                 if !soa {
-                    let d = self.current.as_mut().ok_or_else(|| bad("internal: no difference open"))?;
+                    let d = self
+                        .current
+                        .as_mut()
+                        .ok_or_else(|| bad("internal: no difference open"))?;
                     d.added.push(r);
                     return Ok(());
                 }
-                let done = self.current.take().ok_or_else(|| bad("internal: no difference open"))?;
+                let done = self
+                    .current
+                    .take()
+                    .ok_or_else(|| bad("internal: no difference open"))?;
                 if done.from() == done.to() {
                     return Err(bad("a difference that does not change the serial"));
                 }
-                if self.diffs.last().is_some_and(|p| p.to() != done.from()) || (self.diffs.is_empty() && Some(done.from()) != self.ours) {
+                if self.diffs.last().is_some_and(|p| p.to() != done.from())
+                    || (self.diffs.is_empty() && Some(done.from()) != self.ours)
+                {
                     return Err(bad("differences that do not follow on from each other"));
                 }
                 self.diffs.push(done);
@@ -415,7 +428,10 @@ pub fn apply(current: &Zone, diffs: &[Diff]) -> Result<Vec<OwnedRecord>, Transfe
             records.insert(key(r), r.clone());
         }
     }
-    let soa = diffs.last().map(|d| d.new_soa.clone()).ok_or_else(|| bad("no differences"))?;
+    let soa = diffs
+        .last()
+        .map(|d| d.new_soa.clone())
+        .ok_or_else(|| bad("no differences"))?;
     let mut out = Vec::with_capacity(records.len() + 1);
     out.push(soa);
     out.extend(records.into_values());

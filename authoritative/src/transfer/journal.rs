@@ -89,7 +89,12 @@ impl Diff {
     fn size(&self) -> usize {
         self.old_soa.size()
             + self.new_soa.size()
-            + self.removed.iter().chain(&self.added).map(OwnedRecord::size).sum::<usize>()
+            + self
+                .removed
+                .iter()
+                .chain(&self.added)
+                .map(OwnedRecord::size)
+                .sum::<usize>()
     }
 }
 

@@ -98,7 +98,8 @@ fn soa_record(r: RecordRef<'_>) -> Result<Pushable<'_>, String> {
 /// A query for the SOA of zone `apex` (the refresh check, RFC 1034 §4.3.5).
 pub fn soa_query(apex: &[u8], id: u16, key: Option<&TsigKey>, now: u64) -> Result<Request, String> {
     let mut q = builder(id, Opcode::QUERY).question();
-    q.push((name(apex)?, Rtype::SOA, Class::IN)).map_err(|_| "does not fit")?;
+    q.push((name(apex)?, Rtype::SOA, Class::IN))
+        .map_err(|_| "does not fit")?;
     sign(q.additional(), id, key, false, now)
 }
 
@@ -110,9 +111,14 @@ pub fn transfer_request(
     key: Option<&TsigKey>,
     now: u64,
 ) -> Result<Request, String> {
-    let qtype = if current.is_some() { Rtype::IXFR } else { Rtype::AXFR };
+    let qtype = if current.is_some() {
+        Rtype::IXFR
+    } else {
+        Rtype::AXFR
+    };
     let mut q = builder(id, Opcode::QUERY).question();
-    q.push((name(apex)?, qtype, Class::IN)).map_err(|_| "does not fit")?;
+    q.push((name(apex)?, qtype, Class::IN))
+        .map_err(|_| "does not fit")?;
     let mut auth = q.authority();
     if let Some(soa) = current {
         auth.push(soa_record(soa)?).map_err(|_| "does not fit")?;
@@ -121,11 +127,18 @@ pub fn transfer_request(
 }
 
 /// A NOTIFY for zone `apex` carrying its SOA (RFC 1996 §3.7).
-pub fn notify(apex: &[u8], id: u16, soa: RecordRef<'_>, key: Option<&TsigKey>, now: u64) -> Result<Request, String> {
+pub fn notify(
+    apex: &[u8],
+    id: u16,
+    soa: RecordRef<'_>,
+    key: Option<&TsigKey>,
+    now: u64,
+) -> Result<Request, String> {
     let mut b = builder(id, Opcode::NOTIFY);
     b.header_mut().set_aa(true);
     let mut q = b.question();
-    q.push((name(apex)?, Rtype::SOA, Class::IN)).map_err(|_| "does not fit")?;
+    q.push((name(apex)?, Rtype::SOA, Class::IN))
+        .map_err(|_| "does not fit")?;
     let mut answer = q.answer();
     answer.push(soa_record(soa)?).map_err(|_| "does not fit")?;
     sign(answer.additional(), id, key, false, now)
@@ -158,7 +171,9 @@ pub fn answer_serial(msg: &Message<Vec<u8>>, apex: &[u8]) -> Result<u32, AnswerE
             continue;
         }
         let mut owner = Vec::new();
-        if domain::base::ToName::compose(&record.owner(), &mut owner).is_err() || !owner.eq_ignore_ascii_case(apex) {
+        if domain::base::ToName::compose(&record.owner(), &mut owner).is_err()
+            || !owner.eq_ignore_ascii_case(apex)
+        {
             continue;
         }
         if let Ok(Some(soa)) = record.to_record::<domain::rdata::Soa<domain::base::ParsedName<&[u8]>>>() {

@@ -95,12 +95,17 @@ pub fn respond(
     Ok(sent)
 }
 
-fn start(request: &Message<Vec<u8>>, with_question: bool) -> Result<AnswerBuilder<StaticCompressor<Vec<u8>>>, String> {
-    let mut b: Builder = MessageBuilder::from_target(StaticCompressor::new(Vec::with_capacity(SOFT_LIMIT + 1024)))
-        .map_err(|_| "cannot start a message")?;
+fn start(
+    request: &Message<Vec<u8>>,
+    with_question: bool,
+) -> Result<AnswerBuilder<StaticCompressor<Vec<u8>>>, String> {
+    let mut b: Builder =
+        MessageBuilder::from_target(StaticCompressor::new(Vec::with_capacity(SOFT_LIMIT + 1024)))
+            .map_err(|_| "cannot start a message")?;
     b.set_push_limit(usize::from(u16::MAX) - TSIG_ROOM);
     let mut answer = if with_question {
-        b.start_answer(request, Rcode::NOERROR).map_err(|_| "the question does not fit")?
+        b.start_answer(request, Rcode::NOERROR)
+            .map_err(|_| "the question does not fit")?
     } else {
         let h = b.header_mut();
         h.set_id(request.header().id());

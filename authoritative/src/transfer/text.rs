@@ -61,7 +61,9 @@ fn write_readable(out: &mut String, r: RecordRef<'_>) -> bool {
 }
 
 fn write_generic(out: &mut String, r: RecordRef<'_>) {
-    let owner = Name::from_octets(r.owner).map(|n| n.fmt_with_dot().to_string()).unwrap_or_default();
+    let owner = Name::from_octets(r.owner)
+        .map(|n| n.fmt_with_dot().to_string())
+        .unwrap_or_default();
     let _ = write!(out, "{owner} {} IN TYPE{} \\# {}", r.ttl, r.rtype, r.rdata.len());
     if !r.rdata.is_empty() {
         out.push(' ');

@@ -33,7 +33,9 @@ impl SoaTimers {
         let fixed = crate::check::soa_fixed(rdata)?;
         let at = |i: usize| -> Option<Duration> {
             let b = fixed.get(i..i + 4)?;
-            Some(Duration::from_secs(u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))))
+            Some(Duration::from_secs(u64::from(u32::from_be_bytes([
+                b[0], b[1], b[2], b[3],
+            ]))))
         };
         Some(SoaTimers {
             refresh: at(4)?.max(MIN_INTERVAL),

@@ -39,8 +39,12 @@ impl TsigKey {
     /// [`ALGORITHMS`]) with the secret `secret` (the raw bytes, already
     /// decoded from base64).
     pub fn new(name: &str, algorithm: &str, secret: &[u8]) -> Result<TsigKey, String> {
-        let alg = Algorithm::from_str(algorithm)
-            .map_err(|_| format!("unknown algorithm {algorithm:?} (one of: {})", ALGORITHMS.join(", ")))?;
+        let alg = Algorithm::from_str(algorithm).map_err(|_| {
+            format!(
+                "unknown algorithm {algorithm:?} (one of: {})",
+                ALGORITHMS.join(", ")
+            )
+        })?;
         let mut text = name.trim().to_ascii_lowercase();
         if !text.ends_with('.') {
             text.push('.');
@@ -132,11 +136,15 @@ pub fn sign_reply(reply: &[u8], signer: &mut ServerSequence<Key>, now: u64) -> O
     }
     let mut answer = q.answer();
     for rr in msg.answer().ok()? {
-        answer.push(rr.ok()?.to_record::<AllRecordData<_, _>>().ok()??).ok()?;
+        answer
+            .push(rr.ok()?.to_record::<AllRecordData<_, _>>().ok()??)
+            .ok()?;
     }
     let mut authority = answer.authority();
     for rr in msg.authority().ok()? {
-        authority.push(rr.ok()?.to_record::<AllRecordData<_, _>>().ok()??).ok()?;
+        authority
+            .push(rr.ok()?.to_record::<AllRecordData<_, _>>().ok()??)
+            .ok()?;
     }
     let mut additional = authority.additional();
     for rr in msg.additional().ok()? {
@@ -169,7 +177,9 @@ mod tests {
         let key = TsigKey::new("xfr-key", "hmac-sha256", &secret).unwrap();
         assert_eq!(key.name(), "xfr-key.");
         assert!(!format!("{key:?}").contains("c2Vj"));
-        assert!(TsigKey::new("k.", "hmac-md4", &secret).unwrap_err().contains("unknown algorithm"));
+        assert!(TsigKey::new("k.", "hmac-md4", &secret)
+            .unwrap_err()
+            .contains("unknown algorithm"));
         assert!(decode_secret("not base64 !!").is_err());
         assert!(TsigKey::new("k.", "hmac-sha256", &[]).is_err());
     }
