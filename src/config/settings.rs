@@ -443,6 +443,76 @@ mod tests {
     }
 
     #[test]
+    fn replication_keys_are_checked_and_name_their_key() {
+        let head = "[server]\nlisten = [\"127.0.0.1:53\"]\n";
+        let key = "[[key]]\nname = \"xfr\"\nsecret_file = \"k\"\n";
+        let files = [("/t/k", "secret \"c2VjcmV0LXNlY3JldA==\";\n")];
+        let ok = parse_on(
+            &host(&files),
+            &format!("{head}{key}[[zone]]\norigin = \"a.test.\"\nfile = \"a.saved\"\nprimaries = [\"192.0.2.1\"]\ntransfer_key = \"xfr.\"\nallow_transfer = [\"192.0.2.0/24\"]\nnotify = [\"192.0.2.9\"]\n"),
+        )
+        .expect("valid");
+        let z = &ok.zones[0];
+        assert!(z.is_secondary());
+        assert_eq!(z.primaries[0].port(), 53);
+        assert_eq!(z.notify[0].port(), 53);
+        assert_eq!(z.key.as_ref().map(|k| k.name()), Some("xfr."));
+        assert!(z.may_transfer("192.0.2.77".parse().expect("ip")));
+        assert!(!z.may_transfer("198.51.100.1".parse().expect("ip")));
+        assert!(!format!("{ok:?}").contains("c2VjcmV0"), "the secret never shows");
+        let cases = [
+            (
+                format!("{head}[[zone]]\norigin = \"a.test.\"\nfile = \"z\"\ntransfer_key = \"nope.\"\n"),
+                "zone.transfer_key",
+                "no [[key]]",
+            ),
+            (
+                format!(
+                    "{head}[[zone]]\norigin = \"a.test.\"\nfile = \"z\"\nallow_transfer = [\"not-a-net\"]\n"
+                ),
+                "zone.allow_transfer",
+                "",
+            ),
+            (
+                format!("{head}[[zone]]\norigin = \"a.test.\"\nfile = \"z\"\nnotify = [\"1.2.3.4:99999\"]\n"),
+                "zone.notify",
+                "",
+            ),
+            (
+                format!("{head}[[zone]]\norigin = \"a.test.\"\nprimaries = [\"192.0.2.1\"]\n"),
+                "zone.file",
+                "saved to",
+            ),
+            (
+                format!(
+                    "{head}[[zone]]\norigin = \"a.test.\"\nfile = \"z\"\nprimaries = [\"127.0.0.1:53\"]\n"
+                ),
+                "zone.primaries",
+                "own listener",
+            ),
+            (
+                format!("{head}[[key]]\nname = \"k\"\nsecret_file = \"missing\"\n"),
+                "key.secret_file",
+                "",
+            ),
+            (
+                format!("{head}[[key]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret_file = \"k\"\n"),
+                "key.algorithm",
+                "unknown algorithm",
+            ),
+            (format!("{head}{key}{key}"), "key.name", "twice"),
+        ];
+        for (text, want_key, want_msg) in cases {
+            let e = parse_on(&host(&files), &text).expect_err(&text);
+            assert_eq!(e.key, want_key, "{e}");
+            assert!(e.message.contains(want_msg), "{e}");
+        }
+        let bad =
+            parse_on(&host(&[("/t/k", "not base64 !!\n")]), &format!("{head}{key}")).expect_err("bad secret");
+        assert_eq!(bad.key, "key.secret_file");
+    }
+
+    #[test]
     fn contract_keys_of_later_releases_are_refused_by_name() {
         let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n\n[[zone]]\norigin = \"example.test.\"\nfile = \"z\"\npool = []\n")
             .expect_err("not yet");

@@ -163,7 +163,9 @@ fn expire(shared: &Shared, cfg: &ZoneConfig) {
     );
 }
 
-/// Saves, swaps in, journals and passes on a new version.
+/// Swaps in, journals, passes on and saves a new version (served first:
+/// writing a large zone's text takes a while, and a crash before it is
+/// written only costs a transfer after the restart).
 async fn land(
     shared: &Arc<Shared>,
     cfg: &ZoneConfig,
@@ -173,25 +175,11 @@ async fn land(
     bytes: usize,
 ) {
     let rep = &shared.replication();
-    let (path, saved_zone) = (cfg.file.clone(), Arc::clone(zone));
-    let header = format!(
-        "zone {} serial {} transferred from {from} by palanquin {}; rewritten on every transfer",
-        zone.name(),
-        zone.serial(),
-        env!("CARGO_PKG_VERSION")
-    );
-    let saved = tokio::task::spawn_blocking(move || save(&path, &saved_zone, &header)).await;
-    match saved {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!(zone = cfg.origin, file = %cfg.file.display(), error = %e, "cannot save the transferred zone; it is served from memory, a restart would need the primary")
-        }
-        Err(e) => tracing::error!(zone = cfg.origin, error = %e, "saving the zone failed"),
-    }
     let old = {
         let _publishing = rep.publishing();
         publish(shared, Arc::clone(zone))
     };
+    // Journaled before the NOTIFY goes out, so a secondary of ours can IXFR.
     if let Some(old) = old.filter(|o| !o.is_unavailable()) {
         let (rep2, new) = (shared.replication(), Arc::clone(zone));
         let _ = tokio::task::spawn_blocking(move || rep2.record_change(&old, &new)).await;
@@ -210,6 +198,20 @@ async fn land(
     });
     tracing::info!(zone = cfg.origin, serial = zone.serial(), records = zone.records(), bytes, kind, %from, "zone transferred");
     rep.notify(shared, cfg, zone);
+    let (path, saved_zone) = (cfg.file.clone(), Arc::clone(zone));
+    let header = format!(
+        "zone {} serial {} transferred from {from} by palanquin {}; rewritten on every transfer",
+        zone.name(),
+        zone.serial(),
+        env!("CARGO_PKG_VERSION")
+    );
+    match tokio::task::spawn_blocking(move || save(&path, &saved_zone, &header)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(zone = cfg.origin, file = %cfg.file.display(), error = %e, "cannot save the transferred zone; it is served from memory, a restart would need the primary")
+        }
+        Err(e) => tracing::error!(zone = cfg.origin, error = %e, "saving the zone failed"),
+    }
 }
 
 /// Writes the zone's text next to `path`, then renames it into place: a
