@@ -32,7 +32,7 @@ mod zones;
 
 use std::path::{Path, PathBuf};
 
-pub use zone::{RecordRef, Zone, ZoneBuilder};
+pub use zone::{RecordRef, Records, Zone, ZoneBuilder};
 pub use zones::{Context, Zones};
 
 /// Why a zone could not be loaded: the file, the line (0: the file as a

@@ -133,6 +133,12 @@ impl Node {
         self.sets_at().map(|(_, s)| s)
     }
 
+    /// Whether `other` holds byte for byte the same RRsets (a quick
+    /// "unchanged" for zone differences; false does not mean changed).
+    pub(crate) fn same_sets(&self, other: &Node) -> bool {
+        self.sets == other.sets
+    }
+
     pub(crate) fn get(&self, rtype: u16) -> Option<RRset<'_>> {
         self.rrsets().find(|s| s.rtype == rtype)
     }
@@ -224,6 +230,7 @@ pub(crate) fn parent(name: &[u8]) -> Option<&[u8]> {
 /// A zone being loaded: records go in one at a time (as the file is read,
 /// so the whole record list never sits in memory), checks run as they
 /// arrive and once at the end.
+#[derive(Debug)]
 pub struct ZoneBuilder {
     apex: Box<[u8]>,
     origin: String,
@@ -419,22 +426,19 @@ impl Zone {
 
     /// Every record, the apex SOA first and only once, owners as written
     /// (for zone transfers and for saving a transferred zone).
-    pub fn each_record(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
-        let rest = self.nodes.iter().flat_map(|(key, node)| {
-            let found = Found { key, node };
-            let apex = **key == *self.apex;
-            node.rrsets()
-                .filter(move |s| !(apex && s.rtype == types::SOA))
-                .flat_map(move |s| {
-                    s.iter().map(move |(ttl, rdata)| RecordRef {
-                        owner: found.owner(),
-                        rtype: s.rtype,
-                        ttl,
-                        rdata,
-                    })
-                })
-        });
-        self.soa().into_iter().chain(rest)
+    pub fn each_record(&self) -> Records<'_> {
+        Records {
+            soa: self.soa(),
+            apex: &self.apex,
+            nodes: self.nodes.iter(),
+            owner: &[],
+            sets: &[],
+            set_at: 0,
+            rtype: 0,
+            skip_soa: false,
+            rec_at: 0,
+            set_end: 0,
+        }
     }
 
     /// A stand-in for a zone that has no data to serve (a secondary before
@@ -494,6 +498,66 @@ pub struct RecordRef<'a> {
     pub ttl: u32,
     /// The RDATA in wire form, names uncompressed.
     pub rdata: &'a [u8],
+}
+
+/// The records of a zone ([`Zone::each_record`]): a walk over the packed
+/// RRsets by offset (a chain of nested iterators took 40% of an AXFR).
+#[derive(Debug)]
+pub struct Records<'a> {
+    soa: Option<RecordRef<'a>>,
+    apex: &'a [u8],
+    nodes: std::collections::hash_map::Iter<'a, Box<[u8]>, Box<Node>>,
+    /// The current name's owner and packed RRsets.
+    owner: &'a [u8],
+    sets: &'a [u8],
+    /// Where the next RRset's head is.
+    set_at: usize,
+    /// The current RRset's type, whether it is the apex SOA (sent first,
+    /// so skipped here), where its next record is and where it ends.
+    rtype: u16,
+    skip_soa: bool,
+    rec_at: usize,
+    set_end: usize,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = RecordRef<'a>;
+
+    fn next(&mut self) -> Option<RecordRef<'a>> {
+        if let Some(soa) = self.soa.take() {
+            return Some(soa);
+        }
+        loop {
+            if self.rec_at < self.set_end && !self.skip_soa {
+                let head = self.sets.get(self.rec_at..self.rec_at + 6)?;
+                let ttl = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+                let len = usize::from(u16::from_be_bytes([head[4], head[5]]));
+                let rdata = self.sets.get(self.rec_at + 6..self.rec_at + 6 + len)?;
+                self.rec_at += 6 + len;
+                return Some(RecordRef {
+                    owner: self.owner,
+                    rtype: self.rtype,
+                    ttl,
+                    rdata,
+                });
+            }
+            if let Some(head) = self.sets.get(self.set_at..self.set_at + SET_HEAD) {
+                self.rtype = u16::from_be_bytes([head[0], head[1]]);
+                let len = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+                self.rec_at = self.set_at + SET_HEAD;
+                self.set_end = self.rec_at + len;
+                self.set_at = self.set_end;
+                self.skip_soa = self.rtype == types::SOA
+                    && self.owner.len() == self.apex.len()
+                    && self.owner.eq_ignore_ascii_case(self.apex);
+                continue;
+            }
+            let (key, node) = self.nodes.next()?;
+            self.owner = Found { key, node }.owner();
+            self.sets = &node.sets;
+            (self.set_at, self.rec_at, self.set_end) = (0, 0, 0);
+        }
+    }
 }
 
 /// A node and its key, which together give its owner's spelling.

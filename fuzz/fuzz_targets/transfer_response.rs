@@ -48,6 +48,10 @@ fuzz_target!(|data: &[u8]| {
         let request = transfer_request(APEX, 0x1234, ixfr.then(|| zone.soa()).flatten(), signed.then_some(&key), 1_800_000_000)
             .expect("request");
         let mut reader = Incoming::new(APEX, 0x1234, ours, request.sequence);
+        if signed {
+            // Straight into a zone being built, as the daemon reads.
+            reader = reader.build_into("fuzz.test.", Path::new("fuzz.saved")).expect("origin");
+        }
         for m in messages(data) {
             // The ID of the request, so that the reader goes past the first check.
             let mut m = m;
@@ -60,9 +64,15 @@ fuzz_target!(|data: &[u8]| {
                 Ok(Step::Done(received)) => {
                     let records = match received {
                         Received::UpToDate { .. } => break,
+                        Received::Built { builder, .. } => {
+                            if let Ok(z) = builder.finish() {
+                                assert!(z.soa().is_some());
+                            }
+                            break;
+                        }
                         Received::Full { records, .. } => records,
                         Received::Incremental { diffs, .. } => match apply(zone, &diffs) {
-                            Ok(r) => r,
+                            Ok(r) => r.to_records(zone),
                             Err(_) => break,
                         },
                     };

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use palanquin_authoritative::transfer::incoming::{self, newer, Incoming, Received, Step};
-use palanquin_authoritative::transfer::journal::OwnedRecord;
 use palanquin_authoritative::transfer::message;
 use palanquin_authoritative::transfer::text::zone_text;
 use palanquin_authoritative::transfer::timers::{Refresh, SoaTimers};
@@ -239,7 +238,7 @@ async fn check(shared: &Shared, cfg: &ZoneConfig, current: Option<Arc<Zone>>) ->
     let mut errors = Vec::new();
     for &primary in &cfg.primaries {
         let from = source_for(&listen, primary);
-        match from_primary(cfg, from, primary, current.as_deref()).await {
+        match from_primary(cfg, from, primary, current.as_ref()).await {
             Ok(c) => return Ok(c),
             Err(e) => errors.push(format!("{primary}: {e}")),
         }
@@ -251,7 +250,7 @@ async fn from_primary(
     cfg: &ZoneConfig,
     from: IpAddr,
     primary: SocketAddr,
-    current: Option<&Zone>,
+    current: Option<&Arc<Zone>>,
 ) -> Result<Checked, String> {
     let serial = soa_serial(cfg, from, primary).await?;
     if let Some(cur) = current {
@@ -303,14 +302,14 @@ async fn transfer(
     cfg: &ZoneConfig,
     from: IpAddr,
     primary: SocketAddr,
-    current: Option<&Zone>,
+    current: Option<&Arc<Zone>>,
 ) -> Result<Checked, String> {
     let kind = if current.is_some() { "ixfr" } else { "axfr" };
     let id: u16 = rand::random();
     let request = message::transfer_request(
         &cfg.apex,
         id,
-        current.and_then(Zone::soa),
+        current.and_then(|z| z.soa()),
         cfg.key.as_ref(),
         unix_now(),
     )?;
@@ -320,7 +319,10 @@ async fn transfer(
     tcp_send(&mut stream, &request.bytes)
         .await
         .map_err(|e| format!("send: {e}"))?;
-    let mut reader = Incoming::new(&cfg.apex, id, current.map(Zone::serial), request.sequence);
+    // A whole zone goes straight into the zone being built, never into a list.
+    let mut reader = Incoming::new(&cfg.apex, id, current.map(|z| z.serial()), request.sequence)
+        .build_into(&cfg.origin, &cfg.file)
+        .map_err(|e| e.to_string())?;
     let received = loop {
         let msg = tcp_read(&mut stream, MESSAGE_TIMEOUT)
             .await
@@ -339,25 +341,29 @@ async fn transfer(
     let base = current.map(|z| z.serial());
     let zone = match received {
         Received::UpToDate { serial } => return Ok(Checked::Current(serial)),
-        Received::Full { serial, records } => {
+        // (build_into above: a whole zone comes back as Built.)
+        Received::Full { .. } => {
+            return Err(format!("{kind}: internal error: the zone was read into a list"))
+        }
+        Received::Built { serial, builder } => {
             if base.is_some_and(|b| !newer(serial, b)) {
                 return Err(format!("{kind}: serial {serial} is not newer than ours"));
             }
-            tokio::task::spawn_blocking(move || {
-                incoming::build(&origin, &file, records.iter().map(OwnedRecord::as_ref))
-                    .map_err(|e| e.message)
-            })
-            .await
-            .map_err(|e| e.to_string())?
+            // The checks and the compiled answers, on the blocking pool.
+            tokio::task::spawn_blocking(move || builder.finish().map_err(|e| e.message))
+                .await
+                .map_err(|e| e.to_string())?
         }
         Received::Incremental { diffs, .. } => {
             let Some(cur) = current else {
                 return Err("differences, but we hold no zone".into());
             };
-            let records = incoming::apply(cur, &diffs).map_err(|e| e.to_string())?;
+            let cur = Arc::clone(cur);
+            // Applied on the blocking pool: the new version is built from
+            // every record of the old one.
             tokio::task::spawn_blocking(move || {
-                incoming::build(&origin, &file, records.iter().map(OwnedRecord::as_ref))
-                    .map_err(|e| e.message)
+                let applied = incoming::apply(&cur, &diffs).map_err(|e| e.to_string())?;
+                incoming::build(&origin, &file, applied.records(&cur)).map_err(|e| e.message)
             })
             .await
             .map_err(|e| e.to_string())?

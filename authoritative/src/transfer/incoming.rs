@@ -64,7 +64,7 @@ fn bad(m: impl Into<String>) -> TransferError {
 }
 
 /// What a finished transfer brought.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Received {
     /// The primary has nothing newer (IXFR).
     UpToDate {
@@ -77,6 +77,14 @@ pub enum Received {
         serial: u32,
         /// Every record, SOA first.
         records: Vec<OwnedRecord>,
+    },
+    /// The whole zone, read straight into a zone being built
+    /// ([`Incoming::build_into`]): finish it to check it.
+    Built {
+        /// The serial.
+        serial: u32,
+        /// The zone, every record in; [`ZoneBuilder::finish`] checks and compiles it.
+        builder: Box<ZoneBuilder>,
     },
     /// Differences from the serial the request named.
     Incremental {
@@ -118,7 +126,7 @@ pub struct Incoming {
     messages: usize,
     bytes: usize,
     final_soa: Option<OwnedRecord>,
-    records: Vec<OwnedRecord>,
+    whole: Whole,
     diffs: Vec<Diff>,
     /// The difference being read: old SOA, removed, new SOA, added.
     current: Option<Diff>,
@@ -139,10 +147,19 @@ impl Incoming {
             messages: 0,
             bytes: 0,
             final_soa: None,
-            records: Vec::new(),
+            whole: Whole::Records(Vec::new()),
             diffs: Vec::new(),
             current: None,
         }
+    }
+
+    /// Reads a whole zone (AXFR, or an AXFR-style IXFR answer) straight
+    /// into zone `origin` being built (`file`: where it will be saved, for
+    /// errors) rather than into a list: a million records are never held
+    /// twice. The result is then [`Received::Built`].
+    pub fn build_into(mut self, origin: &str, file: &std::path::Path) -> Result<Incoming, LoadError> {
+        self.whole = Whole::Building(Box::new(Feeder::new(origin, file)?));
+        Ok(self)
     }
 
     /// Messages read so far.
@@ -240,11 +257,11 @@ impl Incoming {
                     self.state = State::Deleting;
                 } else if soa {
                     // SOA, SOA: a zone of its SOA alone; the checks refuse it.
-                    self.records.extend(self.final_soa.clone());
+                    self.whole.push(self.final_soa.clone())?;
                     self.state = State::Done;
                 } else {
-                    self.records.extend(self.final_soa.clone());
-                    self.records.push(r);
+                    self.whole.push(self.final_soa.clone())?;
+                    self.whole.push(Some(r))?;
                     self.state = State::Full;
                 }
             }
@@ -255,7 +272,7 @@ impl Incoming {
                     }
                     self.state = State::Done;
                 } else {
-                    self.records.push(r);
+                    self.whole.push(Some(r))?;
                 }
             }
             State::Deleting => {
@@ -324,10 +341,13 @@ impl Incoming {
                     seq.done().map_err(|e| TransferError::Tsig(e.to_string()))?;
                 }
                 if self.diffs.is_empty() {
-                    Ok(Step::Done(Received::Full {
-                        serial,
-                        records: std::mem::take(&mut self.records),
-                    }))
+                    match std::mem::replace(&mut self.whole, Whole::Records(Vec::new())) {
+                        Whole::Records(records) => Ok(Step::Done(Received::Full { serial, records })),
+                        Whole::Building(feeder) => Ok(Step::Done(Received::Built {
+                            serial,
+                            builder: Box::new(feeder.builder),
+                        })),
+                    }
                 } else {
                     Ok(Step::Done(Received::Incremental {
                         serial,
@@ -388,10 +408,22 @@ fn owned(record: &domain::base::record::ParsedRecord<'_, Vec<u8>>) -> Result<Own
     })
 }
 
-/// The records of `current` with `diffs` applied, SOA first. A deletion of
-/// a record the zone does not hold, or differences that do not start at
-/// its serial, is an error (the caller falls back to AXFR).
-pub fn apply(current: &Zone, diffs: &[Diff]) -> Result<Vec<OwnedRecord>, TransferError> {
+/// Differences applied to a zone: what to leave out of it and what to add,
+/// so the new version is built straight from the old one's records
+/// ([`Applied::records`]) without copying a million of them.
+#[derive(Debug)]
+pub struct Applied {
+    soa: OwnedRecord,
+    /// Records of the zone taken out: lower-cased owner → (type, RDATA).
+    removed: AHashMap<Box<[u8]>, Vec<(u16, Box<[u8]>)>>,
+    /// Records put in (lower-cased owner, type, RDATA → the record).
+    added: AHashMap<(Box<[u8]>, u16, Box<[u8]>), OwnedRecord>,
+}
+
+/// Applies `diffs` to `current`. A deletion of a record the zone does not
+/// hold, or differences that do not start at its serial, is an error (the
+/// caller falls back to AXFR).
+pub fn apply(current: &Zone, diffs: &[Diff]) -> Result<Applied, TransferError> {
     let Some(first) = diffs.first() else {
         return Err(bad("no differences"));
     };
@@ -402,19 +434,28 @@ pub fn apply(current: &Zone, diffs: &[Diff]) -> Result<Vec<OwnedRecord>, Transfe
             current.serial()
         )));
     }
-    type Key = (Box<[u8]>, u16, Box<[u8]>);
-    let key = |r: &OwnedRecord| -> Key { (r.owner.to_ascii_lowercase().into(), r.rtype, r.rdata.clone()) };
-    let mut records: AHashMap<Key, OwnedRecord> = current
-        .each_record()
-        .skip(1)
-        .map(|r| {
-            let r = OwnedRecord::of(r);
-            (key(&r), r)
-        })
-        .collect();
+    let key = |r: &OwnedRecord| (crate::zone::lower(&r.owner), r.rtype, r.rdata.clone());
+    let mut out = Applied {
+        soa: diffs
+            .last()
+            .map(|d| d.new_soa.clone())
+            .ok_or_else(|| bad("no differences"))?,
+        removed: AHashMap::new(),
+        added: AHashMap::new(),
+    };
     for d in diffs {
         for r in &d.removed {
-            if records.remove(&key(r)).is_none() {
+            let k = key(r);
+            if out.added.remove(&k).is_some() {
+                continue;
+            }
+            let (owner, rtype, rdata) = k;
+            let held = current
+                .node(&owner)
+                .and_then(|n| n.get(rtype))
+                .is_some_and(|set| set.iter().any(|(_, d)| d == &*rdata));
+            let gone = out.removed.entry(owner).or_default();
+            if !held || gone.iter().any(|(t, d)| *t == rtype && *d == rdata) {
                 return Err(bad(format!(
                     "serial {}→{} deletes a record the zone does not hold ({} type {})",
                     d.from(),
@@ -423,19 +464,98 @@ pub fn apply(current: &Zone, diffs: &[Diff]) -> Result<Vec<OwnedRecord>, Transfe
                     r.rtype
                 )));
             }
+            gone.push((rtype, rdata));
         }
         for r in &d.added {
-            records.insert(key(r), r.clone());
+            out.added.insert(key(r), r.clone());
         }
     }
-    let soa = diffs
-        .last()
-        .map(|d| d.new_soa.clone())
-        .ok_or_else(|| bad("no differences"))?;
-    let mut out = Vec::with_capacity(records.len() + 1);
-    out.push(soa);
-    out.extend(records.into_values());
     Ok(out)
+}
+
+impl Applied {
+    /// The new version's records, SOA first: `base`'s (the zone the
+    /// differences were applied to) less those taken out, then those put in.
+    pub fn records<'a>(&'a self, base: &'a Zone) -> impl Iterator<Item = RecordRef<'a>> + 'a {
+        std::iter::once(self.soa.as_ref())
+            .chain(base.each_record().skip(1).filter(move |r| !self.is_removed(r)))
+            .chain(self.added.values().map(OwnedRecord::as_ref))
+    }
+
+    /// The same, copied out.
+    pub fn to_records(&self, base: &Zone) -> Vec<OwnedRecord> {
+        self.records(base).map(OwnedRecord::of).collect()
+    }
+
+    fn is_removed(&self, r: &RecordRef<'_>) -> bool {
+        if self.removed.is_empty() {
+            return false;
+        }
+        // Lower-cased on the stack: most records are not looked at further.
+        let mut lowered = [0u8; 256];
+        let n = r.owner.len().min(256);
+        for (l, b) in lowered.iter_mut().zip(&r.owner[..n]) {
+            *l = b.to_ascii_lowercase();
+        }
+        self.removed
+            .get(&lowered[..n])
+            .is_some_and(|gone| gone.iter().any(|(t, d)| *t == r.rtype && **d == *r.rdata))
+    }
+}
+
+/// Where the records of a whole zone go.
+enum Whole {
+    /// Into a list.
+    Records(Vec<OwnedRecord>),
+    /// Into a zone being built.
+    Building(Box<Feeder>),
+}
+
+impl Whole {
+    fn push(&mut self, r: Option<OwnedRecord>) -> Result<(), TransferError> {
+        let Some(r) = r else { return Ok(()) };
+        match self {
+            Whole::Records(list) => list.push(r),
+            Whole::Building(feeder) => feeder.push(r.as_ref()).map_err(|e| bad(e.message))?,
+        }
+        Ok(())
+    }
+}
+
+/// A zone being built from records in wire form.
+struct Feeder {
+    builder: ZoneBuilder,
+    /// One record's buffers, reused.
+    buffer: crate::source::Record,
+}
+
+impl Feeder {
+    fn new(origin: &str, file: &std::path::Path) -> Result<Feeder, LoadError> {
+        Ok(Feeder {
+            builder: ZoneBuilder::new(origin, file)?,
+            buffer: crate::source::Record {
+                owner: Vec::new(),
+                rtype: 0,
+                ttl: 0,
+                rdata: Vec::new(),
+                place: crate::source::Place {
+                    file: std::sync::Arc::from(file),
+                    line: 0,
+                },
+            },
+        })
+    }
+
+    fn push(&mut self, r: RecordRef<'_>) -> Result<(), LoadError> {
+        let b = &mut self.buffer;
+        b.owner.clear();
+        b.owner.extend_from_slice(r.owner);
+        b.rtype = r.rtype;
+        b.ttl = r.ttl;
+        b.rdata.clear();
+        b.rdata.extend_from_slice(r.rdata);
+        crate::source::Sink::record(&mut self.builder, b)
+    }
 }
 
 /// Builds and checks zone `origin` from `records`, as a zone file would be
@@ -445,25 +565,9 @@ pub fn build<'a>(
     file: &std::path::Path,
     records: impl IntoIterator<Item = RecordRef<'a>>,
 ) -> Result<Zone, LoadError> {
-    let mut builder = ZoneBuilder::new(origin, file)?;
-    let mut buffer = crate::source::Record {
-        owner: Vec::new(),
-        rtype: 0,
-        ttl: 0,
-        rdata: Vec::new(),
-        place: crate::source::Place {
-            file: std::sync::Arc::from(file),
-            line: 0,
-        },
-    };
+    let mut feeder = Feeder::new(origin, file)?;
     for r in records {
-        buffer.owner.clear();
-        buffer.owner.extend_from_slice(r.owner);
-        buffer.rtype = r.rtype;
-        buffer.ttl = r.ttl;
-        buffer.rdata.clear();
-        buffer.rdata.extend_from_slice(r.rdata);
-        crate::source::Sink::record(&mut builder, &buffer)?;
+        feeder.push(r)?;
     }
-    builder.finish()
+    feeder.builder.finish()
 }

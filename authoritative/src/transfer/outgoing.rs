@@ -8,15 +8,19 @@
 //!  IXFR, not kept:  AXFR-style (as AXFR)          IXFR, up to date: SOA(new) alone
 //! ```
 //!
-//! Messages hold about [`SOFT_LIMIT`] bytes (a record never splits); the
-//! question goes in the first only, as RFC 5936 §2.2 allows.
+//! Messages hold about [`SOFT_LIMIT`] bytes (a record never splits); each
+//! carries the question (RFC 5936 §2.2.1 allows it in every message), so an
+//! owner is written as its labels above the apex and a pointer to the
+//! question's name, or as a pointer to the owner before it (a zone's
+//! records come out grouped by name). RDATA is written as stored, its
+//! names uncompressed. Records go into domain's builder already in wire
+//! form ([`Raw`]): its general name compressor made an AXFR take 7× NSD's time.
 
-use domain::base::iana::{Class, Rcode, Rtype};
+use domain::base::iana::{Rcode, Rtype};
 use domain::base::message::Message;
-use domain::base::message_builder::{AnswerBuilder, MessageBuilder, StaticCompressor};
-use domain::base::name::Name;
-use domain::base::rdata::UnknownRecordData;
-use domain::base::Ttl;
+use domain::base::message_builder::{AnswerBuilder, MessageBuilder};
+use domain::base::record::ComposeRecord;
+use domain::base::wire::Composer;
 use domain::tsig::{Key, ServerSequence};
 
 use super::journal::Diff;
@@ -39,7 +43,10 @@ pub enum Content<'a> {
     UpToDate,
 }
 
-type Builder = MessageBuilder<StaticCompressor<Vec<u8>>>;
+type Answer = AnswerBuilder<Vec<u8>>;
+
+/// The owner the next record may point to: offset and length of its labels.
+type Last = Option<(u16, usize)>;
 
 /// Writes the answer to transfer request `request` (TSIG already taken
 /// out) from `zone`, handing each message to `emit`; `emit` returning
@@ -67,26 +74,27 @@ pub fn respond(
                 .chain(std::iter::once(soa)),
         ),
     };
+    let apex_len = zone.apex().len();
     let mut sent = 0;
-    let mut answer = start(request, true)?;
+    let mut answer = start(request)?;
+    let mut last: Last = None;
     let mut in_message = 0;
     for r in records {
         if answer.as_slice().len() >= SOFT_LIMIT {
             if !finish(answer, signer.as_deref_mut(), now, emit)? {
                 return Ok(sent);
             }
-            answer = start(request, false)?;
-            in_message = 0;
+            (answer, last, in_message) = (start(request)?, None, 0);
         }
-        if push(&mut answer, r).is_err() {
+        if push(&mut answer, &mut last, apex_len, r).is_err() {
             if in_message == 0 {
                 return Err("a record does not fit in a message".into());
             }
             if !finish(answer, signer.as_deref_mut(), now, emit)? {
                 return Ok(sent);
             }
-            answer = start(request, false)?;
-            push(&mut answer, r).map_err(|_| "a record does not fit in a message")?;
+            (answer, last) = (start(request)?, None);
+            push(&mut answer, &mut last, apex_len, r).map_err(|_| "a record does not fit in a message")?;
         }
         in_message += 1;
         sent += 1;
@@ -95,38 +103,76 @@ pub fn respond(
     Ok(sent)
 }
 
-fn start(
-    request: &Message<Vec<u8>>,
-    with_question: bool,
-) -> Result<AnswerBuilder<StaticCompressor<Vec<u8>>>, String> {
-    let mut b: Builder =
-        MessageBuilder::from_target(StaticCompressor::new(Vec::with_capacity(SOFT_LIMIT + 1024)))
-            .map_err(|_| "cannot start a message")?;
+fn start(request: &Message<Vec<u8>>) -> Result<Answer, String> {
+    let mut b = MessageBuilder::from_target(Vec::with_capacity(SOFT_LIMIT + 1024))
+        .map_err(|_| "cannot start a message")?;
     b.set_push_limit(usize::from(u16::MAX) - TSIG_ROOM);
-    let mut answer = if with_question {
-        b.start_answer(request, Rcode::NOERROR)
-            .map_err(|_| "the question does not fit")?
-    } else {
-        let h = b.header_mut();
-        h.set_id(request.header().id());
-        h.set_qr(true);
-        h.set_opcode(request.header().opcode());
-        b.answer()
-    };
+    let mut answer = b
+        .start_answer(request, Rcode::NOERROR)
+        .map_err(|_| "the question does not fit")?;
     answer.header_mut().set_aa(true);
     Ok(answer)
 }
 
-fn push(answer: &mut AnswerBuilder<StaticCompressor<Vec<u8>>>, r: RecordRef<'_>) -> Result<(), ()> {
-    let owner = Name::from_octets(r.owner).map_err(|_| ())?;
-    let data = UnknownRecordData::from_octets(Rtype::from_int(r.rtype), r.rdata).map_err(|_| ())?;
-    answer
-        .push((owner, Class::IN, Ttl::from_secs(r.ttl), data))
-        .map_err(|_| ())
+/// The question's name starts right after the header.
+const QUESTION_NAME: u16 = 12;
+
+/// A record already in wire form: its owner's first `labels` bytes, then
+/// a pointer to `pointer`, then type, class IN, TTL and RDATA.
+struct Raw<'a> {
+    record: RecordRef<'a>,
+    labels: usize,
+    pointer: u16,
+}
+
+impl ComposeRecord for Raw<'_> {
+    fn compose_record<Target: Composer + ?Sized>(
+        &self,
+        target: &mut Target,
+    ) -> Result<(), Target::AppendError> {
+        let r = self.record;
+        target.append_slice(&r.owner[..self.labels])?;
+        target.append_slice(&(0xc000 | self.pointer).to_be_bytes())?;
+        target.append_slice(&r.rtype.to_be_bytes())?;
+        target.append_slice(&1u16.to_be_bytes())?;
+        target.append_slice(&r.ttl.to_be_bytes())?;
+        // At most 65,535 bytes: the zone's layout checks it at load.
+        target.append_slice(&(r.rdata.len() as u16).to_be_bytes())?;
+        target.append_slice(r.rdata)
+    }
+}
+
+/// Pushes `r`, its owner compressed against the owner before it (`last`)
+/// or the question's name (the apex: every owner ends in it).
+fn push(answer: &mut Answer, last: &mut Last, apex_len: usize, r: RecordRef<'_>) -> Result<(), ()> {
+    let at = answer.as_slice().len();
+    let labels = r.owner.len().checked_sub(apex_len).ok_or(())?;
+    let same = last.filter(|&(offset, len)| {
+        let start = usize::from(offset);
+        len == labels && answer.as_slice().get(start..start + len) == r.owner.get(..labels)
+    });
+    let raw = match same {
+        Some((offset, _)) => Raw {
+            record: r,
+            labels: 0,
+            pointer: offset,
+        },
+        None => Raw {
+            record: r,
+            labels,
+            pointer: QUESTION_NAME,
+        },
+    };
+    let wrote_labels = raw.labels > 0;
+    answer.push(raw).map_err(|_| ())?;
+    if wrote_labels && at < 0x3fff {
+        *last = Some((at as u16, labels));
+    }
+    Ok(())
 }
 
 fn finish(
-    answer: AnswerBuilder<StaticCompressor<Vec<u8>>>,
+    answer: Answer,
     signer: Option<&mut ServerSequence<Key>>,
     now: u64,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
@@ -138,7 +184,7 @@ fn finish(
         seq.answer(&mut additional, tsig::time(now))
             .map_err(|_| "the TSIG record does not fit")?;
     }
-    Ok(emit(additional.finish().into_target()))
+    Ok(emit(additional.finish()))
 }
 
 /// The serial a client says it holds in an IXFR request: the SOA in its
