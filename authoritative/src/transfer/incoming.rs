@@ -408,6 +408,11 @@ fn owned(record: &domain::base::record::ParsedRecord<'_, Vec<u8>>) -> Result<Own
     })
 }
 
+/// A record's type and RDATA.
+type TypeData = (u16, Box<[u8]>);
+/// A record's lower-cased owner, type and RDATA: what IXFR adds and deletes by.
+type RecordKey = (Box<[u8]>, u16, Box<[u8]>);
+
 /// Differences applied to a zone: what to leave out of it and what to add,
 /// so the new version is built straight from the old one's records
 /// ([`Applied::records`]) without copying a million of them.
@@ -415,9 +420,9 @@ fn owned(record: &domain::base::record::ParsedRecord<'_, Vec<u8>>) -> Result<Own
 pub struct Applied {
     soa: OwnedRecord,
     /// Records of the zone taken out: lower-cased owner → (type, RDATA).
-    removed: AHashMap<Box<[u8]>, Vec<(u16, Box<[u8]>)>>,
+    removed: AHashMap<Box<[u8]>, Vec<TypeData>>,
     /// Records put in (lower-cased owner, type, RDATA → the record).
-    added: AHashMap<(Box<[u8]>, u16, Box<[u8]>), OwnedRecord>,
+    added: AHashMap<RecordKey, OwnedRecord>,
 }
 
 /// Applies `diffs` to `current`. A deletion of a record the zone does not

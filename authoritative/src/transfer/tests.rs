@@ -324,6 +324,12 @@ fn the_saved_text_reads_back_as_the_same_zone() {
     let text = zone_text(&z, "transferred from 127.0.0.1:53");
     assert!(text.starts_with("; transferred from"));
     assert!(text.contains("WwW2.example.test."), "{text}");
+    // The readable form, not the generic fallback.
+    assert!(
+        text.contains("IN A 192.0.2.2") && text.contains("IN MX 10 www.example.test."),
+        "{text}"
+    );
+    assert!(!text.contains("IN TYPE1 "), "{text}");
     let back = parse("example.test.", Path::new("t.saved"), text.as_bytes()).unwrap();
     assert!(back.same_data(&z));
     assert_eq!(back.serial(), 2);
