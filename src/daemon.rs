@@ -274,7 +274,7 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         metrics::counter!(RELOADS, "result" => "error").increment(1);
         return;
     }
-    let (zones, failed) = crate::zones::reload(&settings.zones, &current.zones);
+    let (zones, failed, stale) = crate::zones::reload(&settings.zones, &current.zones);
     for e in &failed {
         tracing::error!(error = %e, "zone not reloaded; its previous version (if any) stays in service");
     }
@@ -309,6 +309,9 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         Ok(next) => {
             let number = next.number;
             shared.generation.store(Arc::new(next));
+            // Secondary tasks of zones gone or changed stop before the lock
+            // goes: none of them publishes into this generation.
+            replication.stop_stale(&cfgs);
             drop(publishing);
             metrics::counter!(RELOADS, "result" => "ok").increment(1);
             metrics::counter!(ZONE_LOADS, "result" => "ok").increment(loaded as u64);
@@ -322,7 +325,11 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
                     continue;
                 };
                 match latest.zones.get(&cfg.apex) {
-                    Some(old) if old.serial() == new.serial() => {}
+                    Some(old) if old.serial() == new.serial() => {
+                        if !Arc::ptr_eq(old, new) && stale.contains(&cfg.apex) {
+                            replication.forget_journal(&cfg.apex);
+                        }
+                    }
                     Some(old) => {
                         if !cfg.allow_transfer.is_empty() {
                             replication.record_change(old, new);

@@ -44,6 +44,11 @@ fn load(cfg: &ZoneConfig) -> Result<Zone, ZoneError> {
 fn load_saved(cfg: &ZoneConfig) -> Zone {
     if cfg.file.exists() {
         match palanquin_authoritative::load(&cfg.origin, &cfg.file) {
+            // A copy older than its EXPIRE is not served, not even until
+            // the refresh task's first look (RFC 1035 §4.3.5).
+            Ok(zone) if saved_copy_expired(cfg, &zone) => {
+                tracing::warn!(zone = cfg.origin, file = %cfg.file.display(), "the saved copy is older than its SOA expire; waiting for a transfer");
+            }
             Ok(zone) => return zone,
             Err(e) => {
                 tracing::warn!(zone = cfg.origin, error = %e, "the saved copy of this secondary zone does not load; waiting for a transfer")
@@ -51,6 +56,20 @@ fn load_saved(cfg: &ZoneConfig) -> Zone {
         }
     }
     Zone::unavailable(&cfg.origin, &cfg.apex)
+}
+
+/// Whether the saved copy of `zone` was last confirmed (its file's time)
+/// longer ago than its SOA EXPIRE.
+fn saved_copy_expired(cfg: &ZoneConfig, zone: &Zone) -> bool {
+    let expire = zone
+        .soa()
+        .and_then(|s| palanquin_authoritative::transfer::timers::SoaTimers::from_soa(s.rdata))
+        .map(|t| t.expire);
+    let age = std::fs::metadata(&cfg.file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok());
+    matches!((expire, age), (Some(e), Some(a)) if a >= e)
 }
 
 /// Loads every zone; the first that fails stops it.
@@ -61,9 +80,12 @@ pub(crate) fn load_all(cfgs: &[ZoneConfig]) -> Result<Vec<Arc<Zone>>, ZoneError>
 /// Loads the zones of a new configuration. A zone that fails keeps the
 /// version `old` serves (or is left out if it is new); each failure is
 /// returned to be logged and counted.
-pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<ZoneError>) {
+/// Also the apexes whose data changed under the same serial (their IXFR
+/// journal no longer leads to what is served).
+pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<ZoneError>, Vec<Vec<u8>>) {
     let mut zones = Vec::with_capacity(cfgs.len());
     let mut errors = Vec::new();
+    let mut stale = Vec::new();
     for cfg in cfgs {
         let before = old.get(&cfg.apex);
         // A secondary keeps what it transferred; its task refreshes it.
@@ -73,8 +95,8 @@ pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<Z
         }
         match load(cfg) {
             Ok(zone) => {
-                if let Some(before) = before {
-                    warn_on_serial(before, &zone);
+                if before.is_some_and(|b| !warn_on_serial(b, &zone)) {
+                    stale.push(cfg.apex.clone());
                 }
                 zones.push(Arc::new(zone));
             }
@@ -86,11 +108,12 @@ pub(crate) fn reload(cfgs: &[ZoneConfig], old: &Zones) -> (Vec<Arc<Zone>>, Vec<Z
             }
         }
     }
-    (zones, errors)
+    (zones, errors, stale)
 }
 
 /// Secondaries fetch a zone only when its serial grows (RFC 1982 order).
-fn warn_on_serial(before: &Zone, after: &Zone) {
+/// False when the data changed under the same serial.
+fn warn_on_serial(before: &Zone, after: &Zone) -> bool {
     let (old, new) = (before.serial(), after.serial());
     if old == new && !before.same_data(after) {
         tracing::warn!(
@@ -98,6 +121,7 @@ fn warn_on_serial(before: &Zone, after: &Zone) {
             serial = new,
             "zone data changed but its SOA serial did not: secondaries will not pick up the change"
         );
+        return false;
     } else if old != new && new.wrapping_sub(old) > 1 << 31 {
         tracing::warn!(
             zone = after.name(),
@@ -106,4 +130,5 @@ fn warn_on_serial(before: &Zone, after: &Zone) {
             "zone SOA serial went backwards: secondaries will not pick up the change"
         );
     }
+    true
 }

@@ -70,10 +70,6 @@ pub(super) fn keys(cx: &Ctx<'_>, raw: &[Spanned<file::Key>]) -> Result<Vec<TsigK
     let mut out: Vec<TsigKey> = Vec::new();
     for table in raw {
         let k = table.get_ref();
-        let algorithm = k
-            .algorithm
-            .as_ref()
-            .map_or("hmac-sha256", |a| a.get_ref().as_str());
         let path = resolve_path(cx.path, k.secret_file.get_ref());
         let text = match cx.host.files.get(&path) {
             Some(Ok(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
@@ -86,14 +82,33 @@ pub(super) fn keys(cx: &Ctx<'_>, raw: &[Spanned<file::Key>]) -> Result<Vec<TsigK
             }
             None => return cx.err(k.secret_file.span(), "key.secret_file", "the file was not read"),
         };
-        let secret = decode_secret(secret_text(&text)).or_else(|e| {
+        let in_file = key_file(&text, k.name.get_ref()).or_else(|e| {
             cx.err(
                 k.secret_file.span(),
                 "key.secret_file",
                 format!("{}: {e}", path.display()),
             )
         })?;
-        let key = TsigKey::new(k.name.get_ref(), algorithm, &secret).or_else(|e| {
+        let algorithm = match (&k.algorithm, &in_file.algorithm) {
+            (Some(a), Some(f)) if !a.get_ref().eq_ignore_ascii_case(f) => {
+                return cx.err(
+                    a.span(),
+                    "key.algorithm",
+                    format!("{} says {f} for this key", path.display()),
+                )
+            }
+            (Some(a), _) => a.get_ref().to_ascii_lowercase(),
+            (None, Some(f)) => f.clone(),
+            (None, None) => "hmac-sha256".to_owned(),
+        };
+        let secret = decode_secret(&in_file.secret).or_else(|e| {
+            cx.err(
+                k.secret_file.span(),
+                "key.secret_file",
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let key = TsigKey::new(k.name.get_ref(), &algorithm, &secret).or_else(|e| {
             let (span, key) = match &k.algorithm {
                 Some(a) if e.contains("algorithm") => (a.span(), "key.algorithm"),
                 _ => (k.name.span(), "key.name"),
@@ -112,17 +127,80 @@ pub(super) fn keys(cx: &Ctx<'_>, raw: &[Spanned<file::Key>]) -> Result<Vec<TsigK
     Ok(out)
 }
 
-/// The base64 secret in a key file: the file alone, or the `secret`
-/// of a BIND (`secret "…";`) or Knot (`secret: …`) key definition.
-fn secret_text(file: &str) -> &str {
-    for line in file.lines() {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("secret") {
-            let rest = rest.trim_start_matches([':', ' ', '\t']).trim();
-            return rest.trim_end_matches(';').trim().trim_matches('"');
+/// What a key file says: its algorithm, if it names one, and the base64 secret.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct KeyFile {
+    algorithm: Option<String>,
+    secret: String,
+}
+
+/// The key called `name` in a key file: the base64 secret alone, or a
+/// BIND (`key "name" { algorithm …; secret "…"; };`) or Knot
+/// (`- id: name` / `algorithm:` / `secret:`) definition. A file of several
+/// keys must hold one of that name.
+fn key_file(text: &str, name: &str) -> Result<KeyFile, String> {
+    let norm = |n: &str| {
+        n.trim()
+            .trim_matches('"')
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+    };
+    let value = |rest: &str| {
+        rest.trim_start_matches([':', ' ', '\t'])
+            .trim()
+            .trim_end_matches(';')
+            .trim()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let mut keys: Vec<(Option<String>, KeyFile)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let named = line
+            .strip_prefix("key ")
+            .map(|r| r.trim_end_matches('{').trim())
+            .or_else(|| line.strip_prefix("- id:"));
+        if let Some(n) = named {
+            keys.push((Some(norm(n)), KeyFile::default()));
+            continue;
+        }
+        let field = |word: &str| {
+            line.strip_prefix(word)
+                .filter(|r| r.starts_with([':', ' ', '\t']))
+        };
+        let (algorithm, secret) = (field("algorithm"), field("secret"));
+        if algorithm.is_none() && secret.is_none() {
+            continue;
+        }
+        if keys.is_empty() {
+            keys.push((None, KeyFile::default()));
+        }
+        if let Some((_, k)) = keys.last_mut() {
+            if let Some(rest) = algorithm {
+                k.algorithm = Some(value(rest).to_ascii_lowercase());
+            }
+            if let Some(rest) = secret {
+                k.secret = value(rest);
+            }
         }
     }
-    file.trim()
+    let found = match keys.len() {
+        0 => {
+            return Ok(KeyFile {
+                algorithm: None,
+                secret: text.trim().to_owned(),
+            })
+        }
+        1 => keys.pop().map(|(_, k)| k),
+        _ => keys
+            .into_iter()
+            .find(|(n, _)| n.as_deref() == Some(norm(name).as_str()))
+            .map(|(_, k)| k),
+    };
+    match found {
+        Some(k) if !k.secret.is_empty() => Ok(k),
+        Some(_) => Err(format!("the definition of key {name} has no secret")),
+        None => Err(format!("the file defines several keys, none named {name}")),
+    }
 }
 
 pub(super) fn zones(
@@ -211,13 +289,16 @@ pub(super) fn zones(
                 }
             }
         };
+        // IPv4-mapped IPv6 addresses as the IPv4 ones they are: peers are
+        // compared with the sender's address in that form.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
         out.push(ZoneConfig {
             origin,
             apex: wire,
             file: resolve_path(cx.path, file.get_ref()),
-            primaries,
-            allow_transfer,
-            notify,
+            primaries: primaries.into_iter().map(canonical).collect(),
+            allow_transfer: allow_transfer.into_iter().map(canonical_net).collect(),
+            notify: notify.into_iter().map(canonical).collect(),
             key,
             config: cx.path.to_owned(),
             line: cx.line_of(table.span().start),
@@ -226,20 +307,48 @@ pub(super) fn zones(
     Ok(out)
 }
 
+/// An IPv4-mapped IPv6 prefix (`::ffff:192.0.2.0/120`) as the IPv4 prefix it is.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::secret_text;
+    use super::{canonical_net, key_file, KeyFile};
 
     #[test]
-    fn the_secret_is_found_in_bind_and_knot_key_files() {
-        assert_eq!(secret_text("c2VjcmV0\n"), "c2VjcmV0");
-        assert_eq!(
-            secret_text("key \"k\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0\";\n};\n"),
-            "c2VjcmV0"
-        );
-        assert_eq!(
-            secret_text("key:\n  - id: k\n    algorithm: hmac-sha256\n    secret: c2VjcmV0\n"),
-            "c2VjcmV0"
-        );
+    fn mapped_prefixes_are_ipv4_prefixes() {
+        let net = |s: &str| s.parse::<ipnet::IpNet>().expect("net");
+        assert_eq!(canonical_net(net("::ffff:192.0.2.0/120")), net("192.0.2.0/24"));
+        assert_eq!(canonical_net(net("2001:db8::/32")), net("2001:db8::/32"));
+        assert_eq!(canonical_net(net("192.0.2.0/24")), net("192.0.2.0/24"));
+    }
+
+    fn secret(s: &str) -> KeyFile {
+        KeyFile {
+            algorithm: None,
+            secret: s.into(),
+        }
+    }
+
+    #[test]
+    fn the_secret_is_found_in_bind_and_knot_key_files_by_the_key_name() {
+        assert_eq!(key_file("c2VjcmV0\n", "k."), Ok(secret("c2VjcmV0")));
+        let bind = "key \"k\" {\n\talgorithm hmac-sha512;\n\tsecret \"c2VjcmV0\";\n};\n";
+        let want = KeyFile {
+            algorithm: Some("hmac-sha512".into()),
+            secret: "c2VjcmV0".into(),
+        };
+        assert_eq!(key_file(bind, "k."), Ok(want.clone()));
+        let knot = "key:\n  - id: other\n    algorithm: hmac-sha256\n    secret: b3RoZXI=\n  - id: k\n    algorithm: hmac-sha512\n    secret: c2VjcmV0\n";
+        assert_eq!(key_file(knot, "K"), Ok(want));
+        assert!(key_file(knot, "missing.").is_err_and(|e| e.contains("none named")));
+        assert!(key_file("key \"k\" {\n\talgorithm hmac-sha256;\n};\n", "k").is_err());
     }
 }

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use palanquin_authoritative::transfer::journal::Journal;
+use palanquin_authoritative::transfer::journal::{Diff, Journal};
 use palanquin_authoritative::{Zone, Zones};
 use tokio_util::sync::CancellationToken;
 
@@ -132,16 +132,40 @@ impl Replication {
         lock(&self.journals).get(apex).cloned()
     }
 
-    /// Records the change `old` → `new` in the zone's journal.
+    /// Records the change `old` → `new` in the zone's journal. The
+    /// difference is computed before the lock is taken: transfer requests
+    /// read the journal from the async workers.
     pub(crate) fn record_change(&self, old: &Zone, new: &Zone) {
+        let Some(diff) = Diff::change(old, new) else {
+            return;
+        };
         let mut journals = lock(&self.journals);
         let journal = journals
             .entry(new.apex().to_vec())
             .or_insert_with(|| Arc::new(Journal::new(JOURNAL_BUDGET)));
-        Arc::make_mut(journal).record(old, new);
+        Arc::make_mut(journal).push(diff);
         let kept = journal.len();
         drop(journals);
         self.update_status(new.name(), |s| s.journal = kept);
+    }
+
+    /// Forgets the differences of `apex` (its data changed under the same
+    /// serial: they no longer lead to what is served).
+    pub(crate) fn forget_journal(&self, apex: &[u8]) {
+        lock(&self.journals).remove(apex);
+    }
+
+    /// Stops the secondary tasks whose configuration is not in `cfgs` (the
+    /// caller holds the publish lock while it swaps `cfgs` in: a task it
+    /// stops cannot publish after that).
+    pub(crate) fn stop_stale(&self, cfgs: &[ZoneConfig]) {
+        lock(&self.secondaries).retain(|_, h| {
+            let keep = cfgs.contains(&h.config);
+            if !keep {
+                h.cancel.cancel();
+            }
+            keep
+        });
     }
 
     /// Changes the status of zone `origin`.
@@ -175,14 +199,8 @@ impl Replication {
         cfgs: &[ZoneConfig],
         changed: &[Arc<Zone>],
     ) {
+        self.stop_stale(cfgs);
         let mut secondaries = lock(&self.secondaries);
-        secondaries.retain(|apex, h| {
-            let keep = cfgs.iter().any(|c| c.apex == *apex && *c == h.config);
-            if !keep {
-                h.cancel.cancel();
-            }
-            keep
-        });
         for cfg in cfgs.iter().filter(|c| c.is_secondary()) {
             if secondaries.contains_key(&cfg.apex) {
                 continue;
@@ -208,6 +226,13 @@ impl Replication {
                 status.entry(c.origin.clone()).or_default().role = c.role();
             }
             lock(&self.journals).retain(|apex, _| cfgs.iter().any(|c| c.apex == *apex));
+            lock(&self.notifying).retain(|apex, round| {
+                let keep = cfgs.iter().any(|c| c.apex == *apex && !c.notify.is_empty());
+                if !keep {
+                    round.cancel();
+                }
+                keep
+            });
         }
         for cfg in cfgs {
             register_metrics(cfg);

@@ -10,12 +10,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 /// The address to send from when talking to `to`: the first listen address
-/// of its family, when that is a specific one; otherwise the kernel's choice.
+/// of its family that can reach it (a loopback one only for a loopback
+/// peer), when that is a specific one; otherwise the kernel's choice.
 pub(super) fn source_for(listen: &[SocketAddr], to: SocketAddr) -> IpAddr {
+    let to_loopback = to.ip().to_canonical().is_loopback();
     listen
         .iter()
-        .map(SocketAddr::ip)
-        .find(|ip| ip.is_ipv4() == to.is_ipv4() && !ip.is_unspecified())
+        .map(|a| a.ip().to_canonical())
+        .find(|ip| ip.is_ipv4() == to.is_ipv4() && !ip.is_unspecified() && ip.is_loopback() == to_loopback)
         .unwrap_or(if to.is_ipv4() {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         } else {
@@ -82,4 +84,24 @@ pub(super) async fn tcp_read(stream: &mut TcpStream, timeout: Duration) -> io::R
     })
     .await
     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped sending"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn the_source_is_a_listen_address_that_can_reach_the_peer() {
+        let listen = [sa("127.0.0.1:53"), sa("192.0.2.10:53"), sa("[::1]:53")];
+        assert_eq!(source_for(&listen, sa("192.0.2.1:53")), sa("192.0.2.10:0").ip());
+        assert_eq!(source_for(&listen, sa("127.0.0.9:53")), sa("127.0.0.1:0").ip());
+        // No global IPv6 listen address: the kernel chooses.
+        assert!(source_for(&listen, sa("[2001:db8::1]:53")).is_unspecified());
+        assert_eq!(source_for(&listen, sa("[::1]:5300")), sa("[::1]:0").ip());
+        assert!(source_for(&[sa("0.0.0.0:53")], sa("192.0.2.1:53")).is_unspecified());
+    }
 }

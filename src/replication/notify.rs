@@ -1,9 +1,11 @@
 //! NOTIFY out (RFC 1996): when a zone changes (and at start), each address
 //! in its `notify` list is told, over UDP, from the server's own address,
 //! signed with the zone's key when it has one. Unanswered, it is sent again
-//! after 1, 2, 4, 8 and 16 s; an answer with an error RCODE or a bad TSIG
-//! ends it (asking again would not change the answer). A newer change
-//! cancels the round still running for the older one.
+//! after 1, 2, 4, 8, 16, 32 s and then every minute until acknowledged (a
+//! warning, and `result="unanswered"`, after the sixth); an answer with an
+//! error RCODE or a bad TSIG ends it (asking again would not change the
+//! answer). A newer change, a reload that drops the zone, or shutdown
+//! cancels the round.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +19,11 @@ use super::{count_notify, unix_now};
 use crate::config::ZoneConfig;
 use crate::server::Shared;
 
-/// Sends before giving up.
+/// Unanswered sends before the warning.
 const ATTEMPTS: u32 = 6;
-/// The first wait for an answer; doubled after each silence.
+/// The first wait for an answer; doubled after each silence, up to MAX_WAIT.
 const FIRST_WAIT: Duration = Duration::from_secs(1);
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 pub(super) fn start(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, round: CancellationToken) {
     let listen = shared.generation.load().settings.listen.clone();
@@ -29,7 +32,7 @@ pub(super) fn start(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, ro
         let from = source_for(&listen, target);
         tokio::spawn(async move {
             let mut wait = FIRST_WAIT;
-            for attempt in 1..=ATTEMPTS {
+            for attempt in 1.. {
                 let Some(soa) = zone.soa() else { return };
                 let id: u16 = rand::random();
                 let request = match message::notify(zone.apex(), id, soa, key.as_ref(), unix_now()) {
@@ -64,12 +67,14 @@ pub(super) fn start(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, ro
                     }
                     Err(_) => {
                         tracing::debug!(zone = zone.name(), to = %target, attempt, "no answer to NOTIFY yet");
-                        wait *= 2;
+                        if attempt == ATTEMPTS {
+                            count_notify(zone.name(), "out", "unanswered");
+                            tracing::warn!(zone = zone.name(), to = %target, attempts = ATTEMPTS, "NOTIFY not acknowledged yet; sending it every minute until it is");
+                        }
+                        wait = (wait * 2).min(MAX_WAIT);
                     }
                 }
             }
-            count_notify(zone.name(), "out", "unanswered");
-            tracing::warn!(zone = zone.name(), to = %target, attempts = ATTEMPTS, "NOTIFY never acknowledged; the secondary will see the change at its next refresh");
         });
     }
 }

@@ -37,6 +37,8 @@ const SOA_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a primary may pause between the messages of a transfer.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most one refresh (SOA queries and transfers, every primary) may take.
+const CHECK_DEADLINE: Duration = Duration::from_secs(600);
 
 /// What one refresh found.
 enum Checked {
@@ -91,14 +93,21 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
     loop {
         let now = rep.elapsed();
         if refresh.is_expired(now) {
-            expire(&shared, &cfg);
+            if !expire(&shared, &cfg, &cancel).await {
+                return;
+            }
             current = None;
             refresh.expire();
         }
         if now >= refresh.next() {
+            // EXPIRE holds during a slow transfer too.
+            let until_expiry = refresh.expires().map(|e| e.saturating_sub(now));
             let outcome = tokio::select! {
                 () = cancel.cancelled() => return,
-                o = check(&shared, &cfg, current.clone()) => o,
+                () = sleep_for(until_expiry) => continue,
+                o = tokio::time::timeout(CHECK_DEADLINE, check(&shared, &cfg, current.clone())) => {
+                    o.unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_DEADLINE.as_secs())))
+                }
             };
             let now = rep.elapsed();
             rep.update_status(&cfg.origin, |s| s.last_check = Some(SystemTime::now()));
@@ -117,7 +126,19 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
                     metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "newer")
                         .increment(1);
                     let zone = Arc::new(landed.zone);
-                    land(&shared, &cfg, &zone, landed.from, landed.kind, landed.bytes).await;
+                    if !land(
+                        &shared,
+                        &cfg,
+                        &cancel,
+                        &zone,
+                        landed.from,
+                        landed.kind,
+                        landed.bytes,
+                    )
+                    .await
+                    {
+                        return;
+                    }
                     if let Some(t) = timers_of(&zone) {
                         refresh.succeeded(now, t);
                     }
@@ -146,37 +167,75 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
     }
 }
 
-/// The zone is past EXPIRE: it answers SERVFAIL until a refresh succeeds.
-fn expire(shared: &Shared, cfg: &ZoneConfig) {
-    let stand_in = Zone::unavailable(&cfg.origin, &cfg.apex);
-    let rep = shared.replication();
-    {
+/// Sleeps for `d`, or for ever.
+async fn sleep_for(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Swaps `zone` in, if this task still owns the zone: not cancelled, and
+/// the configuration in force still names this secondary (a reload may
+/// have made it a primary, or changed it, while a transfer ran). Off the
+/// async workers: the zone set is rebuilt under the publish lock. `None`:
+/// not ours any more; else the zone it replaced.
+async fn publish_if_ours(
+    shared: &Arc<Shared>,
+    cfg: &ZoneConfig,
+    cancel: &CancellationToken,
+    zone: Arc<Zone>,
+) -> Option<Option<Arc<Zone>>> {
+    let (shared, cfg, cancel) = (Arc::clone(shared), cfg.clone(), cancel.clone());
+    tokio::task::spawn_blocking(move || {
+        let rep = shared.replication();
         let _publishing = rep.publishing();
-        publish(shared, Arc::new(stand_in));
+        let in_force = shared.generation.load().settings.zones.contains(&cfg);
+        (!cancel.is_cancelled() && in_force).then(|| publish(&shared, zone))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The zone is past EXPIRE: it answers SERVFAIL until a refresh succeeds.
+/// False when the zone is no longer this task's.
+async fn expire(shared: &Arc<Shared>, cfg: &ZoneConfig, cancel: &CancellationToken) -> bool {
+    let stand_in = Arc::new(Zone::unavailable(&cfg.origin, &cfg.apex));
+    if publish_if_ours(shared, cfg, cancel, stand_in).await.is_none() {
+        return false;
     }
     metrics::gauge!(EXPIRED, "zone" => cfg.origin.clone()).set(1.0);
-    rep.update_status(&cfg.origin, |s| s.state = "expired");
+    shared
+        .replication()
+        .update_status(&cfg.origin, |s| s.state = "expired");
     tracing::error!(
         zone = cfg.origin,
         "zone expired: no primary answered within the SOA expire; answering SERVFAIL"
     );
+    true
 }
 
 /// Swaps in, journals, passes on and saves a new version (served first:
 /// writing a large zone's text takes a while, and a crash before it is
-/// written only costs a transfer after the restart).
+/// written only costs a transfer after the restart). False when the zone
+/// is no longer this task's: nothing is published or saved.
 async fn land(
     shared: &Arc<Shared>,
     cfg: &ZoneConfig,
+    cancel: &CancellationToken,
     zone: &Arc<Zone>,
     from: SocketAddr,
     kind: &'static str,
     bytes: usize,
-) {
+) -> bool {
     let rep = &shared.replication();
-    let old = {
-        let _publishing = rep.publishing();
-        publish(shared, Arc::clone(zone))
+    let Some(old) = publish_if_ours(shared, cfg, cancel, Arc::clone(zone)).await else {
+        tracing::info!(
+            zone = cfg.origin,
+            "transfer discarded: the zone's configuration changed meanwhile"
+        );
+        return false;
     };
     // Journaled before the NOTIFY goes out, so a secondary of ours can IXFR.
     if let Some(old) = old.filter(|o| !o.is_unavailable()) {
@@ -211,6 +270,7 @@ async fn land(
         }
         Err(e) => tracing::error!(zone = cfg.origin, error = %e, "saving the zone failed"),
     }
+    true
 }
 
 /// Writes the zone's text next to `path`, then renames it into place: a
@@ -220,8 +280,18 @@ fn save(path: &Path, zone: &Zone, header: &str) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        // On disk before it takes the old copy's name, and the name after.
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Marks the saved file as confirmed now (its age is the expiry's start
@@ -261,18 +331,24 @@ async fn from_primary(
             return Ok(Checked::Current(cur.serial()));
         }
     }
+    // Whatever comes back, it must be newer than what we hold (the
+    // primary's SOA said so, its transfer may say otherwise).
+    let held = current.map(|z| z.serial());
     if let Some(cur) = current {
-        match transfer(cfg, from, primary, Some(cur)).await {
+        match transfer(cfg, from, primary, Some(cur), held).await {
             Ok(c) => return Ok(c),
-            Err(e) => {
-                count_transfer(&cfg.origin, "in", "ixfr", "error");
+            Err((reason, e)) => {
+                count_transfer(&cfg.origin, "in", "ixfr", reason);
                 tracing::info!(zone = cfg.origin, %primary, error = %e, "IXFR failed; trying AXFR");
             }
         }
     }
-    transfer(cfg, from, primary, None).await.inspect_err(|_| {
-        count_transfer(&cfg.origin, "in", "axfr", "error");
-    })
+    transfer(cfg, from, primary, None, held)
+        .await
+        .map_err(|(reason, e)| {
+            count_transfer(&cfg.origin, "in", "axfr", reason);
+            e
+        })
 }
 
 async fn soa_serial(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr) -> Result<u32, String> {
@@ -297,13 +373,19 @@ async fn soa_serial(cfg: &ZoneConfig, from: IpAddr, primary: SocketAddr) -> Resu
     Err(last)
 }
 
-/// Transfers the zone: IXFR from `current`, or AXFR.
+/// A failed transfer: the `result` it is counted under, and why.
+type Failed = (&'static str, String);
+
+/// Transfers the zone: IXFR from `current`, or AXFR; what arrives must be
+/// newer than `held` (the serial in service).
 async fn transfer(
     cfg: &ZoneConfig,
     from: IpAddr,
     primary: SocketAddr,
     current: Option<&Arc<Zone>>,
-) -> Result<Checked, String> {
+    held: Option<u32>,
+) -> Result<Checked, Failed> {
+    let err = |e: String| ("error", e);
     let kind = if current.is_some() { "ixfr" } else { "axfr" };
     let id: u16 = rand::random();
     let request = message::transfer_request(
@@ -312,25 +394,29 @@ async fn transfer(
         current.and_then(|z| z.soa()),
         cfg.key.as_ref(),
         unix_now(),
-    )?;
+    )
+    .map_err(err)?;
     let mut stream = tcp_connect(from, primary, CONNECT_TIMEOUT)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| ("unreachable", format!("connect: {e}")))?;
     tcp_send(&mut stream, &request.bytes)
         .await
-        .map_err(|e| format!("send: {e}"))?;
+        .map_err(|e| ("broken", format!("send: {e}")))?;
     // A whole zone goes straight into the zone being built, never into a list.
     let mut reader = Incoming::new(&cfg.apex, id, current.map(|z| z.serial()), request.sequence)
         .build_into(&cfg.origin, &cfg.file)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| err(e.to_string()))?;
     let received = loop {
-        let msg = tcp_read(&mut stream, MESSAGE_TIMEOUT)
-            .await
-            .map_err(|e| format!("{kind} broke off after {} messages: {e}", reader.messages()))?;
-        match reader.feed(msg, unix_now()).map_err(|e| {
-            count_transfer(&cfg.origin, "in", kind, e.reason());
-            format!("{kind}: {e}")
-        })? {
+        let msg = tcp_read(&mut stream, MESSAGE_TIMEOUT).await.map_err(|e| {
+            (
+                "broken",
+                format!("{kind} broke off after {} messages: {e}", reader.messages()),
+            )
+        })?;
+        match reader
+            .feed(msg, unix_now())
+            .map_err(|e| (e.reason(), format!("{kind}: {e}")))?
+        {
             Step::More => {}
             Step::Done(r) => break r,
         }
@@ -338,25 +424,34 @@ async fn transfer(
     drop(stream);
     let bytes = reader.bytes();
     let (origin, file) = (cfg.origin.clone(), cfg.file.clone());
-    let base = current.map(|z| z.serial());
+    let older = |serial: u32| -> Result<(), Failed> {
+        match held {
+            Some(h) if !newer(serial, h) => Err((
+                "older",
+                format!("{kind}: serial {serial} is not newer than ours ({h})"),
+            )),
+            _ => Ok(()),
+        }
+    };
     let zone = match received {
         Received::UpToDate { serial } => return Ok(Checked::Current(serial)),
         // (build_into above: a whole zone comes back as Built.)
         Received::Full { .. } => {
-            return Err(format!("{kind}: internal error: the zone was read into a list"))
+            return Err(err(format!(
+                "{kind}: internal error: the zone was read into a list"
+            )))
         }
         Received::Built { serial, builder } => {
-            if base.is_some_and(|b| !newer(serial, b)) {
-                return Err(format!("{kind}: serial {serial} is not newer than ours"));
-            }
+            older(serial)?;
             // The checks and the compiled answers, on the blocking pool.
             tokio::task::spawn_blocking(move || builder.finish().map_err(|e| e.message))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| err(e.to_string()))?
         }
-        Received::Incremental { diffs, .. } => {
+        Received::Incremental { serial, diffs } => {
+            older(serial)?;
             let Some(cur) = current else {
-                return Err("differences, but we hold no zone".into());
+                return Err(("malformed", "differences, but we hold no zone".into()));
             };
             let cur = Arc::clone(cur);
             // Applied on the blocking pool: the new version is built from
@@ -366,10 +461,15 @@ async fn transfer(
                 incoming::build(&origin, &file, applied.records(&cur)).map_err(|e| e.message)
             })
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| err(e.to_string()))?
         }
     }
-    .map_err(|e| format!("{kind}: the transferred zone is not valid: {e}"))?;
+    .map_err(|e| {
+        (
+            "invalid",
+            format!("{kind}: the transferred zone is not valid: {e}"),
+        )
+    })?;
     Ok(Checked::New(Box::new(Landed {
         zone,
         kind,

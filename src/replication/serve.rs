@@ -17,10 +17,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use palanquin_authoritative::transfer::incoming::newer;
 use palanquin_authoritative::transfer::journal::Journal;
 use palanquin_authoritative::transfer::message::notify_answer;
-use palanquin_authoritative::transfer::outgoing::{ixfr_serial, respond, Content};
+use palanquin_authoritative::transfer::outgoing::{content_for, ixfr_serial, respond, Content, Sent};
 use palanquin_authoritative::transfer::tsig::{check_request, sign_reply, Signed};
 use palanquin_authoritative::transfer::{ReceivedRequest, Signer};
 use palanquin_authoritative::{Context, Zone};
@@ -115,30 +114,24 @@ pub(crate) fn transfer(
         Ok(v) => v,
         Err((reply, result, why)) => return refuse(result, &why, reply),
     };
+    // From here on a signed request gets its error signed too (RFC 8945 §5.3).
+    let mut error = |rc: u8| {
+        let reply = error_response(raw, Some(q), rc);
+        match signer.as_deref_mut() {
+            Some(s) => sign_reply(&reply, s, unix_now()).unwrap_or(reply),
+            None => reply,
+        }
+    };
     let Some(zone) = generation.zones.get(&cfg.apex).filter(|z| !z.is_unavailable()) else {
-        return refuse(
-            "no_data",
-            "no data to send yet",
-            error_response(raw, Some(q), rcode::SERVFAIL),
-        );
+        return refuse("no_data", "no data to send yet", error(rcode::SERVFAIL));
     };
     if udp && kind == "axfr" {
-        return refuse(
-            "refused",
-            "AXFR over UDP",
-            error_response(raw, Some(q), rcode::REFUSED),
-        );
+        return refuse("refused", "AXFR over UDP", error(rcode::REFUSED));
     }
     let ixfr_from = if kind == "ixfr" {
         match ixfr_serial(&request, &cfg.apex) {
             Some(s) => Some(s),
-            None => {
-                return refuse(
-                    "malformed",
-                    "IXFR without an SOA",
-                    error_response(raw, Some(q), rcode::FORMERR),
-                )
-            }
+            None => return refuse("malformed", "IXFR without an SOA", error(rcode::FORMERR)),
         }
     } else {
         None
@@ -177,18 +170,7 @@ impl Outgoing {
     /// connection is gone). Runs on a blocking thread: a large zone takes a while.
     pub(crate) fn run(mut self, send: &mut dyn FnMut(Vec<u8>) -> bool) {
         let zone = &*self.zone;
-        let chain = match (self.ixfr_from, &self.journal) {
-            (Some(from), Some(j)) if newer(zone.serial(), from) => j.since(from, zone.serial()),
-            _ => None,
-        };
-        let (content, kind) = match self.ixfr_from {
-            None => (Content::Full, "axfr"),
-            Some(from) if !newer(zone.serial(), from) => (Content::UpToDate, "ixfr"),
-            Some(_) => match chain {
-                Some(c) => (Content::Incremental(c), "ixfr"),
-                None => (Content::Full, "ixfr"),
-            },
-        };
+        let (content, kind) = content_for(zone, self.journal.as_deref(), self.ixfr_from);
         let what = match &content {
             Content::Full => "whole zone",
             Content::Incremental(_) => "differences",
@@ -207,9 +189,19 @@ impl Outgoing {
             unix_now(),
             &mut counting,
         ) {
-            Ok(records) => {
+            Ok(Sent {
+                records,
+                complete: true,
+            }) => {
                 count_transfer(zone.name(), "out", kind, "ok");
                 tracing::info!(zone = zone.name(), serial = zone.serial(), client = %self.client, kind, what, records, bytes, signed = self.signer.is_some(), "transfer sent");
+            }
+            Ok(Sent {
+                records,
+                complete: false,
+            }) => {
+                count_transfer(zone.name(), "out", kind, "aborted");
+                tracing::warn!(zone = zone.name(), client = %self.client, kind, records, bytes, "transfer cut short: the client went away");
             }
             Err(e) => {
                 count_transfer(zone.name(), "out", kind, "error");

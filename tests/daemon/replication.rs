@@ -535,6 +535,9 @@ enum Hostile {
     Invalid,
     /// A complete AXFR whose records lie outside the zone.
     Outside,
+    /// A valid zone, but at serial 0: older than the copy in service,
+    /// although the SOA query said 99.
+    Older,
 }
 
 /// A fake primary on `at` (UDP and TCP) for `hostile.test.`: SOA serial 99,
@@ -545,22 +548,20 @@ fn hostile_primary(at: SocketAddr, mode: Hostile) -> std::thread::JoinHandle<()>
     use hickory_proto::rr::{Name, RData, Record};
     use std::io::{Read, Write};
     use std::str::FromStr;
-    let soa = || {
-        let n = |s: &str| Name::from_str(s).expect("name");
-        Record::from_rdata(
-            n("hostile.test."),
-            300,
-            RData::SOA(SOA::new(
-                n("ns1.hostile.test."),
-                n("h.hostile.test."),
-                99,
-                1,
-                1,
-                600,
-                60,
-            )),
-        )
+    let n = |s: &str| Name::from_str(s).expect("name");
+    let soa_at = move |serial: u32| {
+        let soa = SOA::new(
+            n("ns1.hostile.test."),
+            n("h.hostile.test."),
+            serial,
+            1,
+            1,
+            600,
+            60,
+        );
+        Record::from_rdata(n("hostile.test."), 300, RData::SOA(soa))
     };
+    let soa = move || soa_at(99);
     let a = |name: &str| {
         Record::from_rdata(
             Name::from_str(name).expect("name"),
@@ -610,6 +611,20 @@ fn hostile_primary(at: SocketAddr, mode: Hostile) -> std::thread::JoinHandle<()>
                 Hostile::Outside => {
                     r.add_answers([soa(), a("www.elsewhere.test."), soa()]);
                 }
+                Hostile::Older => {
+                    let ns = Record::from_rdata(
+                        n("hostile.test."),
+                        300,
+                        RData::NS(hickory_proto::rr::rdata::NS(n("ns1.hostile.test."))),
+                    );
+                    r.add_answers([
+                        soa_at(0),
+                        ns,
+                        a("ns1.hostile.test."),
+                        a("www.hostile.test."),
+                        soa_at(0),
+                    ]);
+                }
             }
             let bytes = r.to_vec().expect("encode");
             let _ = conn.write_all(&(bytes.len() as u16).to_be_bytes());
@@ -625,6 +640,7 @@ fn a_hostile_primary_never_replaces_the_zone_in_service() {
         (Hostile::BreaksOff, "broke off"),
         (Hostile::Invalid, "not valid"),
         (Hostile::Outside, "outside the zone"),
+        (Hostile::Older, "not newer than ours"),
     ];
     for (i, (mode, reason)) in modes.into_iter().enumerate() {
         let last = 10 + u8::try_from(i).expect("few");

@@ -96,6 +96,15 @@ impl Diff {
         Some(diff)
     }
 
+    /// The difference a journal keeps for `old` → `new`: none when the
+    /// serial did not change, or `old` had no data.
+    pub fn change(old: &Zone, new: &Zone) -> Option<Diff> {
+        if old.serial() == new.serial() || old.is_unavailable() {
+            return None;
+        }
+        Diff::between(old, new)
+    }
+
     /// The serial it starts from.
     pub fn from(&self) -> u32 {
         soa_serial(&self.old_soa.rdata).unwrap_or(0)
@@ -167,13 +176,9 @@ impl Journal {
     /// the same). A difference that does not follow on from the last one
     /// starts the journal again; the oldest are forgotten past the budget.
     pub fn record(&mut self, old: &Zone, new: &Zone) {
-        if old.serial() == new.serial() || old.is_unavailable() {
-            return;
+        if let Some(diff) = Diff::change(old, new) {
+            self.push(diff);
         }
-        let Some(diff) = Diff::between(old, new) else {
-            return;
-        };
-        self.push(diff);
     }
 
     /// Adds `diff` (see [`Journal::record`]).

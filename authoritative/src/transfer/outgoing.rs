@@ -23,7 +23,8 @@ use domain::base::record::ComposeRecord;
 use domain::base::wire::Composer;
 use domain::tsig::{Key, ServerSequence};
 
-use super::journal::Diff;
+use super::incoming::newer;
+use super::journal::{Diff, Journal};
 use super::tsig;
 use crate::zone::{RecordRef, Zone};
 
@@ -48,9 +49,39 @@ type Answer = AnswerBuilder<Vec<u8>>;
 /// The owner the next record may point to: offset and length of its labels.
 type Last = Option<(u16, usize)>;
 
+/// What a transfer stream ended as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Records sent.
+    pub records: usize,
+    /// Every message went out (false: the client went away first).
+    pub complete: bool,
+}
+
+/// The answer to a transfer request for `zone`: AXFR when `ixfr_from` is
+/// `None`; for IXFR from that serial, the SOA alone when it is not older
+/// than the zone's (RFC 1982), the differences when `journal` holds all of
+/// them, the whole zone otherwise. With its kind, for counting.
+pub fn content_for<'a>(
+    zone: &Zone,
+    journal: Option<&'a Journal>,
+    ixfr_from: Option<u32>,
+) -> (Content<'a>, &'static str) {
+    let Some(from) = ixfr_from else {
+        return (Content::Full, "axfr");
+    };
+    if !newer(zone.serial(), from) {
+        return (Content::UpToDate, "ixfr");
+    }
+    match journal.and_then(|j| j.since(from, zone.serial())) {
+        Some(chain) => (Content::Incremental(chain), "ixfr"),
+        None => (Content::Full, "ixfr"),
+    }
+}
+
 /// Writes the answer to transfer request `request` (TSIG already taken
 /// out) from `zone`, handing each message to `emit`; `emit` returning
-/// false stops it (the client went away). Returns the records sent.
+/// false stops it (the client went away).
 pub fn respond(
     zone: &Zone,
     request: &Message<Vec<u8>>,
@@ -58,7 +89,7 @@ pub fn respond(
     mut signer: Option<&mut ServerSequence<Key>>,
     now: u64,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
-) -> Result<usize, String> {
+) -> Result<Sent, String> {
     let soa = zone.soa().ok_or("the zone has no SOA")?;
     let records: Box<dyn Iterator<Item = RecordRef<'_>> + '_> = match content {
         Content::Full => Box::new(zone.each_record().chain(std::iter::once(soa))),
@@ -82,7 +113,10 @@ pub fn respond(
     for r in records {
         if answer.as_slice().len() >= SOFT_LIMIT {
             if !finish(answer, signer.as_deref_mut(), now, emit)? {
-                return Ok(sent);
+                return Ok(Sent {
+                    records: sent,
+                    complete: false,
+                });
             }
             (answer, last, in_message) = (start(request)?, None, 0);
         }
@@ -91,7 +125,10 @@ pub fn respond(
                 return Err("a record does not fit in a message".into());
             }
             if !finish(answer, signer.as_deref_mut(), now, emit)? {
-                return Ok(sent);
+                return Ok(Sent {
+                    records: sent,
+                    complete: false,
+                });
             }
             (answer, last) = (start(request)?, None);
             push(&mut answer, &mut last, apex_len, r).map_err(|_| "a record does not fit in a message")?;
@@ -99,8 +136,11 @@ pub fn respond(
         in_message += 1;
         sent += 1;
     }
-    finish(answer, signer, now, emit)?;
-    Ok(sent)
+    let complete = finish(answer, signer, now, emit)?;
+    Ok(Sent {
+        records: sent,
+        complete,
+    })
 }
 
 fn start(request: &Message<Vec<u8>>) -> Result<Answer, String> {

@@ -9,7 +9,7 @@ use domain::base::message::Message;
 use super::incoming::{apply, build, Incoming, Received, Step, TransferError};
 use super::journal::{Journal, OwnedRecord};
 use super::message::{self, check_answer};
-use super::outgoing::{ixfr_serial, respond, Content};
+use super::outgoing::{content_for, ixfr_serial, respond};
 use super::text::zone_text;
 use super::tsig::{check_request, decode_secret, Signed, TsigKey};
 use crate::{parse, Zone};
@@ -63,13 +63,8 @@ fn serve(
         Signed::Invalid { reply, .. } => return vec![reply],
     };
     let msg = msg.unwrap();
-    let content = match (ixfr_serial(&msg, APEX), journal) {
-        (Some(s), _) if s == zone.serial() => Content::UpToDate,
-        (Some(s), Some(j)) => j
-            .since(s, zone.serial())
-            .map_or(Content::Full, Content::Incremental),
-        _ => Content::Full,
-    };
+    // The daemon's own choice of answer.
+    let (content, _) = content_for(zone, journal, ixfr_serial(&msg, APEX));
     let mut out = Vec::new();
     respond(zone, &msg, &content, seq.as_deref_mut(), now, &mut |m| {
         out.push(m);

@@ -22,7 +22,8 @@ pub struct SoaTimers {
     pub expire: Duration,
 }
 
-/// The shortest refresh and retry honoured (a primary's SOA of 0 would spin).
+/// The shortest refresh and retry honoured (a primary's SOA of 0 would
+/// spin); EXPIRE is at least REFRESH + RETRY.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest wait between attempts while the zone has no data.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -37,10 +38,13 @@ impl SoaTimers {
                 b[0], b[1], b[2], b[3],
             ]))))
         };
+        let (refresh, retry) = (at(4)?.max(MIN_INTERVAL), at(8)?.max(MIN_INTERVAL));
         Some(SoaTimers {
-            refresh: at(4)?.max(MIN_INTERVAL),
-            retry: at(8)?.max(MIN_INTERVAL),
-            expire: at(12)?,
+            refresh,
+            retry,
+            // An EXPIRE shorter than a refresh and a retry would expire
+            // between two checks that both succeed (RFC 1912 §2.2).
+            expire: at(12)?.max(refresh + retry),
         })
     }
 }
@@ -204,5 +208,11 @@ mod tests {
         assert_eq!(t.refresh, MIN_INTERVAL);
         assert_eq!(t.retry, s(5));
         assert_eq!(t.expire, s(3600));
+        // EXPIRE 0 (or below REFRESH + RETRY) would expire after every refresh.
+        let mut short = vec![0, 0];
+        for n in [7u32, 60, 10, 0, 60] {
+            short.extend_from_slice(&n.to_be_bytes());
+        }
+        assert_eq!(SoaTimers::from_soa(&short).unwrap().expire, s(70));
     }
 }

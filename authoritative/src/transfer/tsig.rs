@@ -16,6 +16,8 @@ use domain::tsig::{Algorithm, Key, KeyName, ServerSequence};
 pub struct TsigKey {
     pub(crate) key: Key,
     name: String,
+    /// Kept to tell a changed secret on reload (never shown).
+    secret: Vec<u8>,
 }
 
 impl std::fmt::Debug for TsigKey {
@@ -27,7 +29,9 @@ impl std::fmt::Debug for TsigKey {
 
 impl PartialEq for TsigKey {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.key.algorithm() == other.key.algorithm()
+        self.name == other.name
+            && self.key.algorithm() == other.key.algorithm()
+            && self.secret == other.secret
     }
 }
 
@@ -54,7 +58,11 @@ impl TsigKey {
             return Err("the secret is empty".into());
         }
         let key = Key::new(alg, secret, key_name, None, None).map_err(|e| format!("bad key: {e}"))?;
-        Ok(TsigKey { key, name: text })
+        Ok(TsigKey {
+            key,
+            name: text,
+            secret: secret.to_vec(),
+        })
     }
 
     /// The key's name, with the trailing dot.
@@ -182,5 +190,9 @@ mod tests {
             .contains("unknown algorithm"));
         assert!(decode_secret("not base64 !!").is_err());
         assert!(TsigKey::new("k.", "hmac-sha256", &[]).is_err());
+        // A new secret under the same name is another key (a reload must see it).
+        let rotated = TsigKey::new("xfr-key", "hmac-sha256", b"another secret").unwrap();
+        assert!(key != rotated);
+        assert!(key == TsigKey::new("xfr-key.", "hmac-sha256", &secret).unwrap());
     }
 }
