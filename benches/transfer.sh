@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # transfer.sh: zone transfers of a large zone, Palanquin next to NSD and Knot.
-# Peers: benches/install-peers (nsd, knot). Run as root:  benches/transfer.sh  (~3 minutes)
+# Peers: benches/install-peers (nsd, knot). Run as root:  benches/transfer.sh  (~5 minutes)
 #   RECORDS=1000000 (A, AAAA, TXT, MX over RECORDS/2 names, as authoritative.sh's big zone)
 #   ROUNDS=3 (median reported)   PALANQUIN (default target/release/palanquin)
 #   OUT (default /tmp/transfer.json)
@@ -12,7 +12,8 @@
 #     primary's CPU time over the transfer;
 #   axfr_in: a secondary (palanquin, NSD, Knot) started empty pulls the
 #     zone from the palanquin primary: seconds from start to serving its
-#     last name, and its memory (PSS over its processes) then;
+#     last name, and its memory (PSS over its processes) 1 s and 20 s after
+#     (palanquin writes its saved copy in that time);
 #   change: with all three secondaries in step, one record changes on the
 #     palanquin primary (new serial, SIGHUP): seconds from the signal to each
 #     secondary serving the new serial (the primary's reload, the NOTIFY,
@@ -133,8 +134,8 @@ start primary primary palanquin "${ADDR[palanquin]}"; wait_serving primary "${AD
 for ((r = 1; r <= ROUNDS; r++)); do for s in $SERVERS; do
   rm -rf "$tmp/s-$s.conf"* ; t0=$(now)
   start "s-$s" secondary "$s" "${SEC[$s]}" "${ADDR[palanquin]}"; wait_serving "s-$s" "${SEC[$s]}" 1
-  t1=$(now); sleep 1
-  echo "axfr_in $s $(python3 -c "print(round($t1 - $t0, 2))") $(pss_kb "${PID[s-$s]}")" >>"$tmp/results"
+  t1=$(now); sleep 1; pss1=$(pss_kb "${PID[s-$s]}"); sleep 19
+  echo "axfr_in $s $(python3 -c "print(round($t1 - $t0, 2))") $pss1 $(pss_kb "${PID[s-$s]}")" >>"$tmp/results"
   ((r == ROUNDS)) || stop "s-$s"
 done; done
 # --- one change: all three secondaries in step, the primary reloads ------------
@@ -171,7 +172,8 @@ for s in ("palanquin", "nsd", "knot"):
     res["axfr_out"][s] = {"seconds": med([float(r[2]) for r in a]), "bytes": int(a[0][3]), "messages": int(a[0][4]),
                           "records": int(a[0][5]), "cpu_seconds": med([int(r[6]) / tck for r in a])}
     b = [r for r in rows if r[0] == "axfr_in" and r[1] == s]
-    res["axfr_in"][s] = {"seconds": med([float(r[2]) for r in b]), "pss_mib": round(med([int(r[3]) for r in b]) / 1024)}
+    res["axfr_in"][s] = {"seconds": med([float(r[2]) for r in b]), "pss_mib": round(med([int(r[3]) for r in b]) / 1024),
+                         "pss_mib_20s": round(med([int(r[4]) for r in b]) / 1024)}
     c = [r for r in rows if r[0] == "change" and r[1] == s]
     res["change"][s] = {"seconds": med([float(r[2]) for r in c]), "range": [min(float(r[2]) for r in c), max(float(r[2]) for r in c)]}
 json.dump(res, open(out, "w"), indent=2)
@@ -179,9 +181,9 @@ print(f"zone of {records:,} records, median of the rounds")
 print(f"{'AXFR out (primary)':<22}{'seconds':>9}{'CPU s':>8}{'MB':>8}{'msgs':>7}")
 for s, v in res["axfr_out"].items():
     print(f"  {s:<20}{v['seconds']:>9.2f}{v['cpu_seconds']:>8.2f}{v['bytes'] / 1e6:>8.1f}{v['messages']:>7}")
-print(f"{'AXFR in (secondary)':<22}{'seconds':>9}{'PSS MiB':>9}   (from the palanquin primary)")
+print(f"{'AXFR in (secondary)':<22}{'seconds':>9}{'PSS MiB':>9}{'at 20 s':>9}   (from the palanquin primary; memory 1 s and 20 s after serving)")
 for s, v in res["axfr_in"].items():
-    print(f"  {s:<20}{v['seconds']:>9.2f}{v['pss_mib']:>9}")
+    print(f"  {s:<20}{v['seconds']:>9.2f}{v['pss_mib']:>9}{v['pss_mib_20s']:>9}")
 print(f"{'one change':<22}{'seconds':>9}   (SIGHUP on the palanquin primary to the new serial served)")
 for s, v in res["change"].items():
     print(f"  {s:<20}{v['seconds']:>9.2f}   range {v['range'][0]:.2f}-{v['range'][1]:.2f}")
