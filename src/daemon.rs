@@ -327,7 +327,7 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
                 match latest.zones.get(&cfg.apex) {
                     Some(old) if old.serial() == new.serial() => {
                         if !Arc::ptr_eq(old, new) && stale.contains(&cfg.apex) {
-                            replication.forget_journal(&cfg.apex);
+                            replication.forget_journal(&cfg.origin, &cfg.apex);
                         }
                     }
                     Some(old) => {

@@ -135,9 +135,10 @@ struct KeyFile {
 }
 
 /// The key called `name` in a key file: the base64 secret alone, or a
-/// BIND (`key "name" { algorithm …; secret "…"; };`) or Knot
-/// (`- id: name` / `algorithm:` / `secret:`) definition. A file of several
-/// keys must hold one of that name.
+/// BIND (`key "name" { algorithm …; secret "…"; };`, on one line or
+/// several), NSD (`key:` / `name:` / `algorithm:` / `secret:`) or Knot
+/// (`- id:` / `algorithm:` / `secret:`) definition. A file that names its
+/// keys must name this one.
 fn key_file(text: &str, name: &str) -> Result<KeyFile, String> {
     let norm = |n: &str| {
         n.trim()
@@ -145,61 +146,52 @@ fn key_file(text: &str, name: &str) -> Result<KeyFile, String> {
             .trim_end_matches('.')
             .to_ascii_lowercase()
     };
-    let value = |rest: &str| {
-        rest.trim_start_matches([':', ' ', '\t'])
-            .trim()
-            .trim_end_matches(';')
-            .trim()
-            .trim_matches('"')
-            .to_owned()
-    };
+    let value = |rest: &str| rest.trim_start_matches(':').trim().trim_matches('"').to_owned();
     let mut keys: Vec<(Option<String>, KeyFile)> = Vec::new();
-    for line in text.lines().map(str::trim) {
-        let named = line
-            .strip_prefix("key ")
-            .map(|r| r.trim_end_matches('{').trim())
-            .or_else(|| line.strip_prefix("- id:"));
-        if let Some(n) = named {
-            keys.push((Some(norm(n)), KeyFile::default()));
-            continue;
-        }
-        let field = |word: &str| {
-            line.strip_prefix(word)
-                .filter(|r| r.starts_with([':', ' ', '\t']))
-        };
-        let (algorithm, secret) = (field("algorithm"), field("secret"));
-        if algorithm.is_none() && secret.is_none() {
-            continue;
-        }
-        if keys.is_empty() {
-            keys.push((None, KeyFile::default()));
-        }
-        if let Some((_, k)) = keys.last_mut() {
-            if let Some(rest) = algorithm {
-                k.algorithm = Some(value(rest).to_ascii_lowercase());
+    // Statements: BIND's braces and semicolons end them as lines do.
+    let statements = text
+        .split(['\n', '{', '}', ';'])
+        .map(|l| l.trim().trim_start_matches("- ").trim());
+    for st in statements {
+        let (word, rest) = st.split_once([' ', '\t', ':']).unwrap_or((st, ""));
+        match word {
+            "key" if !value(rest).is_empty() => keys.push((Some(norm(&value(rest))), KeyFile::default())),
+            "name" | "id" => match keys.last_mut() {
+                Some((n @ None, _)) => *n = Some(norm(&value(rest))),
+                _ => keys.push((Some(norm(&value(rest))), KeyFile::default())),
+            },
+            "algorithm" | "secret" => {
+                if keys.is_empty() {
+                    keys.push((None, KeyFile::default()));
+                }
+                if let Some((_, k)) = keys.last_mut() {
+                    if word == "algorithm" {
+                        k.algorithm = Some(value(rest).to_ascii_lowercase());
+                    } else {
+                        k.secret = value(rest);
+                    }
+                }
             }
-            if let Some(rest) = secret {
-                k.secret = value(rest);
-            }
+            _ => {}
         }
     }
-    let found = match keys.len() {
-        0 => {
-            return Ok(KeyFile {
-                algorithm: None,
-                secret: text.trim().to_owned(),
-            })
-        }
-        1 => keys.pop().map(|(_, k)| k),
-        _ => keys
-            .into_iter()
+    if keys.is_empty() {
+        return Ok(KeyFile {
+            algorithm: None,
+            secret: text.trim().to_owned(),
+        });
+    }
+    let named = keys.iter().any(|(n, _)| n.is_some());
+    let found = if named {
+        keys.into_iter()
             .find(|(n, _)| n.as_deref() == Some(norm(name).as_str()))
-            .map(|(_, k)| k),
+    } else {
+        keys.into_iter().next()
     };
     match found {
-        Some(k) if !k.secret.is_empty() => Ok(k),
+        Some((_, k)) if !k.secret.is_empty() => Ok(k),
         Some(_) => Err(format!("the definition of key {name} has no secret")),
-        None => Err(format!("the file defines several keys, none named {name}")),
+        None => Err(format!("the file defines no key named {name}")),
     }
 }
 
@@ -291,7 +283,13 @@ pub(super) fn zones(
         };
         // IPv4-mapped IPv6 addresses as the IPv4 ones they are: peers are
         // compared with the sender's address in that form.
-        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let canonical = |a: SocketAddr| match a {
+            SocketAddr::V6(v6) => v6
+                .ip()
+                .to_ipv4_mapped()
+                .map_or(a, |v4| SocketAddr::new(v4.into(), v6.port())),
+            v4 => v4,
+        };
         out.push(ZoneConfig {
             origin,
             apex: wire,
@@ -348,7 +346,22 @@ mod tests {
         assert_eq!(key_file(bind, "k."), Ok(want.clone()));
         let knot = "key:\n  - id: other\n    algorithm: hmac-sha256\n    secret: b3RoZXI=\n  - id: k\n    algorithm: hmac-sha512\n    secret: c2VjcmV0\n";
         assert_eq!(key_file(knot, "K"), Ok(want));
-        assert!(key_file(knot, "missing.").is_err_and(|e| e.contains("none named")));
+        assert!(key_file(knot, "missing.").is_err_and(|e| e.contains("no key named")));
         assert!(key_file("key \"k\" {\n\talgorithm hmac-sha256;\n};\n", "k").is_err());
+        // BIND on one line; NSD's name:; Knot with the id on its own line.
+        let want = KeyFile {
+            algorithm: Some("hmac-sha512".into()),
+            secret: "c2VjcmV0".into(),
+        };
+        let one_line = "key \"k.\" { algorithm hmac-sha512; secret \"c2VjcmV0\"; };";
+        assert_eq!(key_file(one_line, "k"), Ok(want.clone()));
+        let nsd = "key:\n\tname: \"a\"\n\talgorithm: hmac-sha256\n\tsecret: \"b3RoZXI=\"\nkey:\n\tname: \"k.\"\n\talgorithm: hmac-sha512\n\tsecret: \"c2VjcmV0\"\n";
+        assert_eq!(key_file(nsd, "k."), Ok(want.clone()));
+        let knot = "key:\n  -\n    id: k\n    algorithm: hmac-sha512\n    secret: c2VjcmV0\n";
+        assert_eq!(key_file(knot, "k"), Ok(want));
+        // A file naming one key, not this one: refused, not used.
+        assert!(key_file("key \"other\" { secret \"c2VjcmV0\"; };", "k").is_err());
+        // A secret alone, or with an algorithm line and no name.
+        assert_eq!(key_file("secret: c2VjcmV0\n", "k"), Ok(secret("c2VjcmV0")));
     }
 }

@@ -64,6 +64,12 @@ pub(crate) struct ZoneStatus {
     pub(crate) journal: usize,
 }
 
+struct NotifyRound {
+    targets: Vec<std::net::SocketAddr>,
+    key: Option<palanquin_authoritative::transfer::tsig::TsigKey>,
+    cancel: CancellationToken,
+}
+
 struct SecondaryHandle {
     config: ZoneConfig,
     wake: Arc<tokio::sync::Notify>,
@@ -76,8 +82,10 @@ pub(crate) struct Replication {
     journals: Mutex<HashMap<Vec<u8>, Arc<Journal>>>,
     status: Mutex<BTreeMap<String, ZoneStatus>>,
     secondaries: Mutex<HashMap<Vec<u8>, SecondaryHandle>>,
-    /// The NOTIFY round in progress per zone: a newer change cancels it.
-    notifying: Mutex<HashMap<Vec<u8>, CancellationToken>>,
+    /// The NOTIFY round in progress per zone, with the targets and key it
+    /// was started for: a newer change, or a reload that changes either,
+    /// cancels it.
+    notifying: Mutex<HashMap<Vec<u8>, NotifyRound>>,
     started: Instant,
     /// Daemon shutdown: every task ends.
     cancel: CancellationToken,
@@ -139,20 +147,22 @@ impl Replication {
         let Some(diff) = Diff::change(old, new) else {
             return;
         };
-        let mut journals = lock(&self.journals);
-        let journal = journals
-            .entry(new.apex().to_vec())
-            .or_insert_with(|| Arc::new(Journal::new(JOURNAL_BUDGET)));
-        Arc::make_mut(journal).push(diff);
+        // Copied and extended outside the lock (a transfer in progress holds
+        // the current one); only the swap happens under it. A zone's changes
+        // come one at a time (a reload, or its one secondary task).
+        let current = lock(&self.journals).get(new.apex()).cloned();
+        let mut journal = current.map_or_else(|| Journal::new(JOURNAL_BUDGET), |j| (*j).clone());
+        journal.push(diff);
         let kept = journal.len();
-        drop(journals);
+        lock(&self.journals).insert(new.apex().to_vec(), Arc::new(journal));
         self.update_status(new.name(), |s| s.journal = kept);
     }
 
     /// Forgets the differences of `apex` (its data changed under the same
     /// serial: they no longer lead to what is served).
-    pub(crate) fn forget_journal(&self, apex: &[u8]) {
+    pub(crate) fn forget_journal(&self, origin: &str, apex: &[u8]) {
         lock(&self.journals).remove(apex);
+        self.update_status(origin, |s| s.journal = 0);
     }
 
     /// Stops the secondary tasks whose configuration is not in `cfgs` (the
@@ -227,9 +237,11 @@ impl Replication {
             }
             lock(&self.journals).retain(|apex, _| cfgs.iter().any(|c| c.apex == *apex));
             lock(&self.notifying).retain(|apex, round| {
-                let keep = cfgs.iter().any(|c| c.apex == *apex && !c.notify.is_empty());
+                let keep = cfgs
+                    .iter()
+                    .any(|c| c.apex == *apex && c.notify == round.targets && c.key == round.key);
                 if !keep {
-                    round.cancel();
+                    round.cancel.cancel();
                 }
                 keep
             });
@@ -250,8 +262,13 @@ impl Replication {
             return;
         }
         let round = self.cancel.child_token();
-        if let Some(old) = lock(&self.notifying).insert(cfg.apex.clone(), round.clone()) {
-            old.cancel();
+        let entry = NotifyRound {
+            targets: cfg.notify.clone(),
+            key: cfg.key.clone(),
+            cancel: round.clone(),
+        };
+        if let Some(old) = lock(&self.notifying).insert(cfg.apex.clone(), entry) {
+            old.cancel.cancel();
         }
         notify::start(shared, cfg, zone, round);
     }

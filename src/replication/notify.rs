@@ -42,6 +42,7 @@ pub(super) fn start(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, ro
                         return;
                     }
                 };
+                let sent_at = tokio::time::Instant::now();
                 let exchange = udp_exchange(from, target, &request.bytes, wait, |raw| {
                     raw.len() >= 12 && raw[..2] == id.to_be_bytes() && raw[2] & 0x80 != 0
                 });
@@ -49,6 +50,14 @@ pub(super) fn start(shared: &Arc<Shared>, cfg: &ZoneConfig, zone: &Arc<Zone>, ro
                     () = round.cancelled() => return,
                     a = exchange => a,
                 };
+                if answer.is_err() {
+                    // A send that fails at once (no route, the address gone)
+                    // waits like a silence: never a loop without a pause.
+                    tokio::select! {
+                        () = round.cancelled() => return,
+                        () = tokio::time::sleep_until(sent_at + wait) => {}
+                    }
+                }
                 match answer.map(|raw| message::check_answer(&request, &raw, unix_now())) {
                     Ok(Ok(_)) => {
                         count_notify(zone.name(), "out", "ok");

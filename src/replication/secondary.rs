@@ -37,8 +37,9 @@ const SOA_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a primary may pause between the messages of a transfer.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(15);
-/// The most one refresh (SOA queries and transfers, every primary) may take.
-const CHECK_DEADLINE: Duration = Duration::from_secs(600);
+/// The most one refresh (SOA queries and transfers, every primary) may
+/// take (BIND's default for a transfer in); EXPIRE is enforced meanwhile.
+const CHECK_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 
 /// What one refresh found.
 enum Checked {
@@ -93,18 +94,22 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
     loop {
         let now = rep.elapsed();
         if refresh.is_expired(now) {
-            if !expire(&shared, &cfg, &cancel).await {
-                return;
+            match expire(&shared, &cfg, &cancel).await {
+                Ok(()) => {
+                    current = None;
+                    refresh.expire();
+                }
+                Err(NotPublished::NotOurs) => return,
+                // Tried again on the next round.
+                Err(NotPublished::Failed) => {}
             }
-            current = None;
-            refresh.expire();
         }
         if now >= refresh.next() {
             // EXPIRE holds during a slow transfer too.
             let until_expiry = refresh.expires().map(|e| e.saturating_sub(now));
             let outcome = tokio::select! {
                 () = cancel.cancelled() => return,
-                () = sleep_for(until_expiry) => continue,
+                                () = sleep_for(until_expiry) => Err("EXPIRE passed during the refresh".to_owned()),
                 o = tokio::time::timeout(CHECK_DEADLINE, check(&shared, &cfg, current.clone())) => {
                     o.unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_DEADLINE.as_secs())))
                 }
@@ -126,7 +131,7 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
                     metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "newer")
                         .increment(1);
                     let zone = Arc::new(landed.zone);
-                    if !land(
+                    match land(
                         &shared,
                         &cfg,
                         &cancel,
@@ -137,12 +142,15 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
                     )
                     .await
                     {
-                        return;
+                        Ok(()) => {
+                            if let Some(t) = timers_of(&zone) {
+                                refresh.succeeded(now, t);
+                            }
+                            current = Some(zone);
+                        }
+                        Err(NotPublished::NotOurs) => return,
+                        Err(NotPublished::Failed) => refresh.failed(now),
                     }
-                    if let Some(t) = timers_of(&zone) {
-                        refresh.succeeded(now, t);
-                    }
-                    current = Some(zone);
                 }
                 Err(e) => {
                     metrics::counter!(REFRESHES, "zone" => cfg.origin.clone(), "result" => "failed")
@@ -175,36 +183,55 @@ async fn sleep_for(d: Option<Duration>) {
     }
 }
 
-/// Swaps `zone` in, if this task still owns the zone: not cancelled, and
-/// the configuration in force still names this secondary (a reload may
-/// have made it a primary, or changed it, while a transfer ran). Off the
-/// async workers: the zone set is rebuilt under the publish lock. `None`:
-/// not ours any more; else the zone it replaced.
+/// Why a version was not swapped in.
+enum NotPublished {
+    /// The zone is no longer this task's: it ends.
+    NotOurs,
+    /// Swapping failed (logged); tried again later.
+    Failed,
+}
+
+/// Whether this task still owns its zone: not cancelled, and the
+/// configuration in force still names this secondary (a reload may have
+/// made it a primary, or changed it, while a transfer ran).
+fn ours(shared: &Shared, cfg: &ZoneConfig, cancel: &CancellationToken) -> bool {
+    !cancel.is_cancelled() && shared.generation.load().settings.zones.contains(cfg)
+}
+
+/// Swaps `zone` in if this task still owns the zone, under the publish
+/// lock and off the async workers (the zone set is rebuilt); returns the
+/// zone it replaced.
 async fn publish_if_ours(
     shared: &Arc<Shared>,
     cfg: &ZoneConfig,
     cancel: &CancellationToken,
     zone: Arc<Zone>,
-) -> Option<Option<Arc<Zone>>> {
-    let (shared, cfg, cancel) = (Arc::clone(shared), cfg.clone(), cancel.clone());
-    tokio::task::spawn_blocking(move || {
+) -> Result<Option<Arc<Zone>>, NotPublished> {
+    let (shared, cfg2, cancel) = (Arc::clone(shared), cfg.clone(), cancel.clone());
+    let done = tokio::task::spawn_blocking(move || {
         let rep = shared.replication();
         let _publishing = rep.publishing();
-        let in_force = shared.generation.load().settings.zones.contains(&cfg);
-        (!cancel.is_cancelled() && in_force).then(|| publish(&shared, zone))
+        ours(&shared, &cfg2, &cancel).then(|| publish(&shared, zone))
     })
-    .await
-    .ok()
-    .flatten()
+    .await;
+    match done {
+        Ok(Some(replaced)) => Ok(replaced),
+        Ok(None) => Err(NotPublished::NotOurs),
+        Err(e) => {
+            tracing::error!(zone = cfg.origin, error = %e, "swapping the zone in failed");
+            Err(NotPublished::Failed)
+        }
+    }
 }
 
 /// The zone is past EXPIRE: it answers SERVFAIL until a refresh succeeds.
-/// False when the zone is no longer this task's.
-async fn expire(shared: &Arc<Shared>, cfg: &ZoneConfig, cancel: &CancellationToken) -> bool {
+async fn expire(
+    shared: &Arc<Shared>,
+    cfg: &ZoneConfig,
+    cancel: &CancellationToken,
+) -> Result<(), NotPublished> {
     let stand_in = Arc::new(Zone::unavailable(&cfg.origin, &cfg.apex));
-    if publish_if_ours(shared, cfg, cancel, stand_in).await.is_none() {
-        return false;
-    }
+    publish_if_ours(shared, cfg, cancel, stand_in).await?;
     metrics::gauge!(EXPIRED, "zone" => cfg.origin.clone()).set(1.0);
     shared
         .replication()
@@ -213,13 +240,13 @@ async fn expire(shared: &Arc<Shared>, cfg: &ZoneConfig, cancel: &CancellationTok
         zone = cfg.origin,
         "zone expired: no primary answered within the SOA expire; answering SERVFAIL"
     );
-    true
+    Ok(())
 }
 
 /// Swaps in, journals, passes on and saves a new version (served first:
 /// writing a large zone's text takes a while, and a crash before it is
-/// written only costs a transfer after the restart). False when the zone
-/// is no longer this task's: nothing is published or saved.
+/// written only costs a transfer after the restart). Nothing is published
+/// or saved when the zone is no longer this task's.
 async fn land(
     shared: &Arc<Shared>,
     cfg: &ZoneConfig,
@@ -228,15 +255,18 @@ async fn land(
     from: SocketAddr,
     kind: &'static str,
     bytes: usize,
-) -> bool {
+) -> Result<(), NotPublished> {
     let rep = &shared.replication();
-    let Some(old) = publish_if_ours(shared, cfg, cancel, Arc::clone(zone)).await else {
-        tracing::info!(
-            zone = cfg.origin,
-            "transfer discarded: the zone's configuration changed meanwhile"
-        );
-        return false;
-    };
+    let old = publish_if_ours(shared, cfg, cancel, Arc::clone(zone))
+        .await
+        .inspect_err(|e| {
+            if matches!(e, NotPublished::NotOurs) {
+                tracing::info!(
+                    zone = cfg.origin,
+                    "transfer discarded: the zone's configuration changed meanwhile"
+                );
+            }
+        })?;
     // Journaled before the NOTIFY goes out, so a secondary of ours can IXFR.
     if let Some(old) = old.filter(|o| !o.is_unavailable()) {
         let (rep2, new) = (shared.replication(), Arc::clone(zone));
@@ -256,6 +286,10 @@ async fn land(
     });
     tracing::info!(zone = cfg.origin, serial = zone.serial(), records = zone.records(), bytes, kind, %from, "zone transferred");
     rep.notify(shared, cfg, zone);
+    // A reload may have taken the zone over since; its new task saves then.
+    if !ours(shared, cfg, cancel) {
+        return Ok(());
+    }
     let (path, saved_zone) = (cfg.file.clone(), Arc::clone(zone));
     let header = format!(
         "zone {} serial {} transferred from {from} by palanquin {}; rewritten on every transfer",
@@ -270,15 +304,21 @@ async fn land(
         }
         Err(e) => tracing::error!(zone = cfg.origin, error = %e, "saving the zone failed"),
     }
-    true
+    Ok(())
 }
 
 /// Writes the zone's text next to `path`, then renames it into place: a
 /// crash leaves the old file or the new one, never half of one.
 fn save(path: &Path, zone: &Zone, header: &str) -> std::io::Result<()> {
     let text = zone_text(zone, header);
+    // A name of its own: two saves of one file (an old task and the one
+    // that replaced it) never write into each other's.
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(
+        ".tmp.{}.{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let tmp = std::path::PathBuf::from(tmp);
     {
         use std::io::Write;

@@ -115,23 +115,34 @@ pub(crate) fn transfer(
         Err((reply, result, why)) => return refuse(result, &why, reply),
     };
     // From here on a signed request gets its error signed too (RFC 8945 §5.3).
-    let mut error = |rc: u8| {
+    let error = |rc: u8, signer: Option<&mut Signer>| {
         let reply = error_response(raw, Some(q), rc);
-        match signer.as_deref_mut() {
+        match signer {
             Some(s) => sign_reply(&reply, s, unix_now()).unwrap_or(reply),
             None => reply,
         }
     };
     let Some(zone) = generation.zones.get(&cfg.apex).filter(|z| !z.is_unavailable()) else {
-        return refuse("no_data", "no data to send yet", error(rcode::SERVFAIL));
+        return refuse(
+            "no_data",
+            "no data to send yet",
+            error(rcode::SERVFAIL, signer.as_deref_mut()),
+        );
     };
     if udp && kind == "axfr" {
-        return refuse("refused", "AXFR over UDP", error(rcode::REFUSED));
+        return refuse(
+            "refused",
+            "AXFR over UDP",
+            error(rcode::REFUSED, signer.as_deref_mut()),
+        );
     }
     let ixfr_from = if kind == "ixfr" {
         match ixfr_serial(&request, &cfg.apex) {
             Some(s) => Some(s),
-            None => return refuse("malformed", "IXFR without an SOA", error(rcode::FORMERR)),
+            None => {
+                let reply = error(rcode::FORMERR, signer.as_deref_mut());
+                return refuse("malformed", "IXFR without an SOA", reply);
+            }
         }
     } else {
         None
@@ -152,14 +163,16 @@ pub(crate) fn transfer(
         );
         return match sent {
             Ok(_) => Transfer::Reply(reply),
-            Err(_) => Transfer::Reply(error_response(raw, Some(q), rcode::SERVFAIL)),
+            Err(_) => Transfer::Reply(error(rcode::SERVFAIL, signer.as_deref_mut())),
         };
     }
     Transfer::Stream(Box::new(Outgoing {
         zone: Arc::clone(zone),
         request,
         signer,
-        journal: replication.journal(&cfg.apex),
+        // Only an IXFR reads the journal (a stream holding it makes the
+        // next change copy it).
+        journal: ixfr_from.and_then(|_| replication.journal(&cfg.apex)),
         ixfr_from,
         client,
     }))
