@@ -248,7 +248,14 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
         http,
         "palanquin_zone_transfers_total{zone=\"rep.test.\",direction=\"out\",kind=\"axfr\",result=\"tsig\"}",
     );
-    assert!(refused >= 1.0 && tsig >= 1.0, "refused {refused}, tsig {tsig}");
+    let unsigned_count = Daemon::metric(
+        http,
+        "palanquin_zone_transfers_total{zone=\"rep.test.\",direction=\"out\",kind=\"axfr\",result=\"unsigned\"}",
+    );
+    assert!(
+        refused >= 1.0 && tsig >= 1.0 && unsigned_count >= 1.0,
+        "refused {refused}, tsig {tsig}, unsigned {unsigned_count}"
+    );
     assert!(!primary.log().contains(SECRET), "the secret is never logged");
 }
 
