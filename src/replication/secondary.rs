@@ -100,8 +100,11 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
                     refresh.expire();
                 }
                 Err(NotPublished::NotOurs) => return,
-                // Tried again on the next round.
-                Err(NotPublished::Failed) => {}
+                // Tried again in a second (not at once: no spin).
+                Err(NotPublished::Failed) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
         }
         if now >= refresh.next() {
@@ -109,7 +112,7 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
             let until_expiry = refresh.expires().map(|e| e.saturating_sub(now));
             let outcome = tokio::select! {
                 () = cancel.cancelled() => return,
-                                () = sleep_for(until_expiry) => Err("EXPIRE passed during the refresh".to_owned()),
+                () = sleep_for(until_expiry) => Err("EXPIRE passed during the refresh".to_owned()),
                 o = tokio::time::timeout(CHECK_DEADLINE, check(&shared, &cfg, current.clone())) => {
                     o.unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_DEADLINE.as_secs())))
                 }
