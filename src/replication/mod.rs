@@ -274,20 +274,20 @@ impl Replication {
     }
 }
 
-/// Every counter of a zone, at 0, from the start.
+/// Every counter of a zone, at 0, from the start (registering a series
+/// creates it at 0 and leaves one that exists alone: a reload keeps counts).
 fn register_metrics(cfg: &ZoneConfig) {
     let zone = cfg.origin.clone();
     for direction in ["in", "out"] {
         for kind in ["axfr", "ixfr"] {
-            metrics::counter!(TRANSFERS, "zone" => zone.clone(), "direction" => direction, "kind" => kind, "result" => "ok")
-                .absolute(0);
+            let _ = metrics::counter!(TRANSFERS, "zone" => zone.clone(), "direction" => direction, "kind" => kind, "result" => "ok");
         }
-        metrics::counter!(NOTIFIES, "zone" => zone.clone(), "direction" => direction, "result" => "ok")
-            .absolute(0);
+        let _ =
+            metrics::counter!(NOTIFIES, "zone" => zone.clone(), "direction" => direction, "result" => "ok");
     }
     if cfg.is_secondary() {
         for result in ["current", "newer", "failed"] {
-            metrics::counter!(REFRESHES, "zone" => zone.clone(), "result" => result).absolute(0);
+            let _ = metrics::counter!(REFRESHES, "zone" => zone.clone(), "result" => result);
         }
     }
 }

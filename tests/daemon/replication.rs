@@ -183,6 +183,7 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
         took < Duration::from_secs(2),
         "NSD served serial 2 after {took:?}"
     );
+    assert!(sample("axfr") >= 1.0, "a reload keeps the counts");
     assert!(
         sample("ixfr") >= 1.0,
         "NSD asked IXFR and got the differences\n{}",
