@@ -22,6 +22,7 @@ mod check;
 mod compiled;
 mod lookup;
 pub mod metrics;
+pub mod pool;
 mod render;
 mod shortcuts;
 pub mod source;

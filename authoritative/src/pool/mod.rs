@@ -1,0 +1,17 @@
+//! Health-checked pools, the pure part: a member's health from its check
+//! results (rise and fall), and which members one answer hands out (the
+//! policy, `max`, what to answer when all are down). The daemon runs the
+//! checks and keeps the state; nothing here reads a clock or opens a socket.
+//!
+//! ```text
+//!  check results ─▶ Health::observe (rise/fall; the first result decides) ─▶ Up | Down
+//!  members + their Usable (up / down / drained) ─▶ choose(policy, max, all_down, turn, client)
+//!     round-robin: rotated by the turn      random: shuffled     weighted: by weight
+//!     hashed: rendezvous hashing on the client (only a dead member's clients move)
+//! ```
+//!
+//! Work in progress for the pools issue: not yet read from the
+//! configuration (`[[zone.pool]]` is still refused by name).
+
+pub mod health;
+pub mod policy;
