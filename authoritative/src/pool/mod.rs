@@ -8,10 +8,14 @@
 //!  members + their Usable (up / down / drained) ─▶ choose(policy, max, all_down, turn, client)
 //!     round-robin: rotated by the turn      random: shuffled     weighted: by weight
 //!     hashed: rendezvous hashing on the client (only a dead member's clients move)
+//!  schedule: the first round at once, then each member at its own phase, ±10% jitter
+//!  http: an HTTP check's answer judged as it arrives, its head and body bounded
 //! ```
 //!
 //! Work in progress for the pools issue: not yet read from the
 //! configuration (`[[zone.pool]]` is still refused by name).
 
 pub mod health;
+pub mod http;
 pub mod policy;
+pub mod schedule;

@@ -170,17 +170,27 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A fixed number in (0, 1) from `key` (a member's phase in its interval).
+pub(crate) fn unit_of(key: &[u8]) -> f64 {
+    unit(fnv(key.iter().copied()))
+}
+
+/// FNV-1a over `bytes`, then mixed.
+fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
 /// A fixed hash of a client key and a member address.
 fn hash_pair(client: &[u8], member: &IpAddr) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let octets = match member {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
     };
-    for b in client.iter().chain(&[0xff]).chain(&octets) {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    mix(h)
+    fnv(client.iter().chain(&[0xff]).chain(&octets).copied())
 }
 
 #[cfg(test)]
