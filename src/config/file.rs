@@ -58,8 +58,81 @@ pub(crate) struct Zone {
     pub(crate) primaries: Option<Spanned<Vec<Text>>>,
     /// The `[[key]]` that signs this zone's transfers and NOTIFYs, both ways.
     pub(crate) transfer_key: Option<Text>,
-    /// Contract key of pools, refused by name until implemented.
-    pub(crate) pool: Option<Spanned<toml::Value>>,
+    /// Health-checked pools of names in the zone.
+    #[serde(default)]
+    pub(crate) pool: Vec<Spanned<Pool>>,
+}
+
+/// `[[zone.pool]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pool {
+    /// Relative to the zone's origin, or absolute with a trailing dot.
+    pub(crate) name: Text,
+    /// `A` (default) or `AAAA`.
+    #[serde(rename = "type")]
+    pub(crate) rtype: Option<Text>,
+    pub(crate) ttl: Option<Spanned<u32>>,
+    pub(crate) members: Spanned<Vec<Spanned<PoolMember>>>,
+    /// Handed out when no member is up (`answer.all_down = "backup"`).
+    pub(crate) backup: Option<Vec<Text>>,
+    pub(crate) check: Spanned<PoolCheck>,
+    pub(crate) answer: Option<Spanned<PoolAnswer>>,
+}
+
+/// A pool member: an address, or `{ addr, weight }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum PoolMember {
+    Addr(String),
+    Weighted(WeightedMember),
+}
+
+/// `{ addr = "...", weight = N }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WeightedMember {
+    pub(crate) addr: String,
+    pub(crate) weight: u32,
+}
+
+/// `check = { kind = ..., ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolCheck {
+    /// `tcp`, `http`, `https`, `dns` or `exec`.
+    pub(crate) kind: Text,
+    pub(crate) port: Option<Spanned<u16>>,
+    pub(crate) interval: Option<Text>,
+    pub(crate) timeout: Option<Text>,
+    pub(crate) rise: Option<Spanned<u32>>,
+    pub(crate) fall: Option<Spanned<u32>>,
+    /// http(s): the path, the Host header, the statuses that pass, a body substring.
+    pub(crate) path: Option<Text>,
+    pub(crate) host: Option<Text>,
+    pub(crate) status: Option<Text>,
+    pub(crate) body: Option<Text>,
+    /// https: verify the certificate (default true), against `ca_file` or the system roots.
+    pub(crate) tls_verify: Option<Spanned<bool>>,
+    pub(crate) ca_file: Option<Text>,
+    /// dns: the name asked, and the address the answer must hold.
+    pub(crate) name: Option<Text>,
+    pub(crate) address: Option<Text>,
+    /// exec: the program and its arguments (`{addr}` becomes the member's address).
+    pub(crate) command: Option<Spanned<Vec<Text>>>,
+    /// exec: run `command` through `/bin/sh -c` (default false).
+    pub(crate) shell: Option<Spanned<bool>>,
+}
+
+/// `answer = { policy = ..., max = N, all_down = ... }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolAnswer {
+    pub(crate) policy: Option<Text>,
+    pub(crate) max: Option<Spanned<usize>>,
+    pub(crate) all_down: Option<Text>,
+    /// The TTL while any member is down (lower, so clients come back sooner).
+    pub(crate) down_ttl: Option<Spanned<u32>>,
 }
 
 /// `[[key]]`: a TSIG key.

@@ -20,6 +20,7 @@ mod duration;
 mod error;
 mod file;
 mod host;
+mod pool;
 mod resolver;
 mod settings;
 mod zone;

@@ -1,0 +1,492 @@
+//! `[[zone.pool]]`: a name of a zone answered from health-checked members.
+//! Every key is checked here and a bad one named; the pools are not served
+//! yet (the checks and answers come next), so a valid pool is still refused.
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use palanquin_authoritative::pool::health::Thresholds;
+use palanquin_authoritative::pool::policy::{AllDown, Answer, Member, Policy};
+use toml::Spanned;
+
+use super::error::ConfigError;
+use super::file;
+use super::settings::{resolve_path, Ctx};
+
+/// What a pool's members are checked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CheckKind {
+    /// A TCP connection to the port.
+    Tcp,
+    /// GET `path` with `host`; a status in `status`; `body` in the body if given.
+    Http {
+        path: String,
+        host: Option<String>,
+        status: RangeInclusive<u16>,
+        body: Option<String>,
+        /// HTTPS: verify the certificate (against `ca_file`, or the system roots).
+        tls: Option<Tls>,
+    },
+    /// `name` asked of the member: NOERROR, holding `address` if given.
+    Dns { name: Vec<u8>, address: Option<IpAddr> },
+    /// `command` run (`{addr}` replaced), exit 0 = up; through `/bin/sh -c` if `shell`.
+    Exec { command: Vec<String>, shell: bool },
+}
+
+/// HTTPS settings of an `https` check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tls {
+    pub(crate) verify: bool,
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+/// A pool's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CheckConfig {
+    pub(crate) kind: CheckKind,
+    /// The port checked (none for `exec`).
+    pub(crate) port: Option<u16>,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) thresholds: Thresholds,
+}
+
+/// One pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PoolConfig {
+    /// The name, lower-cased wire form, and as text.
+    pub(crate) name: Vec<u8>,
+    pub(crate) name_text: String,
+    /// A (1) or AAAA (28).
+    pub(crate) rtype: u16,
+    pub(crate) ttl: u32,
+    /// The members, the backups last (`backup` set).
+    pub(crate) members: Vec<Member>,
+    pub(crate) check: CheckConfig,
+    pub(crate) answer: Answer,
+    pub(crate) down_ttl: Option<u32>,
+}
+
+const KINDS: &str = "tcp, http, https, dns or exec";
+
+/// The pools of the zone `apex` (`origin` as text).
+pub(super) fn pools(
+    cx: &Ctx<'_>,
+    raw: &[Spanned<file::Pool>],
+    apex: &[u8],
+    origin: &str,
+) -> Result<Vec<PoolConfig>, ConfigError> {
+    let mut out: Vec<PoolConfig> = Vec::new();
+    for table in raw {
+        let p = table.get_ref();
+        let name =
+            pool_name(p.name.get_ref(), origin).or_else(|m| cx.err(p.name.span(), "zone.pool.name", m))?;
+        if !palanquin_wire::is_below_or_at(&name, apex) {
+            return cx.err(
+                p.name.span(),
+                "zone.pool.name",
+                format!("is not in the zone {origin}"),
+            );
+        }
+        let rtype = match p.rtype.as_ref().map(|t| t.get_ref().to_ascii_uppercase()) {
+            None => 1,
+            Some(t) if t == "A" => 1,
+            Some(t) if t == "AAAA" => 28,
+            Some(_) => {
+                let span = p.rtype.as_ref().map_or(table.span(), Spanned::span);
+                return cx.err(span, "zone.pool.type", "must be A or AAAA");
+            }
+        };
+        if out.iter().any(|o| o.name == name && o.rtype == rtype) {
+            return cx.err(p.name.span(), "zone.pool.name", "this pool is listed twice");
+        }
+        let ttl = cx.opt_count(&p.ttl, "zone.pool.ttl", 0..=604_800, 30)?;
+        let mut members = Vec::new();
+        for m in p.members.get_ref() {
+            let (addr, weight) = match m.get_ref() {
+                file::PoolMember::Addr(a) => (a.as_str(), 1),
+                file::PoolMember::Weighted(w) => (w.addr.as_str(), w.weight),
+            };
+            if !(1..=1000).contains(&weight) {
+                return cx.err(
+                    m.span(),
+                    "zone.pool.members",
+                    "a weight must be between 1 and 1000",
+                );
+            }
+            members.push(member(
+                cx,
+                m.span(),
+                "zone.pool.members",
+                addr,
+                weight,
+                false,
+                rtype,
+                &members,
+            )?);
+        }
+        if members.is_empty() {
+            return cx.err(
+                p.members.span(),
+                "zone.pool.members",
+                "a pool needs at least one member",
+            );
+        }
+        for b in p.backup.iter().flatten() {
+            members.push(member(
+                cx,
+                b.span(),
+                "zone.pool.backup",
+                b.get_ref(),
+                1,
+                true,
+                rtype,
+                &members,
+            )?);
+        }
+        let check = check(cx, &p.check)?;
+        let (answer, down_ttl) = answer(cx, p.answer.as_ref(), ttl)?;
+        if answer.all_down == AllDown::Backup && !members.iter().any(|m| m.backup) {
+            let span = p.answer.as_ref().map_or(table.span(), Spanned::span);
+            return cx.err(
+                span,
+                "zone.pool.answer",
+                "all_down = \"backup\" needs a backup list",
+            );
+        }
+        out.push(PoolConfig {
+            name_text: palanquin_wire::name_to_string(&name),
+            name,
+            rtype,
+            ttl,
+            members,
+            check,
+            answer,
+            down_ttl,
+        });
+    }
+    Ok(out)
+}
+
+/// A pool's name: relative to `origin`, or absolute with a trailing dot.
+fn pool_name(text: &str, origin: &str) -> Result<Vec<u8>, String> {
+    let full = if text.ends_with('.') {
+        text.to_owned()
+    } else if text == "@" {
+        origin.to_owned()
+    } else {
+        format!("{text}.{origin}")
+    };
+    palanquin_wire::name_from_text(&full.to_ascii_lowercase()).map_err(|e| e.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn member(
+    cx: &Ctx<'_>,
+    span: std::ops::Range<usize>,
+    key: &str,
+    text: &str,
+    weight: u32,
+    backup: bool,
+    rtype: u16,
+    earlier: &[Member],
+) -> Result<Member, ConfigError> {
+    let addr: IpAddr = match text.trim().parse() {
+        Ok(a) => a,
+        Err(_) => return cx.err(span, key, format!("{text:?} is not an IP address")),
+    };
+    if addr.is_ipv4() != (rtype == 1) {
+        let want = if rtype == 1 {
+            "IPv4 (type A)"
+        } else {
+            "IPv6 (type AAAA)"
+        };
+        return cx.err(span, key, format!("{addr} is not {want}"));
+    }
+    if earlier.iter().any(|m| m.addr == addr) {
+        return cx.err(span, key, format!("{addr} is listed twice"));
+    }
+    Ok(Member { addr, weight, backup })
+}
+
+fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, ConfigError> {
+    let c = raw.get_ref();
+    let kind_text = c.kind.get_ref().to_ascii_lowercase();
+    // Keys that belong to other kinds are errors, not silently ignored.
+    let only = |present: bool, span: Option<std::ops::Range<usize>>, key: &str, kinds: &str| {
+        if present && !kinds.split(',').any(|k| k == kind_text) {
+            return cx.err(
+                span.unwrap_or(raw.span()),
+                key,
+                format!("is not a key of a {kind_text} check"),
+            );
+        }
+        Ok(())
+    };
+    only(
+        c.path.is_some(),
+        c.path.as_ref().map(Spanned::span),
+        "zone.pool.check.path",
+        "http,https",
+    )?;
+    only(
+        c.host.is_some(),
+        c.host.as_ref().map(Spanned::span),
+        "zone.pool.check.host",
+        "http,https",
+    )?;
+    only(
+        c.status.is_some(),
+        c.status.as_ref().map(Spanned::span),
+        "zone.pool.check.status",
+        "http,https",
+    )?;
+    only(
+        c.body.is_some(),
+        c.body.as_ref().map(Spanned::span),
+        "zone.pool.check.body",
+        "http,https",
+    )?;
+    only(
+        c.tls_verify.is_some(),
+        c.tls_verify.as_ref().map(Spanned::span),
+        "zone.pool.check.tls_verify",
+        "https",
+    )?;
+    only(
+        c.ca_file.is_some(),
+        c.ca_file.as_ref().map(Spanned::span),
+        "zone.pool.check.ca_file",
+        "https",
+    )?;
+    only(
+        c.name.is_some(),
+        c.name.as_ref().map(Spanned::span),
+        "zone.pool.check.name",
+        "dns",
+    )?;
+    only(
+        c.address.is_some(),
+        c.address.as_ref().map(Spanned::span),
+        "zone.pool.check.address",
+        "dns",
+    )?;
+    only(
+        c.command.is_some(),
+        c.command.as_ref().map(Spanned::span),
+        "zone.pool.check.command",
+        "exec",
+    )?;
+    only(
+        c.shell.is_some(),
+        c.shell.as_ref().map(Spanned::span),
+        "zone.pool.check.shell",
+        "exec",
+    )?;
+    only(
+        c.port.is_some(),
+        c.port.as_ref().map(Spanned::span),
+        "zone.pool.check.port",
+        "tcp,http,https,dns",
+    )?;
+    let port = |default: Option<u16>| -> Result<Option<u16>, ConfigError> {
+        match (&c.port, default) {
+            (Some(p), _) if *p.get_ref() == 0 => {
+                cx.err(p.span(), "zone.pool.check.port", "must be 1 to 65535")
+            }
+            (Some(p), _) => Ok(Some(*p.get_ref())),
+            (None, Some(d)) => Ok(Some(d)),
+            (None, None) => cx.err(raw.span(), "zone.pool.check.port", "a tcp check needs its port"),
+        }
+    };
+    let (kind, port) = match kind_text.as_str() {
+        "tcp" => (CheckKind::Tcp, port(None)?),
+        "http" | "https" => {
+            let https = kind_text == "https";
+            let status = match &c.status {
+                None => 200..=399,
+                Some(s) => {
+                    status_range(s.get_ref()).or_else(|m| cx.err(s.span(), "zone.pool.check.status", m))?
+                }
+            };
+            let path = c.path.as_ref().map_or("/".to_owned(), |p| p.get_ref().clone());
+            if !path.starts_with('/') || path.contains(['\r', '\n', ' ']) {
+                let span = c.path.as_ref().map_or(raw.span(), Spanned::span);
+                return cx.err(
+                    span,
+                    "zone.pool.check.path",
+                    "must be a path starting with / (no spaces)",
+                );
+            }
+            if let Some(h) = &c.host {
+                if h.get_ref().is_empty() || h.get_ref().contains(['\r', '\n', ' ']) {
+                    return cx.err(h.span(), "zone.pool.check.host", "must be a host name");
+                }
+            }
+            let tls = https.then(|| Tls {
+                verify: c.tls_verify.as_ref().is_none_or(|v| *v.get_ref()),
+                ca_file: c.ca_file.as_ref().map(|f| resolve_path(cx.path, f.get_ref())),
+            });
+            let kind = CheckKind::Http {
+                path,
+                host: c.host.as_ref().map(|h| h.get_ref().clone()),
+                status,
+                body: c.body.as_ref().map(|b| b.get_ref().clone()),
+                tls,
+            };
+            (kind, port(Some(if https { 443 } else { 80 }))?)
+        }
+        "dns" => {
+            let Some(n) = &c.name else {
+                return cx.err(
+                    raw.span(),
+                    "zone.pool.check.name",
+                    "a dns check needs the name it asks",
+                );
+            };
+            let name = palanquin_wire::name_from_text(n.get_ref())
+                .map_err(|e| e.to_string())
+                .or_else(|m| cx.err(n.span(), "zone.pool.check.name", m))?;
+            let address = match &c.address {
+                None => None,
+                Some(a) => match a.get_ref().parse() {
+                    Ok(ip) => Some(ip),
+                    Err(_) => return cx.err(a.span(), "zone.pool.check.address", "is not an IP address"),
+                },
+            };
+            (CheckKind::Dns { name, address }, port(Some(53))?)
+        }
+        "exec" => {
+            let Some(cmd) = &c.command else {
+                return cx.err(
+                    raw.span(),
+                    "zone.pool.check.command",
+                    "an exec check needs its command",
+                );
+            };
+            let command: Vec<String> = cmd.get_ref().iter().map(|a| a.get_ref().clone()).collect();
+            if command.first().is_none_or(|p| p.trim().is_empty()) {
+                return cx.err(cmd.span(), "zone.pool.check.command", "must name a program");
+            }
+            let shell = c.shell.as_ref().is_some_and(|s| *s.get_ref());
+            (CheckKind::Exec { command, shell }, None)
+        }
+        _ => return cx.err(c.kind.span(), "zone.pool.check.kind", format!("must be {KINDS}")),
+    };
+    let interval = cx.opt_duration(&c.interval, "zone.pool.check.interval", Duration::from_secs(2))?;
+    if interval < Duration::from_millis(100) {
+        let span = c.interval.as_ref().map_or(raw.span(), Spanned::span);
+        return cx.err(span, "zone.pool.check.interval", "must be at least 100ms");
+    }
+    let timeout = cx.opt_duration(
+        &c.timeout,
+        "zone.pool.check.timeout",
+        Duration::from_secs(1).min(interval),
+    )?;
+    if timeout.is_zero() || timeout > interval {
+        let span = c.timeout.as_ref().map_or(raw.span(), Spanned::span);
+        return cx.err(
+            span,
+            "zone.pool.check.timeout",
+            "must be more than 0 and at most the interval",
+        );
+    }
+    let rise = cx.opt_count(&c.rise, "zone.pool.check.rise", 1..=100, 2)?;
+    let fall = cx.opt_count(&c.fall, "zone.pool.check.fall", 1..=100, 3)?;
+    Ok(CheckConfig {
+        kind,
+        port,
+        interval,
+        timeout,
+        thresholds: Thresholds { rise, fall },
+    })
+}
+
+/// `"200"` or `"200-399"`.
+fn status_range(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let bad = || format!("{text:?} is not a status or a range like \"200-399\"");
+    let (lo, hi) = text.split_once('-').unwrap_or((text, text));
+    let (lo, hi): (u16, u16) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if !(100..=599).contains(&lo) || !(100..=599).contains(&hi) || lo > hi {
+        return Err(bad());
+    }
+    Ok(lo..=hi)
+}
+
+fn answer(
+    cx: &Ctx<'_>,
+    raw: Option<&Spanned<file::PoolAnswer>>,
+    ttl: u32,
+) -> Result<(Answer, Option<u32>), ConfigError> {
+    let default = Answer {
+        policy: Policy::RoundRobin,
+        max: 8,
+        all_down: AllDown::All,
+    };
+    let Some(raw) = raw else {
+        return Ok((default, None));
+    };
+    let a = raw.get_ref();
+    let policy = match a.policy.as_ref().map(|p| p.get_ref().as_str()) {
+        None | Some("round-robin") => Policy::RoundRobin,
+        Some("random") => Policy::Random,
+        Some("weighted") => Policy::Weighted,
+        Some("hashed") => Policy::Hashed,
+        Some(_) => {
+            let span = a.policy.as_ref().map_or(raw.span(), Spanned::span);
+            return cx.err(
+                span,
+                "zone.pool.answer.policy",
+                "must be round-robin, random, weighted or hashed",
+            );
+        }
+    };
+    let all_down = match a.all_down.as_ref().map(|p| p.get_ref().as_str()) {
+        None | Some("all") => AllDown::All,
+        Some("none") => AllDown::None,
+        Some("backup") => AllDown::Backup,
+        Some(_) => {
+            let span = a.all_down.as_ref().map_or(raw.span(), Spanned::span);
+            return cx.err(span, "zone.pool.answer.all_down", "must be all, none or backup");
+        }
+    };
+    let max = cx.opt_count(&a.max, "zone.pool.answer.max", 1..=64, 8)?;
+    let down_ttl = match &a.down_ttl {
+        Some(d) if *d.get_ref() > ttl => {
+            return cx.err(
+                d.span(),
+                "zone.pool.answer.down_ttl",
+                format!("must be at most the pool's ttl ({ttl})"),
+            )
+        }
+        Some(d) => Some(*d.get_ref()),
+        None => None,
+    };
+    Ok((
+        Answer {
+            policy,
+            max,
+            all_down,
+        },
+        down_ttl,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_range;
+
+    #[test]
+    fn status_ranges() {
+        assert_eq!(status_range("200"), Ok(200..=200));
+        assert_eq!(status_range("200-399"), Ok(200..=399));
+        assert!(status_range("399-200").is_err());
+        assert!(status_range("2xx").is_err());
+        assert!(status_range("99").is_err());
+    }
+}
