@@ -10,11 +10,13 @@
 //!     hashed: rendezvous hashing on the client (only a dead member's clients move)
 //!  schedule: the first round at once, then each member at its own phase, ±10% jitter
 //!  http: an HTTP check's answer judged as it arrives, its head and body bounded
+//!  dns: a dns check's query, and the verdict on its answer
 //! ```
 //!
 //! Work in progress for the pools issue: not yet read from the
 //! configuration (`[[zone.pool]]` is still refused by name).
 
+pub mod dns;
 pub mod health;
 pub mod http;
 pub mod policy;
