@@ -13,8 +13,9 @@
 //!       otherwise ─▶ lookup.rs (Plan: what goes where) ─▶ render.rs (bytes, compression, TC)
 //! ```
 //!
-//! The crate reads no clock and opens no socket; it opens files only to
-//! load a zone. The daemon's router decides which queries come here, and
+//! Apart from the pool checks (`pool/probe.rs`, which connect, ask and run
+//! commands within their timeouts), the crate reads no clock and opens no
+//! socket; it opens files only to load a zone. The daemon's router decides which queries come here, and
 //! swaps in a new [`Zones`] on reload. DNSSEC signing and validation are
 //! out of scope: signed zones' records are served as data.
 

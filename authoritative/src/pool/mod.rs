@@ -1,7 +1,8 @@
 //! Health-checked pools, the pure part: a member's health from its check
 //! results (rise and fall), and which members one answer hands out (the
-//! policy, `max`, what to answer when all are down). The daemon runs the
-//! checks and keeps the state; nothing here reads a clock or opens a socket.
+//! policy, `max`, what to answer when all are down), and the checks
+//! themselves (`probe.rs`, the crate's only sockets and processes). The
+//! daemon schedules the checks and keeps the state.
 //!
 //! ```text
 //!  check results ─▶ Health::observe (rise/fall; the first result decides) ─▶ Up | Down
@@ -11,6 +12,7 @@
 //!  schedule: the first round at once, then each member at its own phase, ±10% jitter
 //!  http: an HTTP check's answer judged as it arrives, its head and body bounded
 //!  dns: a dns check's query, and the verdict on its answer
+//!  probe: the checks run (tcp, http, dns, exec), each ending within its timeout
 //! ```
 //!
 //! Work in progress for the pools issue: not yet read from the
@@ -20,4 +22,5 @@ pub mod dns;
 pub mod health;
 pub mod http;
 pub mod policy;
+pub mod probe;
 pub mod schedule;

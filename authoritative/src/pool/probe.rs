@@ -1,0 +1,357 @@
+//! The checks themselves, the one part of the crate that opens sockets and
+//! starts processes: a TCP connect, an HTTP GET, a DNS question, a
+//! command. Each ends within its timeout as an [`Outcome`] whose reason an
+//! operator can read; nothing a target does (hang, reset, answer garbage,
+//! send without end) outlives the timeout or holds more than a bounded
+//! buffer. HTTPS comes with the pools' next step.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::health::Outcome;
+use super::{dns, http};
+
+/// What a member is checked with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A TCP connection to the port.
+    Tcp,
+    /// An HTTP request (see [`http::request`]), judged by `expect`.
+    Http {
+        /// The request's bytes.
+        request: Vec<u8>,
+        /// What passes.
+        expect: http::Expect,
+    },
+    /// A DNS question for `name` (wire form), answered NOERROR (with
+    /// `address` when given).
+    Dns {
+        /// The name asked.
+        name: Vec<u8>,
+        /// An address the answer must hold.
+        address: Option<IpAddr>,
+    },
+    /// A command; exit status 0 passes. `{addr}` in an argument becomes
+    /// the member's address. With `shell`, the arguments joined by spaces
+    /// are run by `/bin/sh -c`.
+    Exec {
+        /// The program and its arguments.
+        command: Vec<String>,
+        /// Through the shell.
+        shell: bool,
+    },
+}
+
+/// Checks member `addr` (`port`, for the network checks) with `probe`,
+/// giving up after `timeout`.
+pub async fn run(probe: &Probe, addr: IpAddr, port: u16, timeout: Duration) -> Outcome {
+    let started = Instant::now();
+    let target = SocketAddr::new(addr, port);
+    let result = match tokio::time::timeout(timeout, check(probe, target)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+    };
+    let latency = started.elapsed();
+    match result {
+        Ok(reason) => Outcome {
+            ok: true,
+            reason,
+            latency,
+        },
+        Err(reason) => Outcome {
+            ok: false,
+            reason,
+            latency,
+        },
+    }
+}
+
+async fn check(probe: &Probe, target: SocketAddr) -> Result<String, String> {
+    match probe {
+        Probe::Tcp => {
+            connect(target).await?;
+            Ok("connected".into())
+        }
+        Probe::Http { request, expect } => http_check(target, request, expect).await,
+        Probe::Dns { name, address } => dns_check(target, name, *address).await,
+        Probe::Exec { command, shell } => exec(command, *shell, target.ip()).await,
+    }
+}
+
+async fn connect(target: SocketAddr) -> Result<TcpStream, String> {
+    TcpStream::connect(target).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => format!("cannot connect: {e}"),
+    })
+}
+
+async fn http_check(target: SocketAddr, request: &[u8], expect: &http::Expect) -> Result<String, String> {
+    let mut stream = connect(target).await?;
+    stream
+        .write_all(request)
+        .await
+        .map_err(|e| format!("cannot send the request: {e}"))?;
+    let mut response = http::Response::new(expect.clone());
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("the connection broke: {e}"))?;
+        let verdict = if n == 0 {
+            response.closed()
+        } else {
+            response.feed(&buf[..n])
+        };
+        match verdict {
+            http::Verdict::More => {}
+            http::Verdict::Pass(why) => return Ok(why),
+            http::Verdict::Fail(why) => return Err(why),
+        }
+    }
+}
+
+async fn dns_check(target: SocketAddr, name: &[u8], address: Option<IpAddr>) -> Result<String, String> {
+    let local = if target.is_ipv4() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    } else {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(|e| format!("cannot open a socket: {e}"))?;
+    socket
+        .connect(target)
+        .await
+        .map_err(|e| format!("cannot reach: {e}"))?;
+    let query = dns::query(rand_id(), name, dns::rtype_for(address));
+    socket
+        .send(&query)
+        .await
+        .map_err(|e| format!("cannot send: {e}"))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = socket.recv(&mut buf).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "port unreachable".to_owned(),
+            _ => format!("no answer: {e}"),
+        })?;
+        // Another datagram (a stale answer, a forgery) is skipped.
+        if buf[..n].get(..2) != query.get(..2) {
+            continue;
+        }
+        return dns::verdict(&query, &buf[..n], address);
+    }
+}
+
+/// A query ID from the clock's low bits and the process: checks need no
+/// cryptographic randomness, only IDs that differ from check to check.
+fn rand_id() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
+}
+
+async fn exec(command: &[String], shell: bool, addr: IpAddr) -> Result<String, String> {
+    let args: Vec<String> = command
+        .iter()
+        .map(|a| a.replace("{addr}", &addr.to_string()))
+        .collect();
+    let mut cmd = if shell {
+        let mut c = tokio::process::Command::new("/bin/sh");
+        c.arg("-c").arg(args.join(" "));
+        c
+    } else {
+        let (program, rest) = args.split_first().ok_or("no command")?;
+        let mut c = tokio::process::Command::new(program);
+        c.args(rest);
+        c
+    };
+    // Killed when the timeout drops this future.
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", args.first().map_or("", String::as_str)))?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| format!("cannot wait for the command: {e}"))?;
+    match status.code() {
+        Some(0) => Ok("exit 0".into()),
+        Some(code) => Err(format!("exit {code}")),
+        None => Err("killed by a signal".into()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    const T: Duration = Duration::from_millis(500);
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 130, last])
+    }
+
+    /// A TCP server on `addr` that reads a request and writes `reply`, or
+    /// (with `None`) holds the connection open and says nothing.
+    fn http_server(addr: IpAddr, reply: Option<Vec<u8>>) -> u16 {
+        let listener = std::net::TcpListener::bind((addr, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut buf = [0u8; 2048];
+                let _ = conn.read(&mut buf);
+                match &reply {
+                    Some(r) => {
+                        let _ = conn.write_all(r);
+                    }
+                    None => std::thread::sleep(Duration::from_secs(3)),
+                }
+            }
+        });
+        port
+    }
+
+    fn expect(body: Option<&str>) -> http::Expect {
+        http::Expect {
+            status: 200..=399,
+            body: body.map(|b| b.as_bytes().to_vec()),
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_passes_on_a_listener_and_fails_on_a_closed_port() {
+        let listener = tokio::net::TcpListener::bind((ip(1), 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = run(&Probe::Tcp, ip(1), port, T).await;
+        assert!(up.ok, "{up:?}");
+        drop(listener);
+        let down = run(&Probe::Tcp, ip(1), port, T).await;
+        assert_eq!((down.ok, down.reason.as_str()), (false, "connection refused"));
+    }
+
+    #[tokio::test]
+    async fn http_judges_status_and_body_and_a_silent_server_times_out() {
+        let req = http::request("/health", "www.example.test");
+        let ok = http_server(
+            ip(2),
+            Some(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy".to_vec()),
+        );
+        let probe = |body| Probe::Http {
+            request: req.clone(),
+            expect: expect(body),
+        };
+        assert!(run(&probe(Some("healthy")), ip(2), ok, T).await.ok);
+        let wrong = run(&probe(Some("sick")), ip(2), ok, T).await;
+        assert!(!wrong.ok && wrong.reason.contains("lacks"), "{wrong:?}");
+        let down = http_server(
+            ip(3),
+            Some(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        );
+        assert_eq!(run(&probe(None), ip(3), down, T).await.reason, "HTTP 503");
+        let garbage = http_server(ip(4), Some(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()));
+        assert!(!run(&probe(None), ip(4), garbage, T).await.ok);
+        let silent = http_server(ip(5), None);
+        let started = Instant::now();
+        let hung = run(&probe(None), ip(5), silent, T).await;
+        assert!(!hung.ok && hung.reason.starts_with("timed out"), "{hung:?}");
+        assert!(
+            started.elapsed() < T + Duration::from_millis(400),
+            "bounded by the timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn dns_asks_the_member_and_a_silent_one_times_out() {
+        let server = std::net::UdpSocket::bind((ip(6), 0)).unwrap();
+        let port = server.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = server.recv_from(&mut buf) {
+                let mut r = buf[..n].to_vec();
+                r[2] = 0x84;
+                r[7] = 1;
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 53]);
+                let _ = server.send_to(&r, from);
+            }
+        });
+        let probe = |address: Option<IpAddr>| Probe::Dns {
+            name: b"\x06health\x05check\x00".to_vec(),
+            address,
+        };
+        assert!(run(&probe(None), ip(6), port, T).await.ok);
+        assert!(
+            run(&probe(Some(IpAddr::from([192, 0, 2, 53]))), ip(6), port, T)
+                .await
+                .ok
+        );
+        let other = run(&probe(Some(IpAddr::from([192, 0, 2, 54]))), ip(6), port, T).await;
+        assert!(!other.ok && other.reason.contains("without"), "{other:?}");
+        let silent = std::net::UdpSocket::bind((ip(7), 0)).unwrap();
+        let quiet_port = silent.local_addr().unwrap().port();
+        assert!(
+            !run(&probe(None), ip(7), quiet_port, Duration::from_millis(200))
+                .await
+                .ok
+        );
+    }
+
+    #[tokio::test]
+    async fn exec_passes_on_exit_0_substitutes_the_address_and_is_killed_at_its_timeout() {
+        let exec = |command: &[&str], shell| Probe::Exec {
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            shell,
+        };
+        assert!(run(&exec(&["/bin/true"], false), ip(8), 0, T).await.ok);
+        assert_eq!(
+            run(&exec(&["/bin/false"], false), ip(8), 0, T).await.reason,
+            "exit 1"
+        );
+        assert!(
+            run(
+                &exec(&["/bin/sh", "-c", "test \"$0\" = 127.0.130.8", "{addr}"], false),
+                ip(8),
+                0,
+                T
+            )
+            .await
+            .ok
+        );
+        assert!(
+            run(&exec(&["test {addr} = 127.0.130.8"], true), ip(8), 0, T)
+                .await
+                .ok
+        );
+        assert!(
+            !run(&exec(&["test {addr} = 127.0.130.9"], true), ip(8), 0, T)
+                .await
+                .ok
+        );
+        let started = Instant::now();
+        let slow = run(
+            &exec(&["/bin/sleep", "5"], false),
+            ip(8),
+            0,
+            Duration::from_millis(200),
+        )
+        .await;
+        assert!(!slow.ok && slow.reason.starts_with("timed out"), "{slow:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(run(&exec(&["/nonexistent/check"], false), ip(8), 0, T)
+            .await
+            .reason
+            .starts_with("cannot run"));
+    }
+}
