@@ -12,7 +12,8 @@
 //!  schedule: the first round at once, then each member at its own phase, ±10% jitter
 //!  http: an HTTP check's answer judged as it arrives, its head and body bounded
 //!  dns: a dns check's query, and the verdict on its answer
-//!  probe: the checks run (tcp, http, dns, exec), each ending within its timeout
+//!  probe: the checks run (tcp, http, https, dns, exec), each ending within its timeout
+//!  tls: an https check's trust: the system's roots, a CA file, or none
 //! ```
 //!
 //! Work in progress for the pools issue: not yet read from the
@@ -24,3 +25,4 @@ pub mod http;
 pub mod policy;
 pub mod probe;
 pub mod schedule;
+pub mod tls;

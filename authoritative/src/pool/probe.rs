@@ -3,29 +3,37 @@
 //! command. Each ends within its timeout as an [`Outcome`] whose reason an
 //! operator can read; nothing a target does (hang, reset, answer garbage,
 //! send without end) outlives the timeout or holds more than a bounded
-//! buffer. HTTPS comes with the pools' next step.
+//! buffer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use super::health::Outcome;
-use super::{dns, http};
+use super::{dns, http, tls};
 
 /// What a member is checked with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Probe {
     /// A TCP connection to the port.
     Tcp,
-    /// An HTTP request (see [`http::request`]), judged by `expect`.
+    /// An HTTP request (see [`http::request`]), judged by `expect`; over
+    /// TLS with `tls` (see [`tls::client`]), the certificate checked for
+    /// `host` (or the member's address).
     Http {
         /// The request's bytes.
         request: Vec<u8>,
         /// What passes.
         expect: http::Expect,
+        /// HTTPS.
+        tls: Option<Arc<rustls::ClientConfig>>,
+        /// The Host header's name.
+        host: Option<String>,
     },
     /// A DNS question for `name` (wire form), answered NOERROR (with
     /// `address` when given).
@@ -76,7 +84,25 @@ async fn check(probe: &Probe, target: SocketAddr) -> Result<String, String> {
             connect(target).await?;
             Ok("connected".into())
         }
-        Probe::Http { request, expect } => http_check(target, request, expect).await,
+        Probe::Http {
+            request,
+            expect,
+            tls,
+            host,
+        } => {
+            let stream = connect(target).await?;
+            match tls {
+                None => exchange(stream, request, expect).await,
+                Some(config) => {
+                    let name = tls::server_name(host.as_deref(), target.ip());
+                    let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| format!("TLS: {e}"))?;
+                    exchange(stream, request, expect).await
+                }
+            }
+        }
         Probe::Dns { name, address } => dns_check(target, name, *address).await,
         Probe::Exec { command, shell } => exec(command, *shell, target.ip()).await,
     }
@@ -89,8 +115,12 @@ async fn connect(target: SocketAddr) -> Result<TcpStream, String> {
     })
 }
 
-async fn http_check(target: SocketAddr, request: &[u8], expect: &http::Expect) -> Result<String, String> {
-    let mut stream = connect(target).await?;
+/// Sends an HTTP request on `stream` and judges the answer.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+    expect: &http::Expect,
+) -> Result<String, String> {
     stream
         .write_all(request)
         .await
@@ -195,6 +225,8 @@ async fn exec(command: &[String], shell: bool, addr: IpAddr) -> Result<String, S
 mod tests {
     use std::io::{Read, Write};
 
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     use super::*;
 
     const T: Duration = Duration::from_millis(500);
@@ -252,6 +284,8 @@ mod tests {
         let probe = |body| Probe::Http {
             request: req.clone(),
             expect: expect(body),
+            tls: None,
+            host: None,
         };
         assert!(run(&probe(Some("healthy")), ip(2), ok, T).await.ok);
         let wrong = run(&probe(Some("sick")), ip(2), ok, T).await;
@@ -271,6 +305,76 @@ mod tests {
             started.elapsed() < T + Duration::from_millis(400),
             "bounded by the timeout"
         );
+    }
+
+    #[tokio::test]
+    async fn https_verifies_against_a_ca_file_or_not_at_all_and_refuses_an_unknown_issuer() {
+        let made = rcgen::generate_simple_self_signed(vec!["www.example.test".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.key_pair.serialize_der().into());
+        let server =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![made.cert.der().clone()], key)
+                .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind((ip(9), 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let mut buf = [0u8; 2048];
+                        let _ = tls.read(&mut buf).await;
+                        let _ = tls
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .await;
+                        let _ = tls.shutdown().await;
+                    }
+                });
+            }
+        });
+        let dir = std::env::temp_dir().join(format!("palanquin-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, made.cert.pem()).unwrap();
+        let probe = |trust: tls::Trust<'_>, host: &str| Probe::Http {
+            request: http::request("/", host),
+            expect: expect(Some("ok")),
+            tls: Some(tls::client(trust).unwrap()),
+            host: Some(host.to_owned()),
+        };
+        let trusted = run(
+            &probe(tls::Trust::CaFile(&ca), "www.example.test"),
+            ip(9),
+            port,
+            T,
+        )
+        .await;
+        assert!(trusted.ok, "{trusted:?}");
+        let any = run(&probe(tls::Trust::Nothing, "other.test"), ip(9), port, T).await;
+        assert!(any.ok, "{any:?}");
+        let wrong_name = run(&probe(tls::Trust::CaFile(&ca), "other.test"), ip(9), port, T).await;
+        assert!(
+            !wrong_name.ok && wrong_name.reason.starts_with("TLS"),
+            "{wrong_name:?}"
+        );
+        // The system's roots do not know a self-signed certificate (when the
+        // system has roots at all: without any, the client is refused itself).
+        if let Ok(system) = tls::client(tls::Trust::System) {
+            let p = Probe::Http {
+                request: http::request("/", "www.example.test"),
+                expect: expect(None),
+                tls: Some(system),
+                host: Some("www.example.test".into()),
+            };
+            let unknown = run(&p, ip(9), port, T).await;
+            assert!(!unknown.ok && unknown.reason.starts_with("TLS"), "{unknown:?}");
+        }
+        assert!(tls::client(tls::Trust::CaFile(&dir.join("missing.pem"))).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
