@@ -148,12 +148,35 @@ pub(super) fn pools(
         }
         let check = check(cx, &p.check)?;
         let (answer, down_ttl) = answer(cx, p.answer.as_ref(), ttl)?;
-        if answer.all_down == AllDown::Backup && !members.iter().any(|m| m.backup) {
+        let has_backup = members.iter().any(|m| m.backup);
+        if answer.all_down == AllDown::Backup && !has_backup {
             let span = p.answer.as_ref().map_or(table.span(), Spanned::span);
             return cx.err(
                 span,
                 "zone.pool.answer",
                 "all_down = \"backup\" needs a backup list",
+            );
+        }
+        // Keys that would have no effect are refused, not ignored.
+        if has_backup && answer.all_down != AllDown::Backup {
+            let span = p
+                .backup
+                .as_ref()
+                .and_then(|b| b.first())
+                .map_or(table.span(), Spanned::span);
+            return cx.err(
+                span,
+                "zone.pool.backup",
+                "a backup list is used only with answer.all_down = \"backup\"",
+            );
+        }
+        if matches!(answer.policy, Policy::RoundRobin | Policy::Random)
+            && members.iter().any(|m| m.weight != 1)
+        {
+            return cx.err(
+                p.members.span(),
+                "zone.pool.members",
+                "weights apply only to the weighted and hashed policies",
             );
         }
         out.push(PoolConfig {
@@ -197,6 +220,24 @@ fn member(
         Ok(a) => a,
         Err(_) => return cx.err(span, key, format!("{text:?} is not an IP address")),
     };
+    let unusable = match addr {
+        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => {
+            v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.to_ipv4_mapped().is_some()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    if unusable {
+        return cx.err(
+            span,
+            key,
+            format!(
+                "{addr} cannot be a member (unspecified, multicast, broadcast, IPv4-mapped or link-local)"
+            ),
+        );
+    }
     if addr.is_ipv4() != (rtype == 1) {
         let want = if rtype == 1 {
             "IPv4 (type A)"
@@ -321,12 +362,33 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
                 );
             }
             if let Some(h) = &c.host {
-                if h.get_ref().is_empty() || h.get_ref().contains(['\r', '\n', ' ']) {
-                    return cx.err(h.span(), "zone.pool.check.host", "must be a host name");
+                if !valid_host(h.get_ref()) {
+                    return cx.err(
+                        h.span(),
+                        "zone.pool.check.host",
+                        "must be a host name or address, with an optional :port",
+                    );
                 }
             }
+            if let Some(b) = &c.body {
+                if b.get_ref().is_empty() || b.get_ref().len() > 1024 {
+                    return cx.err(
+                        b.span(),
+                        "zone.pool.check.body",
+                        "must be 1 to 1024 bytes of text",
+                    );
+                }
+            }
+            let verify = c.tls_verify.as_ref().is_none_or(|v| *v.get_ref());
+            if let (false, Some(f)) = (verify, &c.ca_file) {
+                return cx.err(
+                    f.span(),
+                    "zone.pool.check.ca_file",
+                    "a CA file with tls_verify = false would not be used",
+                );
+            }
             let tls = https.then(|| Tls {
-                verify: c.tls_verify.as_ref().is_none_or(|v| *v.get_ref()),
+                verify,
                 ca_file: c.ca_file.as_ref().map(|f| resolve_path(cx.path, f.get_ref())),
             });
             let kind = CheckKind::Http {
@@ -380,17 +442,20 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
         let span = c.interval.as_ref().map_or(raw.span(), Spanned::span);
         return cx.err(span, "zone.pool.check.interval", "must be at least 100ms");
     }
+    // A check ends before the next is due, even when the interval is
+    // jittered 10% short.
+    let longest = interval.mul_f64(0.9);
     let timeout = cx.opt_duration(
         &c.timeout,
         "zone.pool.check.timeout",
-        Duration::from_secs(1).min(interval),
+        Duration::from_secs(1).min(longest),
     )?;
-    if timeout.is_zero() || timeout > interval {
+    if timeout.is_zero() || timeout > longest {
         let span = c.timeout.as_ref().map_or(raw.span(), Spanned::span);
         return cx.err(
             span,
             "zone.pool.check.timeout",
-            "must be more than 0 and at most the interval",
+            "must be more than 0 and at most 90% of the interval",
         );
     }
     let rise = cx.opt_count(&c.rise, "zone.pool.check.rise", 1..=100, 2)?;
@@ -402,6 +467,37 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
         timeout,
         thresholds: Thresholds { rise, fall },
     })
+}
+
+/// A Host header's value: a DNS name, an IPv4 address or a bracketed IPv6
+/// one, and an optional port.
+fn valid_host(text: &str) -> bool {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((h, after)) if after.is_empty() || after.starts_with(':') => (h, after.strip_prefix(':')),
+            _ => return false,
+        },
+        None => match text.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (text, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    let bracketed = text.starts_with('[');
+    let host_ok = if bracketed {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        host.parse::<std::net::Ipv4Addr>().is_ok()
+            || (!host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                }))
+    };
+    port_ok && host_ok
 }
 
 /// `"200"` or `"200-399"`.
@@ -479,7 +575,33 @@ fn answer(
 
 #[cfg(test)]
 mod tests {
-    use super::status_range;
+    use super::{status_range, valid_host};
+
+    #[test]
+    fn host_headers() {
+        for ok in [
+            "www.example.test",
+            "www.example.test:8443",
+            "192.0.2.1",
+            "192.0.2.1:80",
+            "[2001:db8::1]",
+            "[2001:db8::1]:443",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "www..test",
+            "[2001:db8::1",
+            "2001:db8::1",
+            "host:0",
+            "host:99999",
+            "[www.test]",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn status_ranges() {

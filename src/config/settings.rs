@@ -537,6 +537,14 @@ mod tests {
             ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"tcp\", port = 80 }\nanswer = { policy = \"fastest\" }\n", "zone.pool.answer.policy"),
             ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"tcp\", port = 80 }\nanswer = { all_down = \"backup\" }\n", "zone.pool.answer"),
             ("name = \"www\"\nmembers = [\"192.0.2.1\"]\nttl = 30\ncheck = { kind = \"tcp\", port = 80 }\nanswer = { down_ttl = 60 }\n", "zone.pool.answer.down_ttl"),
+            ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"https\", tls_verify = false, ca_file = \"ca.pem\" }\n", "zone.pool.check.ca_file"),
+            ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"http\", body = \"\" }\n", "zone.pool.check.body"),
+            ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"http\", host = \"a b\" }\n", "zone.pool.check.host"),
+            ("name = \"www\"\nmembers = [\"192.0.2.1\"]\nbackup = [\"192.0.2.9\"]\ncheck = { kind = \"tcp\", port = 80 }\n", "zone.pool.backup"),
+            ("name = \"www\"\nmembers = [{ addr = \"192.0.2.1\", weight = 2 }]\ncheck = { kind = \"tcp\", port = 80 }\n", "zone.pool.members"),
+            ("name = \"www\"\nmembers = [\"0.0.0.0\"]\ncheck = { kind = \"tcp\", port = 80 }\n", "zone.pool.members"),
+            ("name = \"www\"\ntype = \"AAAA\"\nmembers = [\"fe80::1\"]\ncheck = { kind = \"tcp\", port = 80 }\n", "zone.pool.members"),
+            ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"tcp\", port = 80, interval = \"1s\", timeout = \"950ms\" }\n", "zone.pool.check.timeout"),
         ];
         for (pool, key) in cases {
             let e = parse(&format!("{zone}{pool}")).expect_err(pool);
@@ -546,7 +554,8 @@ mod tests {
         // Every kind, written fully, passes the checks (and is refused as not served yet).
         let valid = [
             "name = \"www\"\nmembers = [\"192.0.2.1\", { addr = \"192.0.2.2\", weight = 3 }]\nbackup = [\"192.0.2.9\"]\ncheck = { kind = \"http\", port = 8080, path = \"/health\", host = \"www.example.test\", status = \"200-299\", body = \"ok\", interval = \"1s\", timeout = \"500ms\", rise = 2, fall = 3 }\nanswer = { policy = \"weighted\", max = 2, all_down = \"backup\", down_ttl = 5 }\n",
-            "name = \"secure\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"https\", tls_verify = false, ca_file = \"ca.pem\" }\nanswer = { policy = \"hashed\" }\n",
+            "name = \"secure\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"https\", ca_file = \"ca.pem\", host = \"www.example.test:8443\" }\nanswer = { policy = \"hashed\" }\n",
+            "name = \"insecure\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"https\", tls_verify = false }\n",
             "name = \"ns.example.test.\"\ntype = \"AAAA\"\nmembers = [\"2001:db8::1\"]\ncheck = { kind = \"dns\", name = \"health.check.\", address = \"192.0.2.53\" }\n",
             "name = \"@\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"exec\", command = [\"/usr/bin/check\", \"{addr}\"], shell = false }\nanswer = { all_down = \"none\", policy = \"random\" }\n",
         ];

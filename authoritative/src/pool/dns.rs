@@ -29,8 +29,15 @@ pub fn rtype_for(address: Option<IpAddr>) -> u16 {
 
 /// Whether `reply` answers `request` well: `Ok(reason)` or `Err(reason)`.
 pub fn verdict(request: &[u8], reply: &[u8], address: Option<IpAddr>) -> Result<String, String> {
-    if reply.len() < wire::HEADER || reply[..2] != request[..2] || reply[2] & 0x80 == 0 {
+    if reply.len() < wire::HEADER
+        || reply[..2] != request[..2]
+        || reply[2] & 0x80 == 0
+        || reply[2] & 0x78 != 0
+    {
         return Err("not an answer to the check's query".into());
+    }
+    if reply[2] & 0x02 != 0 {
+        return Err("a truncated answer (TC)".into());
     }
     let layout = wire::layout(reply).map_err(|e| format!("a malformed answer ({e:?})"))?;
     let question = request.get(wire::HEADER..).unwrap_or_default();
@@ -101,6 +108,15 @@ mod tests {
         cut.truncate(cut.len() - 2);
         assert!(verdict(&q, &cut, want).is_err(), "a record cut short");
         assert!(verdict(&q, b"\x00\x07\x84", None).is_err());
+        let mut truncated = answer(&q, 0, &[]);
+        truncated[2] |= 0x02;
+        assert_eq!(
+            verdict(&q, &truncated, None),
+            Err("a truncated answer (TC)".into())
+        );
+        let mut notify = answer(&q, 0, &[]);
+        notify[2] |= 4 << 3;
+        assert!(verdict(&q, &notify, None).is_err(), "another opcode");
         assert_eq!(rtype_for(Some("2001:db8::1".parse().unwrap())), 28);
     }
 }

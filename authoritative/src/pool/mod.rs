@@ -16,8 +16,9 @@
 //!  tls: an https check's trust: the system's roots, a CA file, or none
 //! ```
 //!
-//! Work in progress for the pools issue: not yet read from the
-//! configuration (`[[zone.pool]]` is still refused by name).
+//! Work in progress for the pools issue: the configuration reads and
+//! checks `[[zone.pool]]` but refuses a valid pool by name, as nothing
+//! runs the checks or answers the names yet.
 
 pub mod dns;
 pub mod health;

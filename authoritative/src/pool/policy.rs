@@ -148,9 +148,10 @@ fn weight(m: &Member) -> f64 {
     f64::from(m.weight.max(1))
 }
 
-/// A number in (0, 1) from 64 random bits.
+/// A number in (0, 1) from 64 random bits (52 of them: exact in an f64,
+/// so never 0 and never 1).
 fn unit(bits: u64) -> f64 {
-    ((bits >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    ((bits >> 12) as f64 + 0.5) / (1u64 << 52) as f64
 }
 
 /// SplitMix64: a small, fast generator for one answer's order.

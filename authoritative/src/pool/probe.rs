@@ -5,6 +5,7 @@
 //! send without end) outlives the timeout or holds more than a bounded
 //! buffer.
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -59,9 +60,19 @@ pub enum Probe {
 pub async fn run(probe: &Probe, addr: IpAddr, port: u16, timeout: Duration) -> Outcome {
     let started = Instant::now();
     let target = SocketAddr::new(addr, port);
-    let result = match tokio::time::timeout(timeout, check(probe, target)).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
+    // Where the check is, for the reason when it times out.
+    let stage = Cell::new("connecting");
+    let result = match probe {
+        // Its own timeout: the whole process group is killed at it.
+        Probe::Exec { command, shell } => exec(command, *shell, addr, timeout).await,
+        _ => match tokio::time::timeout(timeout, check(probe, target, &stage)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "timed out after {} ms {}",
+                timeout.as_millis(),
+                stage.get()
+            )),
+        },
     };
     let latency = started.elapsed();
     match result {
@@ -78,7 +89,7 @@ pub async fn run(probe: &Probe, addr: IpAddr, port: u16, timeout: Duration) -> O
     }
 }
 
-async fn check(probe: &Probe, target: SocketAddr) -> Result<String, String> {
+async fn check(probe: &Probe, target: SocketAddr, stage: &Cell<&'static str>) -> Result<String, String> {
     match probe {
         Probe::Tcp => {
             connect(target).await?;
@@ -92,19 +103,23 @@ async fn check(probe: &Probe, target: SocketAddr) -> Result<String, String> {
         } => {
             let stream = connect(target).await?;
             match tls {
-                None => exchange(stream, request, expect).await,
+                None => exchange(stream, request, expect, stage).await,
                 Some(config) => {
+                    stage.set("in the TLS handshake");
                     let name = tls::server_name(host.as_deref(), target.ip());
                     let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
                         .connect(name, stream)
                         .await
                         .map_err(|e| format!("TLS: {e}"))?;
-                    exchange(stream, request, expect).await
+                    exchange(stream, request, expect, stage).await
                 }
             }
         }
-        Probe::Dns { name, address } => dns_check(target, name, *address).await,
-        Probe::Exec { command, shell } => exec(command, *shell, target.ip()).await,
+        Probe::Dns { name, address } => {
+            stage.set("waiting for the DNS answer");
+            dns_check(target, name, *address).await
+        }
+        Probe::Exec { .. } => Err("internal: exec runs apart".into()),
     }
 }
 
@@ -120,11 +135,14 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
     expect: &http::Expect,
+    stage: &Cell<&'static str>,
 ) -> Result<String, String> {
+    stage.set("sending the request");
     stream
         .write_all(request)
         .await
         .map_err(|e| format!("cannot send the request: {e}"))?;
+    stage.set("waiting for the response");
     let mut response = http::Response::new(expect.clone());
     let mut buf = vec![0u8; 8192];
     loop {
@@ -158,7 +176,7 @@ async fn dns_check(target: SocketAddr, name: &[u8], address: Option<IpAddr>) -> 
         .connect(target)
         .await
         .map_err(|e| format!("cannot reach: {e}"))?;
-    let query = dns::query(rand_id(), name, dns::rtype_for(address));
+    let query = dns::query(rand::random(), name, dns::rtype_for(address));
     socket
         .send(&query)
         .await
@@ -177,16 +195,9 @@ async fn dns_check(target: SocketAddr, name: &[u8], address: Option<IpAddr>) -> 
     }
 }
 
-/// A query ID from the clock's low bits and the process: checks need no
-/// cryptographic randomness, only IDs that differ from check to check.
-fn rand_id() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
-}
-
-async fn exec(command: &[String], shell: bool, addr: IpAddr) -> Result<String, String> {
+/// Runs the command in a process group of its own; at `timeout` the whole
+/// group is killed (a shell's children and a script's too).
+async fn exec(command: &[String], shell: bool, addr: IpAddr, timeout: Duration) -> Result<String, String> {
     let args: Vec<String> = command
         .iter()
         .map(|a| a.replace("{addr}", &addr.to_string()))
@@ -201,18 +212,33 @@ async fn exec(command: &[String], shell: bool, addr: IpAddr) -> Result<String, S
         c.args(rest);
         c
     };
-    // Killed when the timeout drops this future.
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", args.first().map_or("", String::as_str)))?;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| format!("cannot wait for the command: {e}"))?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let kill_group = || {
+        if let Some(pgid) = group {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    };
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.map_err(|e| format!("cannot wait for the command: {e}"))?,
+        Err(_) => {
+            kill_group();
+            let _ = child.wait().await;
+            return Err(format!("killed at its timeout of {} ms", timeout.as_millis()));
+        }
+    };
+    // Whatever it left behind in its group goes with it.
+    kill_group();
     match status.code() {
         Some(0) => Ok("exit 0".into()),
         Some(code) => Err(format!("exit {code}")),
@@ -301,6 +327,10 @@ mod tests {
         let started = Instant::now();
         let hung = run(&probe(None), ip(5), silent, T).await;
         assert!(!hung.ok && hung.reason.starts_with("timed out"), "{hung:?}");
+        assert!(
+            hung.reason.contains("waiting for the response"),
+            "the stage is named: {hung:?}"
+        );
         assert!(
             started.elapsed() < T + Duration::from_millis(400),
             "bounded by the timeout"
@@ -405,10 +435,11 @@ mod tests {
         assert!(!other.ok && other.reason.contains("without"), "{other:?}");
         let silent = std::net::UdpSocket::bind((ip(7), 0)).unwrap();
         let quiet_port = silent.local_addr().unwrap().port();
+        let silent = run(&probe(None), ip(7), quiet_port, Duration::from_millis(200)).await;
+        assert!(!silent.ok && silent.reason.starts_with("timed out"), "{silent:?}");
         assert!(
-            !run(&probe(None), ip(7), quiet_port, Duration::from_millis(200))
-                .await
-                .ok
+            silent.reason.contains("DNS answer"),
+            "the stage is named: {silent:?}"
         );
     }
 
@@ -451,8 +482,30 @@ mod tests {
             Duration::from_millis(200),
         )
         .await;
-        assert!(!slow.ok && slow.reason.starts_with("timed out"), "{slow:?}");
+        assert!(
+            !slow.ok && slow.reason.starts_with("killed at its timeout"),
+            "{slow:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(1));
+        // A shell's child goes with it: the whole group is killed.
+        let pid_file = std::env::temp_dir().join(format!("palanquin-exec-{}", std::process::id()));
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let hung = run(
+            &exec(&[script.as_str()], true),
+            ip(8),
+            0,
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(!hung.ok, "{hung:?}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+        let _ = std::fs::remove_file(&pid_file);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z "),
+            "the shell's sleep {pid} still runs: {state}"
+        );
         assert!(run(&exec(&["/nonexistent/check"], false), ip(8), 0, T)
             .await
             .reason

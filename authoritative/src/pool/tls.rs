@@ -60,8 +60,43 @@ pub fn client(trust: Trust<'_>) -> Result<Arc<ClientConfig>, String> {
 /// The name a member's certificate is checked for: the Host header's
 /// name, or the member's address.
 pub fn server_name(host: Option<&str>, addr: std::net::IpAddr) -> ServerName<'static> {
-    host.and_then(|h| ServerName::try_from(h.split(':').next().unwrap_or(h).to_owned()).ok())
+    // The Host value without its port: `name:port`, `[v6]:port`.
+    let bare = |h: &str| -> String {
+        match h.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or(rest).to_owned(),
+            None => match h.rsplit_once(':') {
+                Some((name, _)) if !name.contains(':') => name.to_owned(),
+                _ => h.to_owned(),
+            },
+        }
+    };
+    host.and_then(|h| ServerName::try_from(bare(h)).ok())
         .unwrap_or_else(|| ServerName::IpAddress(addr.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_checked_is_the_host_without_its_port() {
+        let addr: std::net::IpAddr = [192, 0, 2, 1].into();
+        let name = |h: Option<&str>| format!("{:?}", server_name(h, addr));
+        assert_eq!(
+            name(Some("www.example.test:8443")),
+            name(Some("www.example.test"))
+        );
+        let v6: std::net::IpAddr = "2001:db8::1".parse().expect("address");
+        assert_eq!(
+            server_name(Some("[2001:db8::1]:443"), addr),
+            ServerName::IpAddress(v6.into())
+        );
+        assert_eq!(server_name(None, addr), ServerName::IpAddress(addr.into()));
+        assert_eq!(
+            server_name(Some("not a name"), addr),
+            ServerName::IpAddress(addr.into())
+        );
+    }
 }
 
 /// Takes any certificate; the handshake's signatures are still verified.
