@@ -139,7 +139,11 @@ pub(crate) fn status(shared: &Shared) -> Value {
             json!({
                 "zone": z.name(),
                 "role": cfg.map_or("primary", |c| c.role()),
-                "state": if z.is_unavailable() { if st.state == "expired" { "expired" } else { "no data" } } else { "ok" },
+                "state": match (z.is_unavailable(), st.expired) {
+                    (false, _) => "ok",
+                    (true, true) => "expired",
+                    (true, false) => "no data",
+                },
                 "serial": (!z.is_unavailable()).then(|| z.serial()),
                 "records": z.records(),
                 "file": cfg.map_or_else(|| z.file().display().to_string(), |c| c.file.display().to_string()),

@@ -47,9 +47,8 @@ pub(crate) const JOURNAL_BUDGET: usize = 16 << 20;
 /// What `/status` says about one zone's replication.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ZoneStatus {
-    pub(crate) role: &'static str,
-    /// `ok`, `no data` (a secondary never transferred) or `expired`.
-    pub(crate) state: &'static str,
+    /// Past its EXPIRE (a zone with no data that never had any is not).
+    pub(crate) expired: bool,
     pub(crate) last_transfer: Option<SystemTime>,
     /// Records and bytes of the last transfer in.
     pub(crate) last_transfer_records: usize,
@@ -233,7 +232,7 @@ impl Replication {
             let mut status = lock(&self.status);
             status.retain(|origin, _| cfgs.iter().any(|c| c.origin == *origin));
             for c in cfgs {
-                status.entry(c.origin.clone()).or_default().role = c.role();
+                status.entry(c.origin.clone()).or_default();
             }
             lock(&self.journals).retain(|apex, _| cfgs.iter().any(|c| c.apex == *apex));
             lock(&self.notifying).retain(|apex, round| {

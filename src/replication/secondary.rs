@@ -88,8 +88,6 @@ async fn run(shared: Arc<Shared>, cfg: ZoneConfig, wake: Arc<Notify>, cancel: Ca
         Some(t) => Refresh::saved(now, t, file_age(&cfg.file)),
         None => Refresh::new(now),
     };
-    let state = if current.is_some() { "ok" } else { "no data" };
-    rep.update_status(&cfg.origin, |s| s.state = state);
     metrics::gauge!(EXPIRED, "zone" => cfg.origin.clone()).set(0.0);
     loop {
         let now = rep.elapsed();
@@ -238,7 +236,7 @@ async fn expire(
     metrics::gauge!(EXPIRED, "zone" => cfg.origin.clone()).set(1.0);
     shared
         .replication()
-        .update_status(&cfg.origin, |s| s.state = "expired");
+        .update_status(&cfg.origin, |s| s.expired = true);
     tracing::error!(
         zone = cfg.origin,
         "zone expired: no primary answered within the SOA expire; answering SERVFAIL"
@@ -279,7 +277,7 @@ async fn land(
     metrics::gauge!(LAST_TRANSFER, "zone" => cfg.origin.clone()).set(unix_now() as f64);
     metrics::gauge!(EXPIRED, "zone" => cfg.origin.clone()).set(0.0);
     rep.update_status(&cfg.origin, |s| {
-        s.state = "ok";
+        s.expired = false;
         s.last_transfer = Some(SystemTime::now());
         s.last_transfer_records = zone.records();
         s.last_transfer_bytes = bytes;

@@ -235,29 +235,9 @@ impl Nsd {
     /// Stops NSD and its helper processes: SIGTERM to the process group,
     /// then SIGKILL if it has not exited within [`STOP_TIMEOUT`].
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let group = format!("-{}", child.id());
-        let signal_group = |sig: &str| {
-            let _ = Command::new("kill")
-                .args([sig, "--", &group])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        };
-        signal_group("-TERM");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) => thread::sleep(Duration::from_millis(20)),
-            }
+        if let Some(child) = self.child.take() {
+            crate::peer::stop_group(child, STOP_TIMEOUT);
         }
-        // Whatever is left of the group (the main process or forked helpers).
-        signal_group("-KILL");
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 

@@ -86,28 +86,9 @@ impl Peer {
 
     /// Stops it (SIGTERM to its group, SIGKILL after 5 s).
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let group = format!("-{}", child.id());
-        let signal = |sig: &str| {
-            let _ = Command::new("kill")
-                .args([sig, "--", &group])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        };
-        signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if !matches!(child.try_wait(), Ok(None)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            stop_group(child, Duration::from_secs(5));
         }
-        signal("-KILL");
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Starts it again with the same command, in the same directory.
@@ -122,6 +103,30 @@ impl Drop for Peer {
         self.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Stops a server started in its own process group, with the helpers it
+/// forked: SIGTERM to the group, SIGKILL to what is left after `within`.
+pub fn stop_group(mut child: Child, within: Duration) {
+    let group = format!("-{}", child.id());
+    let signal = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([sig, "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    signal("-TERM");
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal("-KILL");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Quotes `path` for a configuration file.

@@ -89,6 +89,32 @@ fn palanquin(addr: SocketAddr, config: &str) -> Daemon {
     Daemon::start(bin(), addr, config)
 }
 
+/// `palanquin_zone_transfers_total` of `zone` with these labels.
+fn transfers(http: SocketAddr, zone: &str, direction: &str, kind: &str, result: &str) -> f64 {
+    Daemon::metric(
+        http,
+        &format!("palanquin_zone_transfers_total{{zone=\"{zone}\",direction=\"{direction}\",kind=\"{kind}\",result=\"{result}\"}}"),
+    )
+}
+
+/// `palanquin_zone_notifies_total` of `zone` with these labels.
+fn notifies(http: SocketAddr, zone: &str, direction: &str, result: &str) -> f64 {
+    Daemon::metric(
+        http,
+        &format!(
+            "palanquin_zone_notifies_total{{zone=\"{zone}\",direction=\"{direction}\",result=\"{result}\"}}"
+        ),
+    )
+}
+
+/// `palanquin_zone_refreshes_total` of `zone` with this result.
+fn refreshes(http: SocketAddr, zone: &str, result: &str) -> f64 {
+    Daemon::metric(
+        http,
+        &format!("palanquin_zone_refreshes_total{{zone=\"{zone}\",result=\"{result}\"}}"),
+    )
+}
+
 /// `dig AXFR` from `source`, signed with `key` when given: its output.
 fn axfr(server: SocketAddr, source: &str, zone: &str, key: Option<&str>) -> String {
     let port = server.port().to_string();
@@ -154,12 +180,7 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
         nsd.output(),
         primary.log()
     );
-    let sample = |kind: &str| {
-        Daemon::metric(
-            http,
-            &format!("palanquin_zone_transfers_total{{zone=\"rep.test.\",direction=\"out\",kind=\"{kind}\",result=\"ok\"}}"),
-        )
-    };
+    let sample = |kind: &str| transfers(http, "rep.test.", "out", kind, "ok");
     assert!(sample("axfr") >= 1.0, "{}", primary.log());
 
     // One record changes: reload → NOTIFY → NSD asks IXFR → serves it within 2 s.
@@ -194,10 +215,7 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
         "{}",
         primary.log()
     );
-    let notified = Daemon::metric(
-        http,
-        "palanquin_zone_notifies_total{zone=\"rep.test.\",direction=\"out\",result=\"ok\"}",
-    );
+    let notified = notifies(http, "rep.test.", "out", "ok");
     // (The one at start may have gone before NSD listened.)
     assert!(
         notified >= 1.0,
@@ -241,18 +259,9 @@ fn nsd_replicates_a_palanquin_primary_by_axfr_then_notify_and_ixfr_with_tsig() {
         elsewhere.contains("Transfer failed"),
         "outside allow_transfer: {elsewhere}"
     );
-    let refused = Daemon::metric(
-        http,
-        "palanquin_zone_transfers_total{zone=\"rep.test.\",direction=\"out\",kind=\"axfr\",result=\"refused\"}",
-    );
-    let tsig = Daemon::metric(
-        http,
-        "palanquin_zone_transfers_total{zone=\"rep.test.\",direction=\"out\",kind=\"axfr\",result=\"tsig\"}",
-    );
-    let unsigned_count = Daemon::metric(
-        http,
-        "palanquin_zone_transfers_total{zone=\"rep.test.\",direction=\"out\",kind=\"axfr\",result=\"unsigned\"}",
-    );
+    let refused = transfers(http, "rep.test.", "out", "axfr", "refused");
+    let tsig = transfers(http, "rep.test.", "out", "axfr", "tsig");
+    let unsigned_count = transfers(http, "rep.test.", "out", "axfr", "unsigned");
     assert!(
         refused >= 1.0 && tsig >= 1.0 && unsigned_count >= 1.0,
         "refused {refused}, tsig {tsig}, unsigned {unsigned_count}"
@@ -355,9 +364,10 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
         "SERVFAIL"
     );
     assert!(
-        wait_until(Duration::from_secs(5), || Daemon::metric(
+        wait_until(Duration::from_secs(5), || refreshes(
             http,
-            "palanquin_zone_refreshes_total{zone=\"badkey.test.\",result=\"failed\"}"
+            "badkey.test.",
+            "failed"
         ) >= 1.0)
         .is_some(),
         "{}",
@@ -376,20 +386,12 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
     })
     .unwrap_or_else(|| panic!("NOTIFY did not bring serial 2\n{}\n{}", pal.log(), knot.output()));
     assert!(took < Duration::from_secs(2), "{took:?}");
-    assert!(
-        Daemon::metric(
-            http,
-            "palanquin_zone_notifies_total{zone=\"notify.test.\",direction=\"in\",result=\"ok\"}"
-        ) >= 1.0
-    );
+    assert!(notifies(http, "notify.test.", "in", "ok") >= 1.0);
     let answer = dig_from(None, ours, "changed.notify.test", "A", &["+short"]);
     assert_eq!(answer.trim(), "192.0.2.99");
     // Knot keeps the difference (zonefile-load: difference), so this was an IXFR.
     assert!(
-        Daemon::metric(
-            http,
-            "palanquin_zone_transfers_total{zone=\"notify.test.\",direction=\"in\",kind=\"ixfr\",result=\"ok\"}"
-        ) >= 1.0,
+        transfers(http, "notify.test.", "in", "ixfr", "ok") >= 1.0,
         "{}",
         pal.log()
     );
@@ -408,13 +410,7 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
         "{}",
         pal.log()
     );
-    assert_eq!(
-        Daemon::metric(
-            http,
-            "palanquin_zone_notifies_total{zone=\"timer.test.\",direction=\"in\",result=\"ok\"}"
-        ),
-        0.0
-    );
+    assert_eq!(notifies(http, "timer.test.", "in", "ok"), 0.0);
 
     // The primary goes away: timer.test expires (6 s), notify.test does not.
     knot.stop();
@@ -670,9 +666,10 @@ fn a_hostile_primary_never_replaces_the_zone_in_service() {
         );
         let pal = palanquin(ours, &config);
         assert!(
-            wait_until(Duration::from_secs(5), || Daemon::metric(
+            wait_until(Duration::from_secs(5), || refreshes(
                 http,
-                "palanquin_zone_refreshes_total{zone=\"hostile.test.\",result=\"failed\"}"
+                "hostile.test.",
+                "failed"
             ) >= 2.0)
             .is_some(),
             "{mode:?}: {}",

@@ -248,12 +248,7 @@ impl Incoming {
             }
             State::AfterFirst => {
                 if soa && self.ours.is_some() && serial != last {
-                    self.current = Some(Diff {
-                        old_soa: r.clone(),
-                        new_soa: r,
-                        removed: Vec::new(),
-                        added: Vec::new(),
-                    });
+                    self.current = Some(Diff::opening(r));
                     self.state = State::Deleting;
                 } else if soa {
                     // SOA, SOA: a zone of its SOA alone; the checks refuse it.
@@ -315,12 +310,7 @@ impl Incoming {
                     }
                     self.state = State::Done;
                 } else {
-                    self.current = Some(Diff {
-                        old_soa: r.clone(),
-                        new_soa: r,
-                        removed: Vec::new(),
-                        added: Vec::new(),
-                    });
+                    self.current = Some(Diff::opening(r));
                     self.state = State::Deleting;
                 }
             }

@@ -96,6 +96,17 @@ impl Diff {
         Some(diff)
     }
 
+    /// A difference being read from an IXFR: opened by the SOA it starts
+    /// from (its closing SOA replaces the copy in `new_soa`).
+    pub(crate) fn opening(soa: OwnedRecord) -> Diff {
+        Diff {
+            old_soa: soa.clone(),
+            new_soa: soa,
+            removed: Vec::new(),
+            added: Vec::new(),
+        }
+    }
+
     /// The difference a journal keeps for `old` → `new`: none when the
     /// serial did not change, or `old` had no data.
     pub fn change(old: &Zone, new: &Zone) -> Option<Diff> {
