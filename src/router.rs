@@ -162,6 +162,7 @@ fn route_query(
             recursion_available: service.is_some_and(|s| s.may_recurse(client)),
             nsid: generation.settings.nsid.as_deref(),
             limit,
+            client: Some(client),
         };
         if q.tsig {
             let reply = crate::replication::serve::signed_query(generation, zone, raw, &q, &ctx);

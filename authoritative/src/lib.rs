@@ -66,4 +66,6 @@ pub fn parse(origin: &str, file: &Path, text: &[u8]) -> Result<Zone, LoadError> 
 }
 
 #[cfg(test)]
+mod pool_tests;
+#[cfg(test)]
 mod tests;

@@ -8,6 +8,10 @@ pub const ZONE_SERIAL: &str = "palanquin_zone_serial";
 /// Records in the zone in service, by `zone`.
 pub const ZONE_RECORDS: &str = "palanquin_zone_records";
 
+/// Answers for a pool's name, by `zone`, `pool` and `result` (`live`, or
+/// `all_down`: no primary member was up).
+pub const POOL_ANSWERS: &str = "palanquin_pool_answers_total";
+
 /// The `rcode` labels of [`ZONE_QUERIES`], by RCODE value (the last: any other).
 pub const RCODES: [&str; 7] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "OTHER",
@@ -18,4 +22,8 @@ pub fn describe() {
     metrics::describe_counter!(ZONE_QUERIES, "Authoritative answers by zone and response code");
     metrics::describe_gauge!(ZONE_SERIAL, "SOA serial of the zone in service");
     metrics::describe_gauge!(ZONE_RECORDS, "Records in the zone in service");
+    metrics::describe_counter!(
+        POOL_ANSWERS,
+        "Answers for a pool's name, by whether a primary member was up"
+    );
 }

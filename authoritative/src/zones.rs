@@ -3,10 +3,17 @@
 //!
 //! ```text
 //!  Zones::find(qname) ── the deepest zone whose apex is qname or above it
-//!  Zones::answer ── node exists and has a compiled answer that fits ─▶ copy + patch
+//!  Zones::answer ── a pool's name and type ─▶ pool/live.rs (members chosen per query)
+//!                ├─ node exists and has a compiled answer that fits ─▶ copy + patch
 //!                └─ otherwise ─▶ lookup.rs (plan) ─▶ render.rs (bytes, TC within the limit)
 //! ```
+//!
+//! A pool's name exists in its zone even with no records in the file:
+//! other types there get NODATA, and so do the empty non-terminals above
+//! it. For its own type (and ANY) the pool answers, ahead of any records
+//! of that type the file has there (the daemon warns of those).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ahash::AHashMap;
@@ -16,6 +23,7 @@ use palanquin_wire::{rcode, Query};
 use crate::compiled::{self, Fast};
 use crate::lookup::{self, Finder};
 use crate::metrics as m;
+use crate::pool::live::LivePool;
 use crate::render::{self, Head, Opt};
 use crate::zone::Zone;
 
@@ -32,6 +40,8 @@ pub struct Context<'a> {
     pub nsid: Option<&'a [u8]>,
     /// The UDP size limit; `None` over TCP.
     pub limit: Option<usize>,
+    /// The address the query came from (a hashed pool's client key).
+    pub client: Option<IpAddr>,
 }
 
 /// A zone as served: the data and its counters.
@@ -42,6 +52,12 @@ struct Served {
     /// Another zone served here lies below this one: a chain from this
     /// zone may end in it, so chained compiled answers are not used.
     has_children: bool,
+    /// The zone's pools (most zones: none).
+    pools: Box<[Arc<LivePool>]>,
+    /// Which name lengths some pool has: other names skip the pool check.
+    pool_lengths: Box<[bool; 256]>,
+    /// Names above a pool with no node of their own (empty non-terminals).
+    pool_parents: Box<[Box<[u8]>]>,
 }
 
 /// The zones in service, read-only: a reload builds a new set and swaps it.
@@ -86,6 +102,9 @@ impl Zones {
                     zone,
                     queries,
                     has_children: false,
+                    pools: Box::default(),
+                    pool_lengths: Box::new([false; 256]),
+                    pool_parents: Box::default(),
                 }
             })
             .collect();
@@ -105,6 +124,71 @@ impl Zones {
             by_apex,
             apex_lengths,
         }
+    }
+
+    /// Serves `pools` too, each in the zone of its apex (a pool whose zone
+    /// is not here is left out).
+    pub fn with_pools(mut self, pools: &[Arc<LivePool>]) -> Zones {
+        for served in &mut self.served {
+            let zone = Arc::clone(&served.zone);
+            let mine: Vec<Arc<LivePool>> = pools
+                .iter()
+                .filter(|p| *p.spec().apex == *zone.apex)
+                .cloned()
+                .collect();
+            let mut lengths = [false; 256];
+            let mut parents: Vec<Box<[u8]>> = Vec::new();
+            for p in &mine {
+                let name = &p.spec().name;
+                lengths[name.len().min(255)] = true;
+                let mut at = crate::zone::parent(name);
+                while let Some(up) = at.filter(|n| n.len() > zone.apex.len()) {
+                    if zone.node(up).is_none() && !parents.iter().any(|q| **q == *up) {
+                        parents.push(up.into());
+                    }
+                    at = crate::zone::parent(up);
+                }
+            }
+            served.pools = mine.into();
+            served.pool_lengths = Box::new(lengths);
+            served.pool_parents = parents.into();
+        }
+        self
+    }
+
+    /// Every pool served, zone by zone.
+    pub fn pools(&self) -> impl Iterator<Item = &Arc<LivePool>> {
+        self.served.iter().flat_map(|s| s.pools.iter())
+    }
+
+    /// What in its zone's data a pool hides, for a warning: records of its
+    /// type at its name, a CNAME there, or a delegation or DNAME above it.
+    pub fn pool_conflict(&self, pool: &LivePool) -> Option<&'static str> {
+        let spec = pool.spec();
+        let zone = self.get(&spec.apex)?;
+        if let Some(node) = zone.node(&spec.name) {
+            if node.get(spec.rtype).is_some() {
+                return Some(
+                    "the zone has records of the pool's type at its name; the pool answers instead of them",
+                );
+            }
+            if node.get(crate::zone::types::CNAME).is_some() {
+                return Some("the zone has a CNAME at the pool's name; the pool answers its type instead");
+            }
+        }
+        let mut at = crate::zone::parent(&spec.name);
+        while let Some(up) = at.filter(|n| n.len() >= zone.apex.len()) {
+            if let Some(node) = zone.node(up) {
+                if node.get(crate::zone::types::DNAME).is_some() {
+                    return Some("the pool's name is below a DNAME of the zone");
+                }
+                if up.len() > zone.apex.len() && node.get(crate::zone::types::NS).is_some() {
+                    return Some("the pool's name is below a delegation of the zone");
+                }
+            }
+            at = crate::zone::parent(up);
+        }
+        None
     }
 
     /// No zones at all.
@@ -191,6 +275,11 @@ impl Zones {
             dnssec_ok: e.dnssec_ok,
             nsid: ctx.nsid.filter(|_| e.nsid),
         });
+        if served.pool_lengths[q.qname.len().min(255)] {
+            if let Some(reply) = pool_reply(served, raw, q, head, opt, ctx) {
+                return reply;
+            }
+        }
         let fast = match zone.node(&q.qname) {
             Some(node) => match compiled::find(node, q.qtype) {
                 Some(Fast::Simple(set)) => {
@@ -208,6 +297,10 @@ impl Zones {
                 }),
                 Some(Fast::Compiled(_)) | None => None,
             },
+            None if served.pool_parents.iter().any(|p| **p == *q.qname) => zone.negative.as_ref().map(|n| {
+                let reply = n.negative_reply(raw, q.question_end, q.qname.len(), rcode::NOERROR, head, opt);
+                (reply, rcode::NOERROR)
+            }),
             None => zone
                 .negative
                 .as_ref()
@@ -226,6 +319,47 @@ impl Zones {
         let plan = lookup::lookup(&All(self), zone, &q.qname, q.qtype);
         let question = &raw[palanquin_wire::HEADER..q.question_end];
         (render::render(question, head, &plan, opt, ctx.limit), plan.rcode)
+    }
+}
+
+/// The reply when `q` names one of the zone's pools: the pool's answer
+/// for its type (or ANY), NODATA for another type the zone has no node
+/// for; `None` leaves the query to the zone's own data.
+fn pool_reply(
+    served: &Served,
+    raw: &[u8],
+    q: &Query,
+    head: Head,
+    opt: Option<Opt<'_>>,
+    ctx: &Context<'_>,
+) -> Option<(Vec<u8>, u8)> {
+    let zone = &*served.zone;
+    let mut named = served
+        .pools
+        .iter()
+        .filter(|p| *p.spec().name == *q.qname)
+        .peekable();
+    named.peek()?;
+    let qname_len = q.qname.len();
+    match named.find(|p| p.spec().rtype == q.qtype || q.qtype == crate::zone::types::ANY) {
+        Some(pool) => {
+            let reply = pool.reply(
+                zone,
+                raw,
+                q.question_end,
+                qname_len,
+                head,
+                opt,
+                ctx.client,
+                ctx.limit,
+            );
+            Some((reply, rcode::NOERROR))
+        }
+        None if zone.node(&q.qname).is_none() => zone.negative.as_ref().map(|n| {
+            let reply = n.negative_reply(raw, q.question_end, qname_len, rcode::NOERROR, head, opt);
+            (reply, rcode::NOERROR)
+        }),
+        None => None,
     }
 }
 

@@ -21,6 +21,7 @@ mod exchange;
 mod message;
 mod name;
 mod scrub;
+mod subnet;
 
 pub use exchange::{build_query, check_answer, check_header, is_truncated, set_id, Mismatch, Question};
 pub use message::*;
@@ -28,3 +29,4 @@ pub use name::{
     from_text as name_from_text, is_below_or_at, name_at_eq, read_name, same_name, NameTextError, MAX_NAME,
 };
 pub use scrub::{scrub, Scrubbed};
+pub use subnet::{client_subnet, ClientSubnet, OPTION_ECS};

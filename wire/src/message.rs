@@ -161,7 +161,7 @@ pub struct Edns {
     pub nsid: bool,
 }
 
-fn u16_at(buf: &[u8], at: usize) -> Result<u16, Malformed> {
+pub(crate) fn u16_at(buf: &[u8], at: usize) -> Result<u16, Malformed> {
     match buf.get(at..at + 2) {
         Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
         None => Err(Malformed::Short),

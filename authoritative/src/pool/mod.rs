@@ -1,8 +1,9 @@
 //! Health-checked pools, the pure part: a member's health from its check
 //! results (rise and fall), and which members one answer hands out (the
 //! policy, `max`, what to answer when all are down), and the checks
-//! themselves (`probe.rs`, the crate's only sockets and processes). The
-//! daemon schedules the checks and keeps the state.
+//! themselves (`probe.rs`, the crate's only sockets and processes), and
+//! the answers for a pool's name (`live.rs`). The daemon schedules the
+//! checks and sets each member's standing.
 //!
 //! ```text
 //!  check results ─▶ Health::observe (rise/fall; the first result decides) ─▶ Up | Down
@@ -14,15 +15,14 @@
 //!  dns: a dns check's query, and the verdict on its answer
 //!  probe: the checks run (tcp, http, https, dns, exec), each ending within its timeout
 //!  tls: an https check's trust: the system's roots, a CA file, or none
+//!  live: a pool in service: its members' standing (atomics the daemon
+//!        sets) and the reply to a query for its name (zones.rs calls it)
 //! ```
-//!
-//! Work in progress for the pools issue: the configuration reads and
-//! checks `[[zone.pool]]` but refuses a valid pool by name, as nothing
-//! runs the checks or answers the names yet.
 
 pub mod dns;
 pub mod health;
 pub mod http;
+pub mod live;
 pub mod policy;
 pub mod probe;
 pub mod schedule;
