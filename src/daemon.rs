@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{self, Settings};
 use crate::metrics::{QueryCounters, RELOADS, ZONE_LOADS};
+use crate::pools::Pools;
 use crate::replication::Replication;
 use crate::server::{self, Generation, Shared, MAX_PENDING};
 
@@ -40,6 +41,7 @@ fn generation(
     previous: Option<&Generation>,
     zones: Arc<Zones>,
     replication: Arc<Replication>,
+    pools: Arc<Pools>,
 ) -> anyhow::Result<Generation> {
     let previous = previous.and_then(|g| g.service.as_deref());
     let service = match &settings.resolver {
@@ -56,6 +58,7 @@ fn generation(
         service,
         zones,
         replication,
+        pools,
     })
 }
 
@@ -84,13 +87,19 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     }
     let cancel = CancellationToken::new();
     let replication = Arc::new(Replication::new(cancel.child_token()));
+    // Pool checks start now; the first answers wait for their first round.
+    let pools = Arc::new(Pools::new(cancel.child_token()));
+    let plan = pools.prepare(&settings.zones);
+    let served = Zones::new(zones.clone()).with_pools(&plan.live);
+    crate::pools::warn_conflicts(&served);
     let first = generation(
         1,
         settings.clone(),
         &cache,
         None,
-        Arc::new(Zones::new(zones.clone())),
+        Arc::new(served),
         replication,
+        Arc::clone(&pools),
     )?;
     let shared = Arc::new(Shared {
         generation: ArcSwap::from_pointee(first),
@@ -132,10 +141,22 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         }
         _ => None,
     };
+    let control = match &settings.control {
+        Some(path) => {
+            let bound = crate::control::bind(path)?;
+            tracing::info!(socket = %path.display(), "control socket listening");
+            Some(bound)
+        }
+        None => None,
+    };
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
 
+    // The first round of pool checks, bounded by their timeout: queries
+    // wait in the sockets meanwhile.
+    plan.wait().await;
+    pools.commit(plan);
     // Then serve. Dropping `workers` on any way out stops the UDP threads.
     let mut workers = server::udp::Workers::spawn(udp, &shared, &cancel, &Handle::current())
         .context("cannot start the udp worker threads")?;
@@ -146,6 +167,9 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
             Arc::clone(&shared),
             cancel.clone(),
         ));
+    }
+    if let Some(bound) = control {
+        tasks.spawn(crate::control::serve(bound, Arc::clone(&shared), cancel.clone()));
     }
     if let Some((listener, handle)) = http {
         tasks.spawn(crate::metrics::upkeep(handle.clone(), cancel.clone()));
@@ -252,9 +276,10 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         || settings.metrics != old.metrics
         || settings.tcp_max_connections != old.tcp_max_connections
         || settings.cache_size != old.cache_size
+        || settings.control != old.control
     {
         tracing::warn!(
-            "listen, udp_workers, tcp_max_connections, metrics.listen and cache_size change only with a restart; keeping the current ones"
+            "listen, udp_workers, tcp_max_connections, metrics.listen, control.socket and cache_size change only with a restart; keeping the current ones"
         );
     }
     // What is not applied stays as it is in force, so /status and the next
@@ -264,6 +289,7 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
     settings.tcp_max_connections = old.tcp_max_connections;
     settings.metrics = old.metrics;
     settings.cache_size = old.cache_size;
+    settings.control.clone_from(&old.control);
     // The listen addresses in force may differ from the file's: check again.
     let host = config::host_addresses();
     if let Some(looped) = settings
@@ -279,6 +305,10 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         tracing::error!(error = %e, "zone not reloaded; its previous version (if any) stays in service");
     }
     let loaded = settings.zones.len() - failed.len();
+    // New pool members are checked once before the swap (bounded by their
+    // timeout); members that remain keep their health and drain.
+    let plan = current.pools.prepare(&settings.zones);
+    plan.wait_blocking();
     let replication = Arc::clone(&current.replication);
     // From here to the swap, transfers wait: a secondary zone's version is
     // the one in force now (a transfer may have landed during the loading).
@@ -303,12 +333,15 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         settings,
         cache,
         Some(&current),
-        Arc::new(Zones::new(zones.clone())),
+        Arc::new(Zones::new(zones.clone()).with_pools(&plan.live)),
         Arc::clone(&replication),
+        Arc::clone(&current.pools),
     ) {
         Ok(next) => {
             let number = next.number;
+            crate::pools::warn_conflicts(&next.zones);
             shared.generation.store(Arc::new(next));
+            current.pools.commit(plan);
             // Secondary tasks of zones gone or changed stop before the lock
             // goes: none of them publishes into this generation.
             replication.stop_stale(&cfgs);

@@ -171,6 +171,7 @@ pub(crate) fn status(shared: &Shared) -> Value {
         "generation": generation.number,
         "listen": generation.settings.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "resolver": resolver,
+        "pools": generation.pools.snapshot(generation.zones.pools()),
         "pending_resolutions": crate::server::MAX_PENDING - shared.pending.available_permits(),
     })
 }

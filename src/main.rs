@@ -4,9 +4,11 @@
 
 mod cli;
 mod config;
+mod control;
 mod daemon;
 mod http;
 mod metrics;
+mod pools;
 mod replication;
 mod router;
 mod server;
@@ -55,6 +57,8 @@ enum Command {
     Status(cli::status::StatusArgs),
     /// Resolve a name through the palanquin stub resolver.
     Query(cli::query::QueryArgs),
+    /// List a running daemon's pools, or drain and undrain a member.
+    Pool(cli::pool::PoolArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(args) => Ok(cli::check_config::run(args)),
         Command::Status(args) => cli::status::run(args).map(|()| ExitCode::SUCCESS),
         Command::Query(args) => cli::query::run(args),
+        Command::Pool(args) => cli::pool::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

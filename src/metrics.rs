@@ -72,6 +72,7 @@ pub(crate) fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(ZONE_LOADS, "Zone files loaded on reload, by result");
     palanquin_authoritative::metrics::describe();
     crate::replication::describe();
+    crate::pools::metrics::describe();
     metrics::describe_gauge!(GENERATION, "Configuration generation in service");
     metrics::describe_gauge!(BUILD_INFO, "Always 1; the version of this build as a label");
     metrics::describe_gauge!(

@@ -2,6 +2,7 @@
 
 pub(crate) mod check_config;
 mod out;
+pub(crate) mod pool;
 pub(crate) mod query;
 pub(crate) mod serve;
 mod stats;

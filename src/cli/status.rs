@@ -99,6 +99,9 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
         }
         _ => outln!("zones: none"),
     }
+    if status["pools"].as_array().is_some_and(|p| !p.is_empty()) {
+        super::pool::print_pools(&status["pools"]);
+    }
     let Some(resolver) = status["resolver"].as_object() else {
         outln!("recursion: off");
         return Ok(());

@@ -24,6 +24,16 @@ pub(crate) struct Config {
     /// DESIGN.md's `[[vrrp]]`: accepted by the parser so that the refusal
     /// can say it is not implemented yet.
     pub(crate) vrrp: Option<Spanned<toml::Value>>,
+    /// The daemon's local control socket.
+    pub(crate) control: Option<Control>,
+}
+
+/// `[control]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Control {
+    /// The Unix socket `palanquin pool ...` talks to.
+    pub(crate) socket: Text,
 }
 
 /// `[server]`

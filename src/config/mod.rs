@@ -20,7 +20,7 @@ mod duration;
 mod error;
 mod file;
 mod host;
-mod pool;
+pub(crate) mod pool;
 mod resolver;
 mod settings;
 mod zone;

@@ -1,6 +1,6 @@
 //! `[[zone.pool]]`: a name of a zone answered from health-checked members.
-//! Every key is checked here and a bad one named; the pools are not served
-//! yet (the checks and answers come next), so a valid pool is still refused.
+//! Every key is checked here and a bad one named, a CA file read and its
+//! certificates parsed; `src/pools/` runs the checks.
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -391,6 +391,13 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
                 verify,
                 ca_file: c.ca_file.as_ref().map(|f| resolve_path(cx.path, f.get_ref())),
             });
+            if let (Some(Tls { ca_file: Some(path), .. }), Some(f)) = (&tls, &c.ca_file) {
+                if let Err(m) = palanquin_authoritative::pool::tls::client(
+                    palanquin_authoritative::pool::tls::Trust::CaFile(path),
+                ) {
+                    return cx.err(f.span(), "zone.pool.check.ca_file", m);
+                }
+            }
             let kind = CheckKind::Http {
                 path,
                 host: c.host.as_ref().map(|h| h.get_ref().clone()),

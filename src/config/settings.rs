@@ -24,6 +24,8 @@ pub(crate) struct Settings {
     pub(crate) resolver: Option<ServiceConfig>,
     pub(crate) cache_size: usize,
     pub(crate) metrics: Option<SocketAddr>,
+    /// The control socket (`[control].socket`), if any.
+    pub(crate) control: Option<PathBuf>,
     /// Authoritative zones, in file order (loaded by `crate::zones`).
     pub(crate) zones: Vec<super::zone::ZoneConfig>,
     /// RFC 5001 NSID, sent when a client asks.
@@ -243,6 +245,13 @@ impl Settings {
                 Some(addr)
             }
         };
+        let control = match &raw.control {
+            None => None,
+            Some(c) if c.socket.get_ref().trim().is_empty() => {
+                return cx.err(c.socket.span(), "control.socket", "must be a path")
+            }
+            Some(c) => Some(resolve_path(path, c.socket.get_ref())),
+        };
         let keys = super::zone::keys(&cx, &raw.key)?;
         let zones = super::zone::zones(&cx, &raw.zone, &keys, &listen)?;
         let nsid = match &server.nsid {
@@ -269,6 +278,7 @@ impl Settings {
             resolver,
             cache_size,
             metrics,
+            control,
             zones,
             nsid,
             warnings,

@@ -35,6 +35,8 @@ pub(crate) struct ZoneConfig {
     pub(crate) notify: Vec<SocketAddr>,
     /// Signs transfers and NOTIFYs both ways; with a key, unsigned ones are refused.
     pub(crate) key: Option<TsigKey>,
+    /// Its health-checked pools.
+    pub(crate) pools: Vec<super::pool::PoolConfig>,
     /// The configuration file and the line of this `[[zone]]`, for errors.
     pub(crate) config: PathBuf,
     pub(crate) line: usize,
@@ -206,16 +208,7 @@ pub(super) fn zones(
         let z = table.get_ref();
         let wire = zone_wire(z.origin.get_ref()).or_else(|m| cx.err(z.origin.span(), "zone.origin", m))?;
         let origin = palanquin_wire::name_to_string(&wire);
-        // Every key of a pool is checked; the pools themselves are served
-        // by a later version.
         let pools = super::pool::pools(cx, &z.pool, &wire, &origin)?;
-        if let (Some(table), false) = (z.pool.first(), pools.is_empty()) {
-            return cx.err(
-                table.span(),
-                "zone.pool",
-                "pools are not implemented in this version yet (the pool itself is valid)",
-            );
-        }
         if out.iter().any(|o| o.origin == origin) {
             return cx.err(
                 z.origin.span(),
@@ -301,6 +294,7 @@ pub(super) fn zones(
             allow_transfer: allow_transfer.into_iter().map(canonical_net).collect(),
             notify: notify.into_iter().map(canonical).collect(),
             key,
+            pools,
             config: cx.path.to_owned(),
             line: cx.line_of(table.span().start),
         });

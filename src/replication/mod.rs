@@ -345,8 +345,9 @@ pub(crate) fn publish(shared: &Shared, zone: Arc<Zone>) -> Option<Arc<Zone>> {
         number: current.number,
         settings: current.settings.clone(),
         service: current.service.clone(),
-        zones: Arc::new(Zones::new(zones)),
+        zones: Arc::new(Zones::new(zones).with_pools(&current.zones.pools().cloned().collect::<Vec<_>>())),
         replication: Arc::clone(&current.replication),
+        pools: Arc::clone(&current.pools),
     }));
     // (Zones::new sets the serial and record gauges.)
     Some(old)

@@ -41,6 +41,8 @@ pub(crate) struct Generation {
     /// Replication state (journals, secondaries, statuses): one for the
     /// life of the process, handed from generation to generation.
     pub(crate) replication: Arc<crate::replication::Replication>,
+    /// Pool members and their checks: one for the life of the process.
+    pub(crate) pools: Arc<crate::pools::Pools>,
 }
 
 /// State shared by every listener (UDP threads, TCP and HTTP tasks).

@@ -5,7 +5,6 @@
 //! send without end) outlives the timeout or holds more than a bounded
 //! buffer.
 
-use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -53,6 +52,9 @@ pub enum Probe {
         /// Through the shell.
         shell: bool,
     },
+    /// A check that cannot run as configured (its TLS client could not be
+    /// set up, say): it fails, with this reason.
+    Broken(String),
 }
 
 /// Checks member `addr` (`port`, for the network checks) with `probe`,
@@ -61,7 +63,7 @@ pub async fn run(probe: &Probe, addr: IpAddr, port: u16, timeout: Duration) -> O
     let started = Instant::now();
     let target = SocketAddr::new(addr, port);
     // Where the check is, for the reason when it times out.
-    let stage = Cell::new("connecting");
+    let stage = Stage(std::sync::Mutex::new("connecting"));
     let result = match probe {
         // Its own timeout: the whole process group is killed at it.
         Probe::Exec { command, shell } => exec(command, *shell, addr, timeout).await,
@@ -89,7 +91,21 @@ pub async fn run(probe: &Probe, addr: IpAddr, port: u16, timeout: Duration) -> O
     }
 }
 
-async fn check(probe: &Probe, target: SocketAddr, stage: &Cell<&'static str>) -> Result<String, String> {
+/// Where a check is, for the reason when it times out (shared with the
+/// timeout's side: a Mutex rather than a Cell keeps the future Send).
+struct Stage(std::sync::Mutex<&'static str>);
+
+impl Stage {
+    fn set(&self, at: &'static str) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+
+    fn get(&self) -> &'static str {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+async fn check(probe: &Probe, target: SocketAddr, stage: &Stage) -> Result<String, String> {
     match probe {
         Probe::Tcp => {
             connect(target).await?;
@@ -120,6 +136,7 @@ async fn check(probe: &Probe, target: SocketAddr, stage: &Cell<&'static str>) ->
             dns_check(target, name, *address).await
         }
         Probe::Exec { .. } => Err("internal: exec runs apart".into()),
+        Probe::Broken(reason) => Err(reason.clone()),
     }
 }
 
@@ -135,7 +152,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     request: &[u8],
     expect: &http::Expect,
-    stage: &Cell<&'static str>,
+    stage: &Stage,
 ) -> Result<String, String> {
     stage.set("sending the request");
     stream

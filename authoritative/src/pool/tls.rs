@@ -11,7 +11,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// How an `https` check trusts the member's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub enum Trust<'a> {
     /// Any certificate.
     Nothing,
 }
+
+/// rustls' client configuration, for the daemon to hold one per pool.
+pub use rustls::ClientConfig;
 
 /// A client configuration for `trust`.
 pub fn client(trust: Trust<'_>) -> Result<Arc<ClientConfig>, String> {

@@ -1,0 +1,129 @@
+//! One member's checks: a task that runs its probe at once, then at its
+//! own phase in the interval and every jittered interval after, and turns
+//! each result into the member's health (rise and fall), its metrics and,
+//! when the state changes, one log line.
+//!
+//! ```text
+//!  probe::run (ends within the timeout) ─▶ Health::observe ─▶ MemberCell (answers)
+//!        ▲                                      │              Status (status, pool list)
+//!        └── sleep: phase, then interval ±10% ──┘              metrics; a change: one log line
+//! ```
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use palanquin_authoritative::pool::health::{Health, Outcome, State, Thresholds};
+use palanquin_authoritative::pool::live::MemberCell;
+use palanquin_authoritative::pool::probe::{self, Probe};
+use palanquin_authoritative::pool::schedule;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics as m;
+
+/// What the operator sees of a member beyond its cell.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Status {
+    /// Rise and fall, and the last result.
+    pub(crate) health: Health,
+    /// When the last check ended.
+    pub(crate) checked_at: Option<SystemTime>,
+    /// When the state last changed.
+    pub(crate) since: Option<SystemTime>,
+}
+
+/// The names a member's log lines and metrics carry.
+#[derive(Debug, Clone)]
+pub(crate) struct Labels {
+    pub(crate) zone: String,
+    pub(crate) pool: String,
+    pub(crate) member: String,
+}
+
+/// Locks `status`; a panic elsewhere cannot leave it half-written.
+pub(crate) fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    status.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The checks of one member, until `cancel`.
+pub(crate) struct Checker {
+    pub(crate) addr: IpAddr,
+    pub(crate) port: u16,
+    pub(crate) probe: Arc<Probe>,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) thresholds: Thresholds,
+    pub(crate) labels: Labels,
+    pub(crate) cell: Arc<MemberCell>,
+    pub(crate) status: Arc<Mutex<Status>>,
+}
+
+impl Checker {
+    /// Runs the checks until `cancel`.
+    pub(crate) async fn run(self, cancel: CancellationToken) {
+        let key = format!("{}/{}/{}", self.labels.zone, self.labels.pool, self.addr);
+        let phase = schedule::phase(key.as_bytes(), self.interval);
+        let born = Instant::now();
+        let mut due = born;
+        let mut first = true;
+        loop {
+            let started = Instant::now();
+            let outcome = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                o = probe::run(&self.probe, self.addr, self.port, self.timeout) => o,
+            };
+            self.record(outcome, started - born);
+            due = if std::mem::take(&mut first) {
+                started + phase
+            } else {
+                due + schedule::next_interval(self.interval, rand::random())
+            };
+            // A check that overran (it cannot by more than its timeout)
+            // starts the next one now rather than in a burst of catch-ups.
+            due = due.max(Instant::now());
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep_until(due.into()) => {}
+            }
+        }
+    }
+
+    /// Takes one result: health, cell, metrics, and the log line of a change.
+    fn record(&self, outcome: Outcome, at: Duration) {
+        let Labels { zone, pool, member } = &self.labels;
+        let result = if outcome.ok { "ok" } else { "fail" };
+        metrics::counter!(m::CHECKS, "zone" => zone.clone(), "pool" => pool.clone(), "member" => member.clone(), "result" => result).increment(1);
+        metrics::histogram!(m::CHECK_DURATION, "zone" => zone.clone(), "pool" => pool.clone())
+            .record(outcome.latency.as_secs_f64());
+        let reason = outcome.reason.clone();
+        let mut status = lock(&self.status);
+        let change = status.health.observe(outcome, at, self.thresholds);
+        let now = SystemTime::now();
+        status.checked_at = Some(now);
+        let state = status.health.state();
+        self.cell.set_health(state);
+        if let Some((from, to)) = change {
+            status.since = Some(now);
+            drop(status);
+            m::set_member(&self.labels, &self.cell);
+            metrics::counter!(m::TRANSITIONS, "zone" => zone.clone(), "pool" => pool.clone(), "member" => member.clone(), "to" => state_name(to)).increment(1);
+            match to {
+                State::Down => {
+                    tracing::warn!(zone, pool, member, from = state_name(from), reason, "pool member down")
+                }
+                _ => tracing::info!(zone, pool, member, from = state_name(from), reason, "pool member up"),
+            }
+        }
+    }
+}
+
+/// A state's name in logs, metrics and status.
+pub(crate) fn state_name(s: State) -> &'static str {
+    match s {
+        State::Unknown => "unknown",
+        State::Up => "up",
+        State::Down => "down",
+    }
+}

@@ -1,0 +1,49 @@
+//! Metric names of the pools (the answers' counter is the authoritative
+//! crate's `palanquin_pool_answers_total`). Every member's series exist, at
+//! 0, from the moment its pool is configured.
+
+use palanquin_authoritative::pool::live::MemberCell;
+
+use super::check::Labels;
+
+/// 1 while the member's checks say up, 0 while down or not checked yet; by
+/// `zone`, `pool`, `member`.
+pub(crate) const MEMBER_UP: &str = "palanquin_pool_member_up";
+/// 1 while the operator has the member drained.
+pub(crate) const MEMBER_DRAINED: &str = "palanquin_pool_member_drained";
+/// Checks by `zone`, `pool`, `member` and `result` (`ok`, `fail`).
+pub(crate) const CHECKS: &str = "palanquin_pool_checks_total";
+/// How long checks took, by `zone` and `pool`.
+pub(crate) const CHECK_DURATION: &str = "palanquin_pool_check_duration_seconds";
+/// State changes by `zone`, `pool`, `member` and `to` (`up`, `down`).
+pub(crate) const TRANSITIONS: &str = "palanquin_pool_member_transitions_total";
+
+/// Describes the pools' metrics.
+pub(crate) fn describe() {
+    metrics::describe_gauge!(MEMBER_UP, "1 while a pool member's checks say it is up");
+    metrics::describe_gauge!(MEMBER_DRAINED, "1 while a pool member is drained by the operator");
+    metrics::describe_counter!(CHECKS, "Pool member checks by result");
+    metrics::describe_histogram!(CHECK_DURATION, "How long pool member checks took, in seconds");
+    metrics::describe_counter!(TRANSITIONS, "Pool member state changes, by the state entered");
+}
+
+/// Registers a new member's series at 0 and sets its gauges.
+pub(crate) fn register(l: &Labels, cell: &MemberCell) {
+    for result in ["ok", "fail"] {
+        let _ = metrics::counter!(CHECKS, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), "result" => result);
+    }
+    for to in ["up", "down"] {
+        let _ = metrics::counter!(TRANSITIONS, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), "to" => to);
+    }
+    let _ = metrics::histogram!(CHECK_DURATION, "zone" => l.zone.clone(), "pool" => l.pool.clone());
+    set_member(l, cell);
+}
+
+/// Sets a member's gauges from its cell.
+pub(crate) fn set_member(l: &Labels, cell: &MemberCell) {
+    let up = cell.health() == palanquin_authoritative::pool::health::State::Up;
+    metrics::gauge!(MEMBER_UP, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone())
+        .set(f64::from(u8::from(up)));
+    metrics::gauge!(MEMBER_DRAINED, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone())
+        .set(f64::from(u8::from(cell.drained())));
+}
