@@ -48,12 +48,16 @@ impl Drop for Bound {
 /// one that a live daemon answers on is not.
 pub(crate) fn bind(path: &Path) -> anyhow::Result<Bound> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot make the folder of the control socket {}", path.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot make the folder of the control socket {}", path.display()))?;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750));
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            anyhow::bail!("control socket {}: a file that is not a socket is in the way", path.display());
+            anyhow::bail!(
+                "control socket {}: a file that is not a socket is in the way",
+                path.display()
+            );
         }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             anyhow::bail!(
@@ -61,12 +65,17 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<Bound> {
                 path.display()
             );
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot replace the stale control socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot replace the stale control socket {}", path.display()))?;
     }
     let listener = std::os::unix::net::UnixListener::bind(path)
         .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .with_context(|| format!("cannot set the permissions of the control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).with_context(|| {
+        format!(
+            "cannot set the permissions of the control socket {}",
+            path.display()
+        )
+    })?;
     listener.set_nonblocking(true)?;
     Ok(Bound {
         listener,
@@ -126,6 +135,8 @@ pub(crate) fn handle(shared: &Shared, request: &str) -> Value {
                 Err(e) => json!({"ok": false, "error": e}),
             }
         }
-        _ => json!({"ok": false, "error": format!("unknown request {request:?} (pool list | pool drain|undrain ZONE POOL MEMBER)")}),
+        _ => {
+            json!({"ok": false, "error": format!("unknown request {request:?} (pool list | pool drain|undrain ZONE POOL MEMBER)")})
+        }
     }
 }

@@ -80,43 +80,9 @@ fn raise_open_files_limit() {
 /// Runs the daemon until a termination signal.
 pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     raise_open_files_limit();
-    let cache = Arc::new(Cache::new(settings.cache_size));
-    let zones = crate::zones::load_all(&settings.zones)?;
-    for z in &zones {
-        tracing::info!(zone = z.name(), serial = z.serial(), records = z.records(), file = %z.file().display(), "zone loaded");
-    }
-    let cancel = CancellationToken::new();
-    let replication = Arc::new(Replication::new(cancel.child_token()));
-    // Pool checks start now; the first answers wait for their first round.
-    let pools = Arc::new(Pools::new(cancel.child_token()));
-    let plan = pools.prepare(&settings.zones);
-    let served = Zones::new(zones.clone()).with_pools(&plan.live);
-    crate::pools::warn_conflicts(&served);
-    let first = generation(
-        1,
-        settings.clone(),
-        &cache,
-        None,
-        Arc::new(served),
-        replication,
-        Arc::clone(&pools),
-    )?;
-    let shared = Arc::new(Shared {
-        generation: ArcSwap::from_pointee(first),
-        pending: Arc::new(Semaphore::new(MAX_PENDING)),
-        tcp_slots: Arc::new(Semaphore::new(settings.tcp_max_connections)),
-        tcp_outsider_slots: Arc::new(Semaphore::new(server::tcp::outsider_slots(
-            settings.tcp_max_connections,
-        ))),
-        // A client may hold at most a quarter of the slots (at least one).
-        tcp_per_client: server::per_client::PerClient::new(settings.tcp_max_connections / 4),
-        resolving: TaskTracker::new(),
-        udp_counters: QueryCounters::new("udp"),
-        tcp_counters: QueryCounters::new("tcp"),
-        started: Instant::now(),
-    });
     // Bind every socket and register the signals first: a failure here
-    // leaves nothing running behind the error.
+    // leaves nothing running behind the error. Queries wait in the
+    // sockets until the zones are loaded and the workers start.
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for &addr in &settings.listen {
@@ -152,6 +118,44 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+
+    // The zones, loaded once the sockets are ours.
+    let cache = Arc::new(Cache::new(settings.cache_size));
+    let zones = crate::zones::load_all(&settings.zones)?;
+    for z in &zones {
+        tracing::info!(zone = z.name(), serial = z.serial(), records = z.records(), file = %z.file().display(), "zone loaded");
+    }
+    let cancel = CancellationToken::new();
+    let replication = Arc::new(Replication::new(cancel.child_token()));
+    // Pool checks start now, with the listeners bound (a member may be
+    // this daemon); the first answers wait for their first round.
+    let pools = Arc::new(Pools::new(cancel.child_token()));
+    let plan = pools.prepare(&settings.zones);
+    let served = Zones::new(zones.clone()).with_pools(&plan.live);
+    crate::pools::warn_conflicts(&served);
+    let first = generation(
+        1,
+        settings.clone(),
+        &cache,
+        None,
+        Arc::new(served),
+        replication,
+        Arc::clone(&pools),
+    )?;
+    let shared = Arc::new(Shared {
+        generation: ArcSwap::from_pointee(first),
+        pending: Arc::new(Semaphore::new(MAX_PENDING)),
+        tcp_slots: Arc::new(Semaphore::new(settings.tcp_max_connections)),
+        tcp_outsider_slots: Arc::new(Semaphore::new(server::tcp::outsider_slots(
+            settings.tcp_max_connections,
+        ))),
+        // A client may hold at most a quarter of the slots (at least one).
+        tcp_per_client: server::per_client::PerClient::new(settings.tcp_max_connections / 4),
+        resolving: TaskTracker::new(),
+        udp_counters: QueryCounters::new("udp"),
+        tcp_counters: QueryCounters::new("tcp"),
+        started: Instant::now(),
+    });
 
     // The first round of pool checks, bounded by their timeout: queries
     // wait in the sockets meanwhile.

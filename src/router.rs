@@ -239,7 +239,9 @@ mod tests {
             zones: Arc::new(palanquin_authoritative::Zones::new(
                 zones.into_iter().map(Arc::new).collect(),
             )),
-            pools: Arc::new(crate::pools::Pools::new(tokio_util::sync::CancellationToken::new())),
+            pools: Arc::new(crate::pools::Pools::new(
+                tokio_util::sync::CancellationToken::new(),
+            )),
             replication: Arc::new(crate::replication::Replication::new(
                 tokio_util::sync::CancellationToken::new(),
             )),

@@ -69,8 +69,12 @@ fn ask(config: &std::path::Path, request: &str) -> Result<Value> {
             config.display()
         );
     };
-    let mut stream = UnixStream::connect(&path)
-        .with_context(|| format!("cannot reach the daemon's control socket {}: is it running?", path.display()))?;
+    let mut stream = UnixStream::connect(&path).with_context(|| {
+        format!(
+            "cannot reach the daemon's control socket {}: is it running?",
+            path.display()
+        )
+    })?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(format!("{request}\n").as_bytes())?;
     let mut line = String::new();
@@ -160,7 +164,11 @@ pub(crate) fn print_pools(pools: &Value) {
                 name,
                 member,
                 m["state"].as_str().unwrap_or("?"),
-                if m["drained"] == Value::Bool(true) { "drained" } else { "-" },
+                if m["drained"] == Value::Bool(true) {
+                    "drained"
+                } else {
+                    "-"
+                },
                 m["last_latency_ms"]
                     .as_f64()
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}")),

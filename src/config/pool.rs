@@ -391,11 +391,32 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
                 verify,
                 ca_file: c.ca_file.as_ref().map(|f| resolve_path(cx.path, f.get_ref())),
             });
-            if let (Some(Tls { ca_file: Some(path), .. }), Some(f)) = (&tls, &c.ca_file) {
+            if let (
+                Some(Tls {
+                    ca_file: Some(path), ..
+                }),
+                Some(f),
+            ) = (&tls, &c.ca_file)
+            {
+                let pem = match cx.host.files.get(path) {
+                    Some(Ok(bytes)) => bytes,
+                    Some(Err(e)) => {
+                        return cx.err(
+                            f.span(),
+                            "zone.pool.check.ca_file",
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    }
+                    None => return cx.err(f.span(), "zone.pool.check.ca_file", "the file was not read"),
+                };
                 if let Err(m) = palanquin_authoritative::pool::tls::client(
-                    palanquin_authoritative::pool::tls::Trust::CaFile(path),
+                    palanquin_authoritative::pool::tls::Trust::CaPem(pem),
                 ) {
-                    return cx.err(f.span(), "zone.pool.check.ca_file", m);
+                    return cx.err(
+                        f.span(),
+                        "zone.pool.check.ca_file",
+                        format!("{}: {m}", path.display()),
+                    );
                 }
             }
             let kind = CheckKind::Http {

@@ -111,9 +111,23 @@ impl Checker {
             metrics::counter!(m::TRANSITIONS, "zone" => zone.clone(), "pool" => pool.clone(), "member" => member.clone(), "to" => state_name(to)).increment(1);
             match to {
                 State::Down => {
-                    tracing::warn!(zone, pool, member, from = state_name(from), reason, "pool member down")
+                    tracing::warn!(
+                        zone,
+                        pool,
+                        member,
+                        from = state_name(from),
+                        reason,
+                        "pool member down"
+                    )
                 }
-                _ => tracing::info!(zone, pool, member, from = state_name(from), reason, "pool member up"),
+                _ => tracing::info!(
+                    zone,
+                    pool,
+                    member,
+                    from = state_name(from),
+                    reason,
+                    "pool member up"
+                ),
             }
         }
     }

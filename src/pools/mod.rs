@@ -405,7 +405,11 @@ fn probe(check: &CheckConfig, addr: IpAddr, tls: Option<Result<Arc<tls::ClientCo
                 tls,
                 host: host
                     .as_ref()
-                    .map(|h| h.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(h.as_str(), |(n, _)| n))
+                    .map(|h| {
+                        h.rsplit_once(':')
+                            .filter(|(_, p)| p.parse::<u16>().is_ok())
+                            .map_or(h.as_str(), |(n, _)| n)
+                    })
                     .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned()),
             }
         }

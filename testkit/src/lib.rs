@@ -7,8 +7,10 @@
 //!   test ──▶ Daemon::start(bin, addr, toml)     ──▶ palanquin serve, SIGTERM on drop; dig helpers
 //!   test ──▶ netns::isolated(addrs, || ...)     ──▶ the closure in a private network namespace
 //!   test ──▶ Peer::start(dir, program, args)   ──▶ any real server (NSD, Knot) from a written config
+//!   test ──▶ Backend::start(addr, Mode)         ──▶ a pool member: TCP, HTTP(S), or one that misbehaves
 //! ```
 
+pub mod backend;
 pub mod daemon;
 pub mod fake;
 pub mod netns;

@@ -8,6 +8,8 @@ mod config;
 mod forwarding;
 mod lifecycle;
 mod oracle;
+mod pool_checks;
+mod pools;
 mod replication;
 mod stale;
 mod tcp_slots;

@@ -9,7 +9,8 @@
 //!        ─▶ header + question + one A/AAAA per chosen member + the zone's tail + OPT
 //! ```
 //!
-//! The TTL is the pool's `ttl`, or `down_ttl` while any primary member is
+//! With nothing to hand out (`all_down = "none"`), the reply is the zone's
+//! NODATA. The TTL is the pool's `ttl`, or `down_ttl` while any primary member is
 //! down, so that resolvers come back sooner when things are changing. A
 //! hashed pool keys the client by its EDNS Client Subnet when the query
 //! carries one, and echoes it with the scope the answer holds for
@@ -200,6 +201,11 @@ impl LivePool {
             (_, None) => Vec::new(),
         };
         let chosen = self.pick(&key);
+        // Nothing to hand out (all down, `all_down = "none"`): NODATA, with
+        // the SOA so that resolvers cache it only for the negative TTL.
+        if let (true, Some(n)) = (chosen.addrs.is_empty(), &zone.negative) {
+            return n.negative_reply(raw, question_end, qname_len, 0, head, opt);
+        }
         let tail = zone.tail.as_ref();
         let mut out = Vec::with_capacity(question_end + 28 * chosen.addrs.len() + 160);
         out.extend_from_slice(&head.id.to_be_bytes());

@@ -20,6 +20,8 @@ pub enum Trust<'a> {
     System,
     /// The certificates in this PEM file.
     CaFile(&'a Path),
+    /// The certificates in this PEM text (a CA file already read).
+    CaPem(&'a [u8]),
     /// Any certificate.
     Nothing,
 }
@@ -38,19 +40,23 @@ pub fn client(trust: Trust<'_>) -> Result<Arc<ClientConfig>, String> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
             .with_no_client_auth(),
-        Trust::System | Trust::CaFile(_) => {
+        Trust::System | Trust::CaFile(_) | Trust::CaPem(_) => {
             let mut roots = RootCertStore::empty();
             let certs: Vec<CertificateDer<'static>> = match trust {
                 Trust::CaFile(path) => CertificateDer::pem_file_iter(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?
                     .collect::<Result<_, _>>()
                     .map_err(|e| format!("{}: {e}", path.display()))?,
+                Trust::CaPem(pem) => CertificateDer::pem_slice_iter(pem)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("not PEM certificates: {e}"))?,
                 _ => rustls_native_certs::load_native_certs().certs,
             };
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(match trust {
                     Trust::CaFile(path) => format!("{} holds no certificate", path.display()),
+                    Trust::CaPem(_) => "no certificate in the file".into(),
                     _ => "the system has no trusted root certificates".into(),
                 });
             }
