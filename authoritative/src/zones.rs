@@ -150,7 +150,7 @@ impl Zones {
                 }
             }
             served.pools = mine.into();
-            served.pool_lengths = Box::new(lengths);
+            *served.pool_lengths = lengths;
             served.pool_parents = parents.into();
         }
         self

@@ -56,16 +56,25 @@ pub(crate) struct Checker {
     pub(crate) labels: Labels,
     pub(crate) cell: Arc<MemberCell>,
     pub(crate) status: Arc<Mutex<Status>>,
+    /// When the first check starts, after the task does: a new member's
+    /// place in the spread of the first round (zero for one whose
+    /// standing is kept).
+    pub(crate) first_after: Duration,
 }
 
 impl Checker {
     /// Runs the checks until `cancel`.
     pub(crate) async fn run(self, cancel: CancellationToken) {
-        let key = format!("{}/{}/{}", self.labels.zone, self.labels.pool, self.addr);
+        let key = super::labels_key(&self.labels);
         let phase = schedule::phase(key.as_bytes(), self.interval);
         let born = Instant::now();
         let mut due = born;
         let mut first = true;
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(self.first_after) => {}
+        }
         loop {
             let started = Instant::now();
             let outcome = tokio::select! {

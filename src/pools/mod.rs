@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use palanquin_authoritative::pool::http;
 use palanquin_authoritative::pool::live::{LivePool, MemberCell, PoolSpec};
 use palanquin_authoritative::pool::probe::Probe;
+use palanquin_authoritative::pool::schedule;
 use palanquin_authoritative::pool::tls::{self, Trust};
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
@@ -39,6 +40,10 @@ use check::{Checker, Labels, Status};
 /// How much longer than the longest check timeout the first round may take
 /// (tasks starting, an exec check's process group being killed).
 const FIRST_ROUND_SLACK: Duration = Duration::from_millis(250);
+/// The first round's checks start this far apart on average (20,000 a
+/// second), and over at most half the shortest timeout: thousands of new
+/// members are not a burst of thousands of connections at once.
+const FIRST_ROUND_PACE: Duration = Duration::from_micros(50);
 
 /// Which member: zone apex, pool name, type, address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,7 +75,9 @@ pub(crate) struct Plan {
     members: HashMap<Key, Arc<Running>>,
     /// The members checked for the first time: the swap waits for them.
     fresh: Vec<Arc<MemberCell>>,
+    /// The longest timeout of the new members, and the first round's spread.
     wait: Duration,
+    spread: Duration,
     /// The pools, for `Zones::with_pools`.
     pub(crate) live: Vec<Arc<LivePool>>,
 }
@@ -93,7 +100,7 @@ impl Plan {
 
     /// The longest the first round may take.
     fn deadline(&self, from: Instant) -> Instant {
-        from + self.wait + FIRST_ROUND_SLACK
+        from + self.spread + self.wait + FIRST_ROUND_SLACK
     }
 
     /// Waits (on a blocking thread) for the new members' first round.
@@ -154,6 +161,7 @@ impl Pools {
             members: HashMap::new(),
             fresh: Vec::new(),
             wait: Duration::ZERO,
+            spread: first_round_spread(zones, &current),
             live: Vec::new(),
         };
         for zone in zones {
@@ -187,7 +195,20 @@ impl Pools {
                             if kept.is_none() {
                                 metrics::register(&labels, &cell);
                             }
-                            Arc::new(self.start(pool, member.addr, labels, cell, status, tls.clone()))
+                            let first_after = if kept.is_none() {
+                                plan.spread
+                                    .mul_f64(schedule::unit(labels_key(&labels).as_bytes()))
+                            } else {
+                                Duration::ZERO
+                            };
+                            Arc::new(self.start(
+                                pool,
+                                member.addr,
+                                labels,
+                                (cell, status),
+                                tls.clone(),
+                                first_after,
+                            ))
                         }
                     };
                     cells.push(Arc::clone(&running.cell));
@@ -210,9 +231,9 @@ impl Pools {
         pool: &PoolConfig,
         addr: IpAddr,
         labels: Labels,
-        cell: Arc<MemberCell>,
-        status: Arc<Mutex<Status>>,
+        (cell, status): (Arc<MemberCell>, Arc<Mutex<Status>>),
         tls: Option<Result<Arc<tls::ClientConfig>, String>>,
+        first_after: Duration,
     ) -> Running {
         let check = &pool.check;
         let checker = Checker {
@@ -225,6 +246,7 @@ impl Pools {
             labels: labels.clone(),
             cell: Arc::clone(&cell),
             status: Arc::clone(&status),
+            first_after,
         };
         let task = Handle::current().spawn(checker.run(self.cancel.child_token()));
         Running {
@@ -319,6 +341,39 @@ impl Pools {
             .collect();
         Value::Array(pools)
     }
+}
+
+/// How long the first round of the members new in `zones` (not in
+/// `current`) is spread over: [`FIRST_ROUND_PACE`] per member, at most half
+/// the shortest of their timeouts.
+fn first_round_spread(zones: &[ZoneConfig], current: &HashMap<Key, Arc<Running>>) -> Duration {
+    let mut fresh = 0u32;
+    let mut shortest = Duration::MAX;
+    for zone in zones {
+        for pool in &zone.pools {
+            for m in &pool.members {
+                let key = Key {
+                    apex: zone.apex.clone(),
+                    pool: pool.name.clone(),
+                    rtype: pool.rtype,
+                    addr: m.addr,
+                };
+                if !current.contains_key(&key) {
+                    fresh += 1;
+                    shortest = shortest.min(pool.check.timeout);
+                }
+            }
+        }
+    }
+    if fresh < 2 {
+        return Duration::ZERO;
+    }
+    (FIRST_ROUND_PACE * fresh).min(shortest / 2)
+}
+
+/// A member's key for its phases: the same in every process and release.
+pub(crate) fn labels_key(l: &Labels) -> String {
+    format!("{}/{}/{}", l.zone, l.pool, l.member)
 }
 
 /// Warns of each pool of `zones` that hides some of its zone's data.

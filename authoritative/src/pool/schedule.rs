@@ -15,6 +15,12 @@ pub fn phase(key: &[u8], interval: Duration) -> Duration {
     interval.mul_f64(super::policy::unit_of(key))
 }
 
+/// A fixed number in [0, 1) from `key`: where in a spread a member's
+/// first check falls.
+pub fn unit(key: &[u8]) -> f64 {
+    super::policy::unit_of(key)
+}
+
 /// The next interval, with `random` (64 random bits) as its jitter.
 pub fn next_interval(interval: Duration, random: u64) -> Duration {
     let u = (random >> 11) as f64 / (1u64 << 53) as f64;
