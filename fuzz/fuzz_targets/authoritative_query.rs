@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(i) = zones.find(&q.qname) else { return };
     for limit in [None, Some(512), Some(1232)] {
         for nsid in [None, Some(&b"node"[..])] {
-            let ctx = Context { recursion_available: nsid.is_some(), nsid, limit };
+            let ctx = Context { recursion_available: nsid.is_some(), nsid, limit, client: None };
             let reply = zones.answer(i, data, &q, &ctx);
             assert!(wire::layout(&reply).is_ok(), "well formed");
             assert_eq!(&reply[..2], &data[..2], "the client's ID");
