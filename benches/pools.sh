@@ -8,7 +8,8 @@
 #   OUT (default /tmp/pools.json)   DNSPERF_OPTS="-c 32 -q 180 -T 2"
 # The script re-runs itself in a private network namespace (only `lo`).
 #
-# 1. Answers. Zone pools.test.: h0..h99999 A (static) and p0..p99, each a
+# 1. Answers. Zone pools.test.: h0..h99999, 4 A each (static, a plain round
+#    robin, the same answer size) and p0..p99, each a
 #    pool of 4 members (127.0.5.1-4, checked over TCP every second; a
 #    listener in the namespace accepts on port 8080). Two query files of
 #    1,000 names each, shuffled, fixed seed: static names, and pool names.
@@ -54,7 +55,7 @@ fi
 # --- inside the private network namespace --------------------------------------
 TRIALS=${TRIALS:-5} TRIAL_SECONDS=${TRIAL_SECONDS:-2} MEMBERS=${MEMBERS:-10000} CHECK_SECONDS=${CHECK_SECONDS:-20}
 read -ra PERF <<<"${DNSPERF_OPTS:--c 32 -q 180 -T 2}"
-declare -A PID WANT=([reflector]=any) ADDR=([reflector]=127.0.5.9:5300 [palanquin]=127.0.5.10:5300
+declare -A PID WANT=([reflector]=any [palanquin]=any [pdns]=any) ADDR=([reflector]=127.0.5.9:5300 [palanquin]=127.0.5.10:5300
   [pdns]=127.0.5.13:5300 [checks]=127.0.5.20:5300)
 ip link set lo up   # 127.0.0.0/8 is local: every 127.x.y.z is an address of lo
 sysctl -qw net.core.somaxconn=65535   # this namespace's: the listener's backlog
@@ -68,7 +69,9 @@ python3 - "$tmp" "$MEMBERS" <<'PY'   # zones, configs' pool tables, query files 
 import random, sys
 d, members, r = sys.argv[1], int(sys.argv[2]), random.Random(1)
 head = "$ORIGIN pools.test.\n$TTL 86400\n@ IN SOA ns1 hostmaster 1 3600 600 864000 86400\n@ IN NS ns1\nns1 IN A 127.0.5.1\n"
-static = [f"h{i} IN A 192.0.{2 + i // 65536}.{i % 254 + 1}\n" for i in range(100000)]
+# Each static name is a plain DNS round robin of 4 addresses: what a pool of 4 replaces,
+# and the same answer size as a pool's.
+static = [f"h{i} IN A 192.0.{2 + i // 65536}.{i % 254 + 1}\n" + "".join(f"h{i} IN A 198.51.{k}.{i % 254 + 1}\n" for k in range(3)) for i in range(100000)]
 four = ["127.0.5.1", "127.0.5.2", "127.0.5.3", "127.0.5.4"]
 with open(f"{d}/zone", "w") as f:
     f.write(head); f.writelines(static)
@@ -191,7 +194,7 @@ for s in servers:
         res[f"{s} {q}"] = {**m, "rounds": [t["qps_per_core"] for t in trials],
                            "response_codes": open(f"{tmp}/{s}.{q}.rcodes").read().strip()}
 floor = res.get("reflector static")
-print(f"\npools.test.: 100k static names, 100 pools of 4 members; dnsperf {perf_opts}; median of {len(trials)} rounds")
+print(f"\npools.test.: 100k static names of 4 A each, 100 pools of 4 members; dnsperf {perf_opts}; median of {len(trials)} rounds")
 hdr = f"{'server, names':<18} {'QPS':>7} {'share':>5} {'QPS/core':>8} {'(range)':>15} {'floor':>6}  response codes"
 print(hdr); print("-" * len(hdr))
 for k, r in res.items():

@@ -54,7 +54,9 @@ struct Served {
     has_children: bool,
     /// The zone's pools (most zones: none).
     pools: Box<[Arc<LivePool>]>,
-    /// Which name lengths some pool has: other names skip the pool check.
+    /// The pools by name (an A and an AAAA pool may share one).
+    pool_names: AHashMap<Box<[u8]>, Vec<usize>>,
+    /// Which name lengths some pool has: other names skip the pool lookup.
     pool_lengths: Box<[bool; 256]>,
     /// Names above a pool with no node of their own (empty non-terminals).
     pool_parents: Box<[Box<[u8]>]>,
@@ -103,6 +105,7 @@ impl Zones {
                     queries,
                     has_children: false,
                     pools: Box::default(),
+                    pool_names: AHashMap::new(),
                     pool_lengths: Box::new([false; 256]),
                     pool_parents: Box::default(),
                 }
@@ -138,8 +141,10 @@ impl Zones {
                 .collect();
             let mut lengths = [false; 256];
             let mut parents: Vec<Box<[u8]>> = Vec::new();
-            for p in &mine {
+            let mut names: AHashMap<Box<[u8]>, Vec<usize>> = AHashMap::new();
+            for (i, p) in mine.iter().enumerate() {
                 let name = &p.spec().name;
+                names.entry(name.clone()).or_default().push(i);
                 lengths[name.len().min(255)] = true;
                 let mut at = crate::zone::parent(name);
                 while let Some(up) = at.filter(|n| n.len() > zone.apex.len()) {
@@ -150,6 +155,7 @@ impl Zones {
                 }
             }
             served.pools = mine.into();
+            served.pool_names = names;
             *served.pool_lengths = lengths;
             served.pool_parents = parents.into();
         }
@@ -334,14 +340,13 @@ fn pool_reply(
     ctx: &Context<'_>,
 ) -> Option<(Vec<u8>, u8)> {
     let zone = &*served.zone;
-    let mut named = served
-        .pools
-        .iter()
-        .filter(|p| *p.spec().name == *q.qname)
-        .peekable();
-    named.peek()?;
+    let named = served.pool_names.get(q.qname.as_slice())?;
     let qname_len = q.qname.len();
-    match named.find(|p| p.spec().rtype == q.qtype || q.qtype == crate::zone::types::ANY) {
+    let pool = named
+        .iter()
+        .map(|&i| &served.pools[i])
+        .find(|p| p.spec().rtype == q.qtype || q.qtype == crate::zone::types::ANY);
+    match pool {
         Some(pool) => {
             let reply = pool.reply(
                 zone,

@@ -60,6 +60,7 @@ pub(crate) struct Checker {
     /// place in the spread of the first round (zero for one whose
     /// standing is kept).
     pub(crate) first_after: Duration,
+    pub(crate) meters: m::Meters,
 }
 
 impl Checker {
@@ -102,11 +103,9 @@ impl Checker {
     /// Takes one result: health, cell, metrics, and the log line of a change.
     fn record(&self, outcome: Outcome, at: Duration) {
         let Labels { zone, pool, member } = &self.labels;
-        let result = if outcome.ok { "ok" } else { "fail" };
-        metrics::counter!(m::CHECKS, "zone" => zone.clone(), "pool" => pool.clone(), "member" => member.clone(), "result" => result).increment(1);
-        metrics::histogram!(m::CHECK_DURATION, "zone" => zone.clone(), "pool" => pool.clone())
-            .record(outcome.latency.as_secs_f64());
-        let reason = outcome.reason.clone();
+        let meters = &self.meters;
+        if outcome.ok { &meters.ok } else { &meters.fail }.increment(1);
+        meters.duration.record(outcome.latency.as_secs_f64());
         let mut status = lock(&self.status);
         let change = status.health.observe(outcome, at, self.thresholds);
         let now = SystemTime::now();
@@ -115,9 +114,10 @@ impl Checker {
         self.cell.set_health(state);
         if let Some((from, to)) = change {
             status.since = Some(now);
+            let reason = status.health.last().map(|o| o.reason.clone()).unwrap_or_default();
             drop(status);
             m::set_member(&self.labels, &self.cell);
-            metrics::counter!(m::TRANSITIONS, "zone" => zone.clone(), "pool" => pool.clone(), "member" => member.clone(), "to" => state_name(to)).increment(1);
+            if to == State::Up { &meters.to_up } else { &meters.to_down }.increment(1);
             match to {
                 State::Down => {
                     tracing::warn!(

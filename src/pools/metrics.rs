@@ -4,6 +4,8 @@
 
 use palanquin_authoritative::pool::live::MemberCell;
 
+use metrics::{Counter, Histogram};
+
 use super::check::Labels;
 
 /// 1 while the member's checks say up, 0 while down or not checked yet; by
@@ -27,16 +29,32 @@ pub(crate) fn describe() {
     metrics::describe_counter!(TRANSITIONS, "Pool member state changes, by the state entered");
 }
 
-/// Registers a new member's series at 0 and sets its gauges.
-pub(crate) fn register(l: &Labels, cell: &MemberCell) {
-    for result in ["ok", "fail"] {
-        let _ = metrics::counter!(CHECKS, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), "result" => result);
+/// A member's counters, looked up once (a check then costs an atomic add,
+/// not a registry lookup of its labels).
+#[derive(Clone)]
+pub(crate) struct Meters {
+    /// Checks passed and failed.
+    pub(crate) ok: Counter,
+    pub(crate) fail: Counter,
+    /// Check latency.
+    pub(crate) duration: Histogram,
+    /// State changes to up and to down.
+    pub(crate) to_up: Counter,
+    pub(crate) to_down: Counter,
+}
+
+/// A member's series, registered at 0 for a new member.
+pub(crate) fn meters(l: &Labels) -> Meters {
+    let counter = |name: &'static str, key: &'static str, value: &'static str| {
+        metrics::counter!(name, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), key => value)
+    };
+    Meters {
+        ok: counter(CHECKS, "result", "ok"),
+        fail: counter(CHECKS, "result", "fail"),
+        duration: metrics::histogram!(CHECK_DURATION, "zone" => l.zone.clone(), "pool" => l.pool.clone()),
+        to_up: counter(TRANSITIONS, "to", "up"),
+        to_down: counter(TRANSITIONS, "to", "down"),
     }
-    for to in ["up", "down"] {
-        let _ = metrics::counter!(TRANSITIONS, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), "to" => to);
-    }
-    let _ = metrics::histogram!(CHECK_DURATION, "zone" => l.zone.clone(), "pool" => l.pool.clone());
-    set_member(l, cell);
 }
 
 /// Sets a member's gauges from its cell.

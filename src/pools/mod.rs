@@ -192,8 +192,9 @@ impl Pools {
                                 pool: pool.name_text.clone(),
                                 member: member.addr.to_string(),
                             };
+                            let meters = metrics::meters(&labels);
                             if kept.is_none() {
-                                metrics::register(&labels, &cell);
+                                metrics::set_member(&labels, &cell);
                             }
                             let first_after = if kept.is_none() {
                                 plan.spread
@@ -205,7 +206,7 @@ impl Pools {
                                 pool,
                                 member.addr,
                                 labels,
-                                (cell, status),
+                                (cell, status, meters),
                                 tls.clone(),
                                 first_after,
                             ))
@@ -231,7 +232,7 @@ impl Pools {
         pool: &PoolConfig,
         addr: IpAddr,
         labels: Labels,
-        (cell, status): (Arc<MemberCell>, Arc<Mutex<Status>>),
+        (cell, status, meters): (Arc<MemberCell>, Arc<Mutex<Status>>, metrics::Meters),
         tls: Option<Result<Arc<tls::ClientConfig>, String>>,
         first_after: Duration,
     ) -> Running {
@@ -247,6 +248,7 @@ impl Pools {
             cell: Arc::clone(&cell),
             status: Arc::clone(&status),
             first_after,
+            meters,
         };
         let task = Handle::current().spawn(checker.run(self.cancel.child_token()));
         Running {

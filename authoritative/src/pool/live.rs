@@ -192,7 +192,9 @@ impl LivePool {
         let subnet = (self.spec.answer.policy == Policy::Hashed && opt.is_some())
             .then(|| palanquin_wire::client_subnet(raw, question_end))
             .flatten();
+        // Only a hashed pool's answer depends on who asks.
         let key = match (&subnet, client) {
+            _ if self.spec.answer.policy != Policy::Hashed => Vec::new(),
             (Some(s), _) if s.source > 0 => s.key(),
             (_, Some(IpAddr::V4(a))) => a.octets().to_vec(),
             (_, Some(IpAddr::V6(a))) => a
