@@ -31,6 +31,10 @@
 #    member is up (and 3 s more), palanquin's CPU time over CHECK_SECONDS
 #    is its share of one core; the spread is the connections per slot
 #    (an even spread: 10% per slot). Target: at most 10% of one core.
+#    The floor: benches/connector.c making the same connections a second,
+#    closed the same way, measured alone first: on loopback the kernel's
+#    work for both ends of each connection is charged to the connecting
+#    process, so this is what the checks cost before any checker's own work.
 # Exits 0 after reporting even when targets are missed; 1 if anything fails.
 set -euo pipefail
 
@@ -43,10 +47,10 @@ if [[ -z ${POOLS_NETNS:-} ]]; then   # --- outside: checks, build, re-exec
   (($(nproc) >= 2)) || die "needs 2 CPUs (servers on CPU 0, dnsperf on CPU 1)"
   need() { command -v "$1" >/dev/null || die "$1 not found: apt-get install -y $2 (benches/install-peers has the peers)"; }
   need dnsperf dnsperf; need dig bind9-dnsutils; need python3 python3; need taskset util-linux
-  need unshare util-linux; need ip iproute2
+  need unshare util-linux; need ip iproute2; need cc gcc
   for s in $SERVERS; do case $s in
     pdns) need pdns_server "pdns-server pdns-backend-bind" ;; palanquin) ;;
-    reflector) need cc gcc ;;
+    reflector) ;;
     *) die "unknown server '$s' in SERVERS (known: $ALL)" ;; esac; done
   # shellcheck source=benches/isolate.sh
   source "$(dirname "$0")/isolate.sh"
@@ -112,6 +116,8 @@ while True:
         except FileNotFoundError: pass
 PY
 launch listener 1 python3 "$tmp/listener.py" "$tmp/slots.json"
+CONNECTOR=$tmp/connector
+cc -O2 -o "$CONNECTOR" benches/connector.c || die "cannot build benches/connector.c"
 
 palanquin_conf() { # file addr pools-file
   printf '[server]\nlisten = ["%s"]\nudp_workers = 1\n[metrics]\nlisten = "%s:9153"\n\n[[zone]]\norigin = "pools.test."\nfile = "%s"\n' \
@@ -157,6 +163,15 @@ for s in palanquin pdns; do [[ -n ${PID[$s]:-} ]] && kill -TERM "${PID[$s]}" 2>/
 
 : >"$tmp/checks"
 if ((MEMBERS > 0)) && [[ " $SERVERS " == *" palanquin "* ]]; then
+  # The floor first: benches/connector.c making the same connections, alone.
+  echo "checks floor: connector, $MEMBERS connections a second (CPU 0)" >&2
+  launch connector 0 "$CONNECTOR" "$MEMBERS" 8080 $((CHECK_SECONDS + 2))
+  sleep 1; f0=$(cpu_ticks "${PID[connector]}") ft0=$(date +%s.%N)
+  sleep "$CHECK_SECONDS"
+  f1=$(cpu_ticks "${PID[connector]}") ft1=$(date +%s.%N)
+  wait "${PID[connector]}" || die "connector failed"
+  read -r ok failed <"$tmp/connector.log"; ((failed == 0)) || die "connector: $failed connections failed"
+  echo "$((f1 - f0)) $ft0 $ft1" >"$tmp/floor"
   echo "checks: $MEMBERS members every second (palanquin on CPU 0)" >&2
   palanquin_conf "$tmp/checks.toml" "${ADDR[checks]}" "$tmp/many.toml"
   launch checks 0 "$PALANQUIN" serve --config "$tmp/checks.toml"
@@ -217,11 +232,16 @@ if line:
     total = sum(slots["slots"])
     spread = [round(c / total, 4) for c in slots["slots"]] if total else []
     first = open(f"{tmp}/first-round").read().strip()
+    fticks, ft0, ft1 = map(float, open(f"{tmp}/floor").read().split())
+    floor_share = fticks / hz / (ft1 - ft0)
     checks = {"members": members, "seconds": round(t1 - t0, 1), "core_share": round(share, 4),
+              "floor_core_share": round(floor_share, 4), "vs_floor": round(share / floor_share, 2) if floor_share else None,
               "checks_per_second": round(total / (t1 - t0)), "slot_shares": spread,
               "down_lines": downs, "first_round": first[first.find("first round"):] if first else None}
     print(f"\nchecks: {members} members, tcp every 1 s: {share:.1%} of one core over {t1 - t0:.0f} s, "
           f"{checks['checks_per_second']} checks/s at the listener")
+    print(f"floor (connector.c, the same connections and nothing else): {floor_share:.1%} of one core; "
+          f"palanquin = {checks['vs_floor']}x the floor")
     if spread: print("spread over each second (share per 100 ms slot): " + " ".join(f"{x:.3f}" for x in spread))
     if checks["first_round"]: print(checks["first_round"])
 targets = {}

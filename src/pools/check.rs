@@ -117,7 +117,12 @@ impl Checker {
             let reason = status.health.last().map(|o| o.reason.clone()).unwrap_or_default();
             drop(status);
             m::set_member(&self.labels, &self.cell);
-            if to == State::Up { &meters.to_up } else { &meters.to_down }.increment(1);
+            if to == State::Up {
+                &meters.to_up
+            } else {
+                &meters.to_down
+            }
+            .increment(1);
             match to {
                 State::Down => {
                     tracing::warn!(

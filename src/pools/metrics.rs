@@ -45,9 +45,7 @@ pub(crate) struct Meters {
 
 /// A member's series, registered at 0 for a new member.
 pub(crate) fn meters(l: &Labels) -> Meters {
-    let counter = |name: &'static str, key: &'static str, value: &'static str| {
-        metrics::counter!(name, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), key => value)
-    };
+    let counter = |name: &'static str, key: &'static str, value: &'static str| metrics::counter!(name, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone(), key => value);
     Meters {
         ok: counter(CHECKS, "result", "ok"),
         fail: counter(CHECKS, "result", "fail"),

@@ -108,6 +108,9 @@ pub struct PoolSpec {
 pub struct LivePool {
     spec: PoolSpec,
     cells: Box<[Arc<MemberCell>]>,
+    /// Each member's answer record (owner a pointer to the question,
+    /// type, class, the pool's TTL, the address), written as they are.
+    records: Box<[Box<[u8]>]>,
     /// Answers so far: the round-robin turn, and the random numbers' source.
     turn: AtomicU64,
     /// Answers with a live member, and answers made under `all_down`.
@@ -134,9 +137,27 @@ impl LivePool {
         let answered = ["live", "all_down"].map(|r| {
             metrics::counter!(crate::metrics::POOL_ANSWERS, "zone" => zone.clone(), "pool" => pool.clone(), "result" => r)
         });
+        let records = spec
+            .members
+            .iter()
+            .map(|m| {
+                let octets: Vec<u8> = match m.addr {
+                    IpAddr::V4(a) => a.octets().to_vec(),
+                    IpAddr::V6(a) => a.octets().to_vec(),
+                };
+                let mut rr = vec![0xc0, 0x0c];
+                rr.extend_from_slice(&spec.rtype.to_be_bytes());
+                rr.extend_from_slice(&[0, 1]);
+                rr.extend_from_slice(&spec.ttl.to_be_bytes());
+                rr.extend_from_slice(&(octets.len() as u16).to_be_bytes());
+                rr.extend_from_slice(&octets);
+                rr.into_boxed_slice()
+            })
+            .collect();
         LivePool {
             spec,
             cells: cells.into(),
+            records,
             turn: AtomicU64::new(0),
             answered,
         }
@@ -154,13 +175,31 @@ impl LivePool {
 
     /// The members of the next answer to the client keyed `client`.
     pub fn pick(&self, client: &[u8]) -> Chosen {
+        SCRATCH.with_borrow_mut(|(usable, chosen)| {
+            let (ttl, all_down) = self.choose(client, usable, chosen);
+            let addrs = chosen.iter().map(|&i| self.spec.members[i].addr).collect();
+            Chosen { addrs, ttl, all_down }
+        })
+    }
+
+    /// The next answer's members into `chosen` (indices), `usable` as
+    /// scratch; returns the TTL and whether no primary was up.
+    fn choose(&self, client: &[u8], usable: &mut Vec<Usable>, chosen: &mut Vec<usize>) -> (u32, bool) {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let usable: Vec<Usable> = self.cells.iter().map(|c| c.usable()).collect();
+        usable.clear();
+        usable.extend(self.cells.iter().map(|c| c.usable()));
         let members = &self.spec.members;
-        let addrs = policy::choose(members, &usable, &self.spec.answer, turn, client, mix(turn));
+        policy::choose_into(
+            members,
+            usable,
+            &self.spec.answer,
+            (turn, mix(turn)),
+            client,
+            chosen,
+        );
         let all_down = !members
             .iter()
-            .zip(&usable)
+            .zip(usable.iter())
             .any(|(m, &u)| !m.backup && u == Usable::Up);
         let any_down = members
             .iter()
@@ -171,7 +210,7 @@ impl LivePool {
             _ => self.spec.ttl,
         };
         self.answered[usize::from(all_down)].increment(1);
-        Chosen { addrs, ttl, all_down }
+        (ttl, all_down)
     }
 
     /// The reply to a query for the pool's name and type, whose header and
@@ -202,34 +241,56 @@ impl LivePool {
                 .map_or(a.octets().to_vec(), |v4| v4.octets().to_vec()),
             (_, None) => Vec::new(),
         };
-        let chosen = self.pick(&key);
+        SCRATCH.with_borrow_mut(|(usable, chosen)| {
+            let (ttl, _) = self.choose(&key, usable, chosen);
+            self.render(
+                zone,
+                raw,
+                (question_end, qname_len),
+                head,
+                opt,
+                (chosen, ttl),
+                subnet,
+                limit,
+            )
+        })
+    }
+
+    /// The reply with the members `chosen` (indices) at `ttl`.
+    #[allow(clippy::too_many_arguments)]
+    fn render(
+        &self,
+        zone: &Zone,
+        raw: &[u8],
+        (question_end, qname_len): (usize, usize),
+        head: Head,
+        opt: Option<Opt<'_>>,
+        (chosen, ttl): (&[usize], u32),
+        subnet: Option<palanquin_wire::ClientSubnet>,
+        limit: Option<usize>,
+    ) -> Vec<u8> {
         // Nothing to hand out (all down, `all_down = "none"`): NODATA, with
         // the SOA so that resolvers cache it only for the negative TTL.
-        if let (true, Some(n)) = (chosen.addrs.is_empty(), &zone.negative) {
+        if let (true, Some(n)) = (chosen.is_empty(), &zone.negative) {
             return n.negative_reply(raw, question_end, qname_len, 0, head, opt);
         }
         let tail = zone.tail.as_ref();
-        let mut out = Vec::with_capacity(question_end + 28 * chosen.addrs.len() + 160);
+        let mut out = Vec::with_capacity(question_end + 28 * chosen.len() + 160);
         out.extend_from_slice(&head.id.to_be_bytes());
         out.extend_from_slice(&render::flags(head, true, false, 0));
         let (ns, ar) = tail.map_or((0, 0), |t| (t.counts[1], t.counts[2]));
         let ar = ar + u16::from(opt.is_some());
-        for n in [1, chosen.addrs.len() as u16, ns, ar] {
+        for n in [1, chosen.len() as u16, ns, ar] {
             out.extend_from_slice(&n.to_be_bytes());
         }
         out.extend_from_slice(&raw[HEADER..question_end]);
         let answer = out.len();
-        for addr in &chosen.addrs {
-            let octets: &[u8] = match addr {
-                IpAddr::V4(a) => &a.octets(),
-                IpAddr::V6(a) => &a.octets(),
-            };
-            out.extend_from_slice(&[0xc0, 0x0c]);
-            out.extend_from_slice(&self.spec.rtype.to_be_bytes());
-            out.extend_from_slice(&[0, 1]);
-            out.extend_from_slice(&chosen.ttl.to_be_bytes());
-            out.extend_from_slice(&(octets.len() as u16).to_be_bytes());
-            out.extend_from_slice(octets);
+        for &i in chosen {
+            let at = out.len();
+            out.extend_from_slice(&self.records[i]);
+            if ttl != self.spec.ttl {
+                out[at + 6..at + 10].copy_from_slice(&ttl.to_be_bytes());
+            }
         }
         if let Some(t) = tail {
             let before = out.len() - answer;
@@ -248,6 +309,13 @@ impl LivePool {
         }
         out
     }
+}
+
+thread_local! {
+    /// Each thread's scratch for choosing: no allocation per answer.
+    static SCRATCH: std::cell::RefCell<(Vec<Usable>, Vec<usize>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 /// Appends option `code` to the OPT record that starts at `opt_at` and ends `out`.

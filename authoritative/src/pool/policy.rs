@@ -87,31 +87,51 @@ pub fn choose(
     client: &[u8],
     random: u64,
 ) -> Vec<IpAddr> {
-    let state = |i: usize| usable.get(i).copied().unwrap_or(Usable::Down);
-    let pick = |f: &dyn Fn(&Member, Usable) -> bool| -> Vec<&Member> {
-        members
-            .iter()
-            .enumerate()
-            .filter(|&(i, m)| f(m, state(i)))
-            .map(|(_, m)| m)
-            .collect()
-    };
-    let mut live = pick(&|m, u| !m.backup && u == Usable::Up);
-    if live.is_empty() {
-        live = match answer.all_down {
-            AllDown::All => pick(&|m, u| !m.backup && u != Usable::Drained),
-            AllDown::Backup => pick(&|m, u| m.backup && u == Usable::Up),
-            AllDown::None => Vec::new(),
-        };
-    }
-    order(&mut live, answer.policy, turn, client, random);
-    live.iter().take(answer.max.max(1)).map(|m| m.addr).collect()
+    let mut out = Vec::new();
+    choose_into(members, usable, answer, (turn, random), client, &mut out);
+    out.into_iter().map(|i| members[i].addr).collect()
 }
 
-fn order(live: &mut Vec<&Member>, policy: Policy, turn: u64, client: &[u8], random: u64) {
+/// [`choose`], as indices into `members` written to `out` (cleared
+/// first): the query path's form, which allocates nothing once `out` has
+/// room (but for the weighted and hashed orders' keys). `turn` and
+/// `random` as for [`choose`].
+pub fn choose_into(
+    members: &[Member],
+    usable: &[Usable],
+    answer: &Answer,
+    (turn, random): (u64, u64),
+    client: &[u8],
+    out: &mut Vec<usize>,
+) {
+    out.clear();
+    let state = |i: usize| usable.get(i).copied().unwrap_or(Usable::Down);
+    let pick = |out: &mut Vec<usize>, f: &dyn Fn(&Member, Usable) -> bool| {
+        out.extend((0..members.len()).filter(|&i| f(&members[i], state(i))));
+    };
+    pick(out, &|m, u| !m.backup && u == Usable::Up);
+    if out.is_empty() {
+        match answer.all_down {
+            AllDown::All => pick(out, &|m, u| !m.backup && u != Usable::Drained),
+            AllDown::Backup => pick(out, &|m, u| m.backup && u == Usable::Up),
+            AllDown::None => {}
+        }
+    }
+    order(out, members, answer.policy, (turn, random), client);
+    out.truncate(answer.max.max(1));
+}
+
+fn order(live: &mut [usize], members: &[Member], policy: Policy, (turn, random): (u64, u64), client: &[u8]) {
     if live.len() < 2 {
         return;
     }
+    let by_key = |live: &mut [usize], key: &mut dyn FnMut(&Member) -> f64| {
+        let mut keyed: Vec<(f64, usize)> = live.iter().map(|&i| (key(&members[i]), i)).collect();
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (slot, (_, i)) in live.iter_mut().zip(keyed) {
+            *slot = i;
+        }
+    };
     match policy {
         Policy::RoundRobin => {
             let n = live.len() as u64;
@@ -127,19 +147,11 @@ fn order(live: &mut Vec<&Member>, policy: Policy, turn: u64, client: &[u8], rand
         Policy::Weighted => {
             // Efraimidis–Spirakis: each member's key u^(1/w), largest first.
             let mut rng = SplitMix(random);
-            let mut keyed: Vec<(f64, &Member)> = live
-                .iter()
-                .map(|m| (unit(rng.next()).powf(1.0 / weight(m)), *m))
-                .collect();
-            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-            *live = keyed.into_iter().map(|(_, m)| m).collect();
+            by_key(live, &mut |m| unit(rng.next()).powf(1.0 / weight(m)));
         }
         Policy::Hashed => {
             // Weighted rendezvous: score −w / ln(u), u from hash(client, member).
-            let score = |m: &Member| -weight(m) / unit(hash_pair(client, &m.addr)).ln();
-            let mut keyed: Vec<(f64, &Member)> = live.iter().map(|m| (score(m), *m)).collect();
-            keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-            *live = keyed.into_iter().map(|(_, m)| m).collect();
+            by_key(live, &mut |m| -weight(m) / unit(hash_pair(client, &m.addr)).ln());
         }
     }
 }
@@ -187,11 +199,18 @@ fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
 
 /// A fixed hash of a client key and a member address.
 fn hash_pair(client: &[u8], member: &IpAddr) -> u64 {
-    let octets = match member {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
+    let (v4, v6);
+    let octets: &[u8] = match member {
+        IpAddr::V4(a) => {
+            v4 = a.octets();
+            &v4
+        }
+        IpAddr::V6(a) => {
+            v6 = a.octets();
+            &v6
+        }
     };
-    fnv(client.iter().chain(&[0xff]).chain(&octets).copied())
+    fnv(client.iter().chain(&[0xff]).chain(octets).copied())
 }
 
 #[cfg(test)]
