@@ -59,17 +59,29 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<Bound> {
                 path.display()
             );
         }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!(
+        // Replaced only when nobody listens there (refused); any other
+        // failure to connect (permissions, a full backlog) may be a live
+        // daemon's socket.
+        match std::os::unix::net::UnixStream::connect(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Ok(_) => anyhow::bail!(
                 "control socket {}: another palanquin answers there",
                 path.display()
-            );
+            ),
+            Err(e) => anyhow::bail!(
+                "control socket {}: in the way, and cannot tell whether a daemon uses it: {e}",
+                path.display()
+            ),
         }
         std::fs::remove_file(path)
             .with_context(|| format!("cannot replace the stale control socket {}", path.display()))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .with_context(|| format!("cannot bind the control socket {}", path.display()))?;
+    // Created 0660 from the start (umask 0117 while binding), not chmod-ed
+    // after a moment of whatever the umask allowed.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.with_context(|| format!("cannot bind the control socket {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).with_context(|| {
         format!(
             "cannot set the permissions of the control socket {}",
@@ -110,7 +122,8 @@ pub(crate) async fn serve(bound: Bound, shared: Arc<Shared>, cancel: Cancellatio
                             Ok(Err(e)) => json!({"ok": false, "error": format!("cannot read the request: {e}")}),
                             Err(_) => return,
                         };
-                        let _ = write.write_all(format!("{answer}\n").as_bytes()).await;
+                        // A client that does not read its answer is dropped too.
+                        let _ = tokio::time::timeout(REQUEST_TIMEOUT, write.write_all(format!("{answer}\n").as_bytes())).await;
                     });
                 }
                 Err(e) => {

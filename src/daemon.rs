@@ -80,9 +80,15 @@ fn raise_open_files_limit() {
 /// Runs the daemon until a termination signal.
 pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
     raise_open_files_limit();
-    // Bind every socket and register the signals first: a failure here
+    // The zones first: while a big zone loads, nothing is bound, so clients
+    // get "port unreachable" and try another server at once.
+    let zones = crate::zones::load_all(&settings.zones)?;
+    for z in &zones {
+        tracing::info!(zone = z.name(), serial = z.serial(), records = z.records(), file = %z.file().display(), "zone loaded");
+    }
+    // Then bind every socket and register the signals: a failure here
     // leaves nothing running behind the error. Queries wait in the
-    // sockets until the zones are loaded and the workers start.
+    // sockets during the first round of pool checks.
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for &addr in &settings.listen {
@@ -119,16 +125,13 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
 
-    // The zones, loaded once the sockets are ours.
     let cache = Arc::new(Cache::new(settings.cache_size));
-    let zones = crate::zones::load_all(&settings.zones)?;
-    for z in &zones {
-        tracing::info!(zone = z.name(), serial = z.serial(), records = z.records(), file = %z.file().display(), "zone loaded");
-    }
     let cancel = CancellationToken::new();
     let replication = Arc::new(Replication::new(cancel.child_token()));
-    // Pool checks start now, with the listeners bound (a member may be
-    // this daemon); the first answers wait for their first round.
+    // Pool checks start now, with the listeners bound: a tcp check of this
+    // daemon's own port passes (the kernel completes the handshake); a dns
+    // or http check of it would wait for listeners that start after the
+    // first round. The first answers wait for that round.
     let pools = Arc::new(Pools::new(cancel.child_token()));
     let plan = pools.prepare(&settings.zones);
     let served = Zones::new(zones.clone()).with_pools(&plan.live);
@@ -159,7 +162,15 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
 
     // The first round of pool checks, bounded by their timeout: queries
     // wait in the sockets meanwhile.
-    plan.wait().await;
+    let stopped = tokio::select! {
+        () = plan.wait() => false,
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+    };
+    if stopped {
+        tracing::info!("stopped during the first round of pool checks, before serving");
+        return Ok(());
+    }
     pools.commit(plan);
     // Then serve. Dropping `workers` on any way out stops the UDP threads.
     let mut workers = server::udp::Workers::spawn(udp, &shared, &cancel, &Handle::current())
@@ -344,8 +355,10 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         Ok(next) => {
             let number = next.number;
             crate::pools::warn_conflicts(&next.zones);
-            shared.generation.store(Arc::new(next));
+            // The members in force before the pools that serve them: a drain
+            // of a new member works as soon as it is answered.
             current.pools.commit(plan);
+            shared.generation.store(Arc::new(next));
             // Secondary tasks of zones gone or changed stop before the lock
             // goes: none of them publishes into this generation.
             replication.stop_stale(&cfgs);

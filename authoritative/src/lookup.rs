@@ -33,6 +33,19 @@ pub(crate) enum Records<'a> {
     Stored(RRset<'a>),
     /// A CNAME synthesised from a DNAME: its TTL and target.
     Synth(u32, Vec<u8>),
+    /// A pool's answer: one TTL, the chosen members' addresses.
+    Many(u32, Vec<Vec<u8>>),
+}
+
+/// What a pool makes of a name (zones.rs decides, per query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PoolHit {
+    /// The pool's members for this type: the records' type, TTL and data.
+    Answer(u16, u32, Vec<Vec<u8>>),
+    /// The name exists (a pool's, or above one) but has nothing of this type.
+    NoData,
+    /// The name is below a pool's name, where nothing exists.
+    NxDomain,
 }
 
 /// One RRset to render.
@@ -84,6 +97,12 @@ pub(crate) struct Plan<'a> {
 /// Finds the zone serving a (lower-cased) name, for chains.
 pub(crate) trait Finder<'a> {
     fn zone_of(&self, name: &[u8]) -> Option<&'a Zone>;
+
+    /// What a pool says of `name` (lower-cased) for `qtype`, ahead of the
+    /// zone's data; `None`: no pool has a say, the zone answers.
+    fn pool(&self, _name: &[u8], _qtype: u16) -> Option<PoolHit> {
+        None
+    }
 }
 
 /// One step of the walk in one zone.
@@ -110,6 +129,27 @@ pub(crate) fn lookup<'a>(finder: &dyn Finder<'a>, zone: &'a Zone, qname: &'a [u8
     let mut name: Cow<'a, [u8]> = Cow::Borrowed(qname);
     let mut seen: Vec<Vec<u8>> = Vec::new();
     loop {
+        match finder.pool(&name, qtype) {
+            Some(PoolHit::Answer(rtype, ttl, rdatas)) => {
+                plan.answer.push(Set {
+                    owner: name.clone(),
+                    rtype,
+                    records: Records::Many(ttl, rdatas),
+                });
+                add_zone_ns(&mut plan, zone);
+                break;
+            }
+            Some(PoolHit::NoData) => {
+                add_soa(&mut plan, zone);
+                break;
+            }
+            Some(PoolHit::NxDomain) => {
+                plan.rcode = palanquin_wire::rcode::NXDOMAIN;
+                add_soa(&mut plan, zone);
+                break;
+            }
+            None => {}
+        }
         let next: Cow<'a, [u8]> = match step(zone, &name, qtype) {
             Step::Answer(set, with_ns) => {
                 plan.answer.push(set);

@@ -8,8 +8,8 @@ pub const ZONE_SERIAL: &str = "palanquin_zone_serial";
 /// Records in the zone in service, by `zone`.
 pub const ZONE_RECORDS: &str = "palanquin_zone_records";
 
-/// Answers for a pool's name, by `zone`, `pool` and `result` (`live`, or
-/// `all_down`: no primary member was up).
+/// Answers for a pool's name, by `zone`, `pool`, `type` (A, AAAA) and
+/// `result` (`live`, or `all_down`: no primary member was up).
 pub const POOL_ANSWERS: &str = "palanquin_pool_answers_total";
 
 /// The `rcode` labels of [`ZONE_QUERIES`], by RCODE value (the last: any other).

@@ -18,6 +18,18 @@ const ZONE: &str = "$TTL 300
 ns1      A     192.0.2.1
 static   A     192.0.2.2
 web      TXT   \"pool name with other data\"
+lb       CNAME www
+far      CNAME lb
+";
+
+/// A zone whose apex has a wildcard: it has no NXDOMAIN/NODATA template,
+/// so its pool answers that need one take the general path.
+const WILD: &str = "$TTL 300
+@        IN SOA ns1 hostmaster 7 7200 3600 1209600 60
+         IN NS  ns1
+ns1      A     192.0.2.1
+*        AAAA  2001:db8::1
+*        A     192.0.2.99
 ";
 
 fn name(text: &str) -> Box<[u8]> {
@@ -56,7 +68,11 @@ fn pool(at: &str, policy: Policy, members: u8) -> Arc<LivePool> {
 }
 
 fn served(pools: &[Arc<LivePool>]) -> Zones {
-    let zone = parse("example.test.", Path::new("t.zone"), ZONE.as_bytes()).expect("loads");
+    served_from(ZONE, pools)
+}
+
+fn served_from(text: &str, pools: &[Arc<LivePool>]) -> Zones {
+    let zone = parse("example.test.", Path::new("t.zone"), text.as_bytes()).expect("loads");
     Zones::new(vec![Arc::new(zone)]).with_pools(pools)
 }
 
@@ -228,4 +244,67 @@ fn conflicts_with_the_zone_data_are_named() {
     assert!(z
         .pool_conflict(&pool("web.example.test.", Policy::RoundRobin, 1))
         .is_none());
+}
+
+#[test]
+fn a_cname_to_a_pool_name_ends_in_the_pools_members() {
+    let www = pool("www.example.test.", Policy::RoundRobin, 3);
+    let z = served(&[Arc::clone(&www)]);
+    for qname in ["lb.example.test.", "far.example.test."] {
+        let r = ask(&z, &query(qname, 1, None), [127, 0, 0, 1], None);
+        let l = wire::layout(&r).expect("layout");
+        assert_eq!(r[3] & 0x0f, rcode::NOERROR, "{qname}");
+        assert!(l.answers.iter().any(|a| a.rtype == 5), "the CNAME: {qname}");
+        assert_eq!(addresses(&r).len(), 3, "then the live members: {qname}");
+    }
+    www.cells()[1].set_health(State::Down);
+    let got = addresses(&ask(
+        &z,
+        &query("lb.example.test.", 1, None),
+        [127, 0, 0, 1],
+        None,
+    ));
+    assert_eq!(got.len(), 2);
+    assert!(got
+        .iter()
+        .all(|&(a, ttl)| a != IpAddr::from([198, 51, 100, 2]) && ttl == 5));
+}
+
+#[test]
+fn pool_names_block_the_wildcard_of_a_zone_without_templates() {
+    let www = pool("www.a.example.test.", Policy::RoundRobin, 2);
+    let z = served_from(WILD, &[Arc::clone(&www)]);
+    let client = [127, 0, 0, 1];
+    assert_eq!(
+        addresses(&ask(&z, &query("www.a.example.test.", 1, None), client, None)).len(),
+        2
+    );
+    // The pool's name exists: AAAA there is NODATA, not the wildcard's.
+    for qname in ["www.a.example.test.", "a.example.test."] {
+        let r = ask(&z, &query(qname, 28, None), client, None);
+        let l = wire::layout(&r).expect("layout");
+        assert_eq!(r[3] & 0x0f, rcode::NOERROR, "{qname}");
+        assert!(
+            l.answers.is_empty() && l.authority.iter().any(|a| a.rtype == 6),
+            "NODATA at {qname}"
+        );
+    }
+    // Below the pool's name: its closest encloser has no wildcard.
+    let r = ask(&z, &query("x.www.a.example.test.", 1, None), client, None);
+    assert_eq!(r[3] & 0x0f, rcode::NXDOMAIN);
+    // Elsewhere the wildcard still answers.
+    assert_eq!(
+        addresses(&ask(&z, &query("other.example.test.", 1, None), client, None)),
+        vec![(IpAddr::from([192, 0, 2, 99]), 300)]
+    );
+    // Nobody up, all_down = none: a NODATA with the SOA.
+    for c in www.cells() {
+        c.set_health(State::Down);
+    }
+    let r = ask(&z, &query("www.a.example.test.", 1, None), client, None);
+    let l = wire::layout(&r).expect("layout");
+    assert!(
+        l.answers.is_empty() && l.authority.iter().any(|a| a.rtype == 6),
+        "NODATA"
+    );
 }

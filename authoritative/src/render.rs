@@ -181,6 +181,11 @@ impl Writer {
                 }
             }
             Records::Synth(ttl, rdata) => one(self, *ttl, rdata)?,
+            Records::Many(ttl, rdatas) => {
+                for rdata in rdatas {
+                    one(self, *ttl, rdata)?;
+                }
+            }
         }
         Some(n)
     }

@@ -21,7 +21,7 @@ use metrics::Counter;
 use palanquin_wire::{rcode, Query};
 
 use crate::compiled::{self, Fast};
-use crate::lookup::{self, Finder};
+use crate::lookup::{self, Finder, PoolHit};
 use crate::metrics as m;
 use crate::pool::live::LivePool;
 use crate::render::{self, Head, Opt};
@@ -59,7 +59,7 @@ struct Served {
     /// Which name lengths some pool has: other names skip the pool lookup.
     pool_lengths: Box<[bool; 256]>,
     /// Names above a pool with no node of their own (empty non-terminals).
-    pool_parents: Box<[Box<[u8]>]>,
+    pool_parents: ahash::AHashSet<Box<[u8]>>,
 }
 
 /// The zones in service, read-only: a reload builds a new set and swaps it.
@@ -69,6 +69,8 @@ pub struct Zones {
     /// Which wire lengths some apex has: a suffix of another length needs
     /// no hash lookup (with one zone, a query costs one lookup here).
     apex_lengths: [bool; 256],
+    /// Some zone has a pool: chains are followed, not compiled answers.
+    has_pools: bool,
 }
 
 impl Default for Zones {
@@ -107,7 +109,7 @@ impl Zones {
                     pools: Box::default(),
                     pool_names: AHashMap::new(),
                     pool_lengths: Box::new([false; 256]),
-                    pool_parents: Box::default(),
+                    pool_parents: ahash::AHashSet::new(),
                 }
             })
             .collect();
@@ -126,6 +128,7 @@ impl Zones {
             served,
             by_apex,
             apex_lengths,
+            has_pools: false,
         }
     }
 
@@ -140,7 +143,7 @@ impl Zones {
                 .cloned()
                 .collect();
             let mut lengths = [false; 256];
-            let mut parents: Vec<Box<[u8]>> = Vec::new();
+            let mut parents: ahash::AHashSet<Box<[u8]>> = ahash::AHashSet::new();
             let mut names: AHashMap<Box<[u8]>, Vec<usize>> = AHashMap::new();
             for (i, p) in mine.iter().enumerate() {
                 let name = &p.spec().name;
@@ -148,8 +151,8 @@ impl Zones {
                 lengths[name.len().min(255)] = true;
                 let mut at = crate::zone::parent(name);
                 while let Some(up) = at.filter(|n| n.len() > zone.apex.len()) {
-                    if zone.node(up).is_none() && !parents.iter().any(|q| **q == *up) {
-                        parents.push(up.into());
+                    if zone.node(up).is_none() {
+                        parents.insert(up.into());
                     }
                     at = crate::zone::parent(up);
                 }
@@ -157,8 +160,9 @@ impl Zones {
             served.pools = mine.into();
             served.pool_names = names;
             *served.pool_lengths = lengths;
-            served.pool_parents = parents.into();
+            served.pool_parents = parents;
         }
+        self.has_pools = self.served.iter().any(|s| !s.pools.is_empty());
         self
     }
 
@@ -172,6 +176,11 @@ impl Zones {
     pub fn pool_conflict(&self, pool: &LivePool) -> Option<&'static str> {
         let spec = pool.spec();
         let zone = self.get(&spec.apex)?;
+        if self.find(&spec.name).map(|i| &*self.served[i].zone.apex) != Some(&*spec.apex) {
+            return Some(
+                "a zone served here below the pool's zone answers its name; the pool is never asked",
+            );
+        }
         if let Some(node) = zone.node(&spec.name) {
             if node.get(spec.rtype).is_some() {
                 return Some(
@@ -182,14 +191,14 @@ impl Zones {
                 return Some("the zone has a CNAME at the pool's name; the pool answers its type instead");
             }
         }
-        let mut at = crate::zone::parent(&spec.name);
+        let mut at = Some(&spec.name[..]);
         while let Some(up) = at.filter(|n| n.len() >= zone.apex.len()) {
             if let Some(node) = zone.node(up) {
-                if node.get(crate::zone::types::DNAME).is_some() {
+                if node.get(crate::zone::types::DNAME).is_some() && *up != *spec.name {
                     return Some("the pool's name is below a DNAME of the zone");
                 }
                 if up.len() > zone.apex.len() && node.get(crate::zone::types::NS).is_some() {
-                    return Some("the pool's name is below a delegation of the zone");
+                    return Some("the pool's name is at or below a delegation of the zone");
                 }
             }
             at = crate::zone::parent(up);
@@ -292,7 +301,9 @@ impl Zones {
                     compiled::simple_reply(zone, set, raw, q.question_end, q.qname.len(), head, opt)
                         .map(|reply| (reply, rcode::NOERROR))
                 }
-                Some(Fast::Compiled(c)) if !(c.chained() && served.has_children) => {
+                // A chain may end at a pool's name, which the compiled
+                // answer knows nothing of.
+                Some(Fast::Compiled(c)) if !(c.chained() && (served.has_children || self.has_pools)) => {
                     let reply = c.reply(zone, raw, q.question_end, q.qname.len(), head, opt);
                     Some((reply, c.rcode()))
                 }
@@ -303,7 +314,7 @@ impl Zones {
                 }),
                 Some(Fast::Compiled(_)) | None => None,
             },
-            None if served.pool_parents.iter().any(|p| **p == *q.qname) => zone.negative.as_ref().map(|n| {
+            None if served.pool_parents.contains(q.qname.as_slice()) => zone.negative.as_ref().map(|n| {
                 let reply = n.negative_reply(raw, q.question_end, q.qname.len(), rcode::NOERROR, head, opt);
                 (reply, rcode::NOERROR)
             }),
@@ -322,7 +333,14 @@ impl Zones {
                 return (reply, rc);
             }
         }
-        let plan = lookup::lookup(&All(self), zone, &q.qname, q.qtype);
+        let all = All {
+            zones: self,
+            raw,
+            question_end: q.question_end,
+            has_opt: opt.is_some(),
+            client: ctx.client,
+        };
+        let plan = lookup::lookup(&all, zone, &q.qname, q.qtype);
         let question = &raw[palanquin_wire::HEADER..q.question_end];
         (render::render(question, head, &plan, opt, ctx.limit), plan.rcode)
     }
@@ -347,8 +365,8 @@ fn pool_reply(
         .map(|&i| &served.pools[i])
         .find(|p| p.spec().rtype == q.qtype || q.qtype == crate::zone::types::ANY);
     match pool {
-        Some(pool) => {
-            let reply = pool.reply(
+        Some(pool) => pool
+            .reply(
                 zone,
                 raw,
                 q.question_end,
@@ -357,9 +375,8 @@ fn pool_reply(
                 opt,
                 ctx.client,
                 ctx.limit,
-            );
-            Some((reply, rcode::NOERROR))
-        }
+            )
+            .map(|reply| (reply, rcode::NOERROR)),
         None if zone.node(&q.qname).is_none() => zone.negative.as_ref().map(|n| {
             let reply = n.negative_reply(raw, q.question_end, qname_len, rcode::NOERROR, head, opt);
             (reply, rcode::NOERROR)
@@ -382,14 +399,79 @@ pub(crate) fn plain_nxdomain(zone: &Zone, qname: &[u8]) -> bool {
 }
 
 /// Chains may go on into any zone served here.
-struct All<'a>(&'a Zones);
+/// Pools are asked first: a chain may end at a pool's name.
+struct All<'a> {
+    zones: &'a Zones,
+    /// The query, for a hashed pool's client key.
+    raw: &'a [u8],
+    question_end: usize,
+    has_opt: bool,
+    client: Option<IpAddr>,
+}
 
 impl<'a> Finder<'a> for All<'a> {
     fn zone_of(&self, name: &[u8]) -> Option<&'a Zone> {
         // A chain into a zone with no data ends there, without its answer.
-        self.0
+        self.zones
             .find(name)
-            .map(|i| &*self.0.served[i].zone)
+            .map(|i| &*self.zones.served[i].zone)
             .filter(|z| !z.is_unavailable())
+    }
+
+    fn pool(&self, name: &[u8], qtype: u16) -> Option<PoolHit> {
+        if !self.zones.has_pools {
+            return None;
+        }
+        let served = &self.zones.served[self.zones.find(name)?];
+        if served.pools.is_empty() {
+            return None;
+        }
+        let zone = &*served.zone;
+        if let Some(named) = served.pool_names.get(name) {
+            let pool = named
+                .iter()
+                .map(|&i| &served.pools[i])
+                .find(|p| p.spec().rtype == qtype || qtype == crate::zone::types::ANY);
+            return match pool {
+                Some(p) => {
+                    let (key, _) = p.client_key(self.raw, self.question_end, self.has_opt, self.client);
+                    let chosen = p.pick(&key);
+                    if chosen.addrs.is_empty() {
+                        return Some(PoolHit::NoData);
+                    }
+                    let rdatas = chosen
+                        .addrs
+                        .iter()
+                        .map(|a| match a {
+                            IpAddr::V4(v4) => v4.octets().to_vec(),
+                            IpAddr::V6(v6) => v6.octets().to_vec(),
+                        })
+                        .collect();
+                    Some(PoolHit::Answer(p.spec().rtype, chosen.ttl, rdatas))
+                }
+                None if zone.node(name).is_none() => Some(PoolHit::NoData),
+                None => None,
+            };
+        }
+        if zone.node(name).is_some() {
+            return None;
+        }
+        if served.pool_parents.contains(name) {
+            return Some(PoolHit::NoData);
+        }
+        // Below a pool's name (or a name above one), with nothing in
+        // between: that name is the closest encloser, and it has no
+        // wildcard (RFC 4592).
+        let mut at = crate::zone::parent(name);
+        while let Some(up) = at.filter(|n| n.len() > zone.apex.len()) {
+            if zone.node(up).is_some() {
+                return None;
+            }
+            if served.pool_names.contains_key(up) || served.pool_parents.contains(up) {
+                return Some(PoolHit::NxDomain);
+            }
+            at = crate::zone::parent(up);
+        }
+        None
     }
 }

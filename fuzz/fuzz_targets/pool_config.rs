@@ -2,7 +2,7 @@
 //! (src/config, mounted here as it is in the binary), then serves what it
 //! accepted: every pool becomes a live pool in a zone, its members get
 //! arbitrary standings, and a query for its name is answered. Invariants: no
-//! panic; a refusal names a `zone.pool` key and a line; an accepted pool
+//! panic; a refusal names a key and a line; an accepted pool
 //! answers a well-formed reply whose addresses are members that are up (or,
 //! with none up, what `all_down` allows), never a drained one, at most `max`.
 //! A second half feeds the bytes, cut at arbitrary points, to the HTTP

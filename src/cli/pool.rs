@@ -62,8 +62,7 @@ struct Target {
 
 /// Sends `request` to the daemon of `config` and returns its answer.
 fn ask(config: &std::path::Path, request: &str) -> Result<Value> {
-    let settings = config::read(config)?;
-    let Some(path) = settings.control else {
+    let Some(path) = config::control_socket(config)? else {
         bail!(
             "{}: no [control] socket, so there is no running daemon to ask",
             config.display()

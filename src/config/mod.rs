@@ -52,6 +52,29 @@ pub(crate) fn read(path: &Path) -> Result<Settings, ConfigError> {
     Settings::from_file(raw, path, &text, &host)
 }
 
+/// `[control].socket` of the file at `path` (resolved against its folder),
+/// read without validating the rest: `palanquin pool` needs nothing else,
+/// and neither the secrets the file names nor an edit the daemon has not
+/// taken yet should keep an operator from reaching the running daemon.
+pub(crate) fn control_socket(path: &Path) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        ConfigError::at(
+            path,
+            &text,
+            e.span().unwrap_or(0..0),
+            "control.socket",
+            e.message().to_owned(),
+        )
+    })?;
+    Ok(table
+        .get("control")
+        .and_then(|c| c.get("socket"))
+        .and_then(toml::Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| settings::resolve_path(path, s)))
+}
+
 /// Parses and validates `text`, naming `path` in errors. Pure: the host's
 /// addresses and the files the configuration names come from `host`.
 #[cfg_attr(not(test), allow(dead_code))]

@@ -40,6 +40,9 @@ pub(crate) enum CheckKind {
 pub(crate) struct Tls {
     pub(crate) verify: bool,
     pub(crate) ca_file: Option<PathBuf>,
+    /// The CA file's certificates as read with the configuration (so a
+    /// reload with a replaced file is a changed check).
+    pub(crate) ca_pem: Option<Vec<u8>>,
 }
 
 /// A pool's check.
@@ -70,6 +73,9 @@ pub(crate) struct PoolConfig {
 }
 
 const KINDS: &str = "tcp, http, https, dns or exec";
+/// The longest check timeout: the start and every reload wait for a new
+/// member's first check.
+const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pools of the zone `apex` (`origin` as text).
 pub(super) fn pools(
@@ -387,9 +393,10 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
                     "a CA file with tls_verify = false would not be used",
                 );
             }
-            let tls = https.then(|| Tls {
+            let mut tls = https.then(|| Tls {
                 verify,
                 ca_file: c.ca_file.as_ref().map(|f| resolve_path(cx.path, f.get_ref())),
+                ca_pem: None,
             });
             if let (
                 Some(Tls {
@@ -417,6 +424,10 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
                         "zone.pool.check.ca_file",
                         format!("{}: {m}", path.display()),
                     );
+                }
+                let pem = pem.clone();
+                if let Some(t) = tls.as_mut() {
+                    t.ca_pem = Some(pem);
                 }
             }
             let kind = CheckKind::Http {
@@ -478,12 +489,12 @@ fn check(cx: &Ctx<'_>, raw: &Spanned<file::PoolCheck>) -> Result<CheckConfig, Co
         "zone.pool.check.timeout",
         Duration::from_secs(1).min(longest),
     )?;
-    if timeout.is_zero() || timeout > longest {
+    if timeout.is_zero() || timeout > longest || timeout > MAX_TIMEOUT {
         let span = c.timeout.as_ref().map_or(raw.span(), Spanned::span);
         return cx.err(
             span,
             "zone.pool.check.timeout",
-            "must be more than 0 and at most 90% of the interval",
+            "must be more than 0, at most 90% of the interval and at most 30s (the start and each reload wait for the first round)",
         );
     }
     let rise = cx.opt_count(&c.rise, "zone.pool.check.rise", 1..=100, 2)?;

@@ -561,6 +561,7 @@ mod tests {
             ("name = \"www\"\nmembers = [\"0.0.0.0\"]\ncheck = { kind = \"tcp\", port = 80 }\n", "zone.pool.members"),
             ("name = \"www\"\ntype = \"AAAA\"\nmembers = [\"fe80::1\"]\ncheck = { kind = \"tcp\", port = 80 }\n", "zone.pool.members"),
             ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"tcp\", port = 80, interval = \"1s\", timeout = \"950ms\" }\n", "zone.pool.check.timeout"),
+            ("name = \"www\"\nmembers = [\"192.0.2.1\"]\ncheck = { kind = \"tcp\", port = 80, interval = \"60s\", timeout = \"40s\" }\n", "zone.pool.check.timeout"),
         ];
         for (pool, key) in cases {
             let e = parse(&format!("{zone}{pool}")).expect_err(pool);

@@ -37,6 +37,8 @@ pub(crate) struct Status {
 pub(crate) struct Labels {
     pub(crate) zone: String,
     pub(crate) pool: String,
+    /// A or AAAA: an A and an AAAA pool may share a name.
+    pub(crate) rtype: &'static str,
     pub(crate) member: String,
 }
 
@@ -102,7 +104,9 @@ impl Checker {
 
     /// Takes one result: health, cell, metrics, and the log line of a change.
     fn record(&self, outcome: Outcome, at: Duration) {
-        let Labels { zone, pool, member } = &self.labels;
+        let Labels {
+            zone, pool, member, ..
+        } = &self.labels;
         let meters = &self.meters;
         if outcome.ok { &meters.ok } else { &meters.fail }.increment(1);
         meters.duration.record(outcome.latency.as_secs_f64());
@@ -111,39 +115,42 @@ impl Checker {
         let now = SystemTime::now();
         status.checked_at = Some(now);
         let state = status.health.state();
-        self.cell.set_health(state);
-        if let Some((from, to)) = change {
-            status.since = Some(now);
-            let reason = status.health.last().map(|o| o.reason.clone()).unwrap_or_default();
+        let Some((from, to)) = change else {
             drop(status);
-            m::set_member(&self.labels, &self.cell);
-            if to == State::Up {
-                &meters.to_up
-            } else {
-                &meters.to_down
-            }
-            .increment(1);
-            match to {
-                State::Down => {
-                    tracing::warn!(
-                        zone,
-                        pool,
-                        member,
-                        from = state_name(from),
-                        reason,
-                        "pool member down"
-                    )
-                }
-                _ => tracing::info!(
-                    zone,
-                    pool,
-                    member,
-                    from = state_name(from),
-                    reason,
-                    "pool member up"
-                ),
-            }
+            self.cell.set_health(state);
+            return;
+        };
+        status.since = Some(now);
+        let reason = status.health.last().map(|o| o.reason.clone()).unwrap_or_default();
+        drop(status);
+        // The evidence first, then the answers: whoever sees a member leave
+        // the answers finds its log line and counters already there.
+        m::set_up(&self.labels, to == State::Up);
+        if to == State::Up {
+            &meters.to_up
+        } else {
+            &meters.to_down
         }
+        .increment(1);
+        match to {
+            State::Down => tracing::warn!(
+                zone,
+                pool,
+                member,
+                from = state_name(from),
+                reason,
+                "pool member down"
+            ),
+            _ => tracing::info!(
+                zone,
+                pool,
+                member,
+                from = state_name(from),
+                reason,
+                "pool member up"
+            ),
+        }
+        self.cell.set_health(state);
     }
 }
 

@@ -15,7 +15,7 @@ pub(crate) const MEMBER_UP: &str = "palanquin_pool_member_up";
 pub(crate) const MEMBER_DRAINED: &str = "palanquin_pool_member_drained";
 /// Checks by `zone`, `pool`, `member` and `result` (`ok`, `fail`).
 pub(crate) const CHECKS: &str = "palanquin_pool_checks_total";
-/// How long checks took, by `zone` and `pool`.
+/// How long checks took, by `zone`, `pool` and `type` (A, AAAA).
 pub(crate) const CHECK_DURATION: &str = "palanquin_pool_check_duration_seconds";
 /// State changes by `zone`, `pool`, `member` and `to` (`up`, `down`).
 pub(crate) const TRANSITIONS: &str = "palanquin_pool_member_transitions_total";
@@ -49,17 +49,32 @@ pub(crate) fn meters(l: &Labels) -> Meters {
     Meters {
         ok: counter(CHECKS, "result", "ok"),
         fail: counter(CHECKS, "result", "fail"),
-        duration: metrics::histogram!(CHECK_DURATION, "zone" => l.zone.clone(), "pool" => l.pool.clone()),
+        duration: metrics::histogram!(CHECK_DURATION, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "type" => l.rtype),
         to_up: counter(TRANSITIONS, "to", "up"),
         to_down: counter(TRANSITIONS, "to", "down"),
     }
 }
 
-/// Sets a member's gauges from its cell.
-pub(crate) fn set_member(l: &Labels, cell: &MemberCell) {
-    let up = cell.health() == palanquin_authoritative::pool::health::State::Up;
+/// Sets whether a member's checks say up.
+pub(crate) fn set_up(l: &Labels, up: bool) {
     metrics::gauge!(MEMBER_UP, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone())
         .set(f64::from(u8::from(up)));
+}
+
+/// Marks a member that a reload removed: its gauges become NaN (the
+/// exporter cannot drop a series; NaN matches no alert on 0 or 1).
+pub(crate) fn forget_member(l: &Labels) {
+    for name in [MEMBER_UP, MEMBER_DRAINED] {
+        metrics::gauge!(name, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone()).set(f64::NAN);
+    }
+}
+
+/// Sets a member's gauges from its cell.
+pub(crate) fn set_member(l: &Labels, cell: &MemberCell) {
+    set_up(
+        l,
+        cell.health() == palanquin_authoritative::pool::health::State::Up,
+    );
     metrics::gauge!(MEMBER_DRAINED, "zone" => l.zone.clone(), "pool" => l.pool.clone(), "member" => l.member.clone())
         .set(f64::from(u8::from(cell.drained())));
 }

@@ -20,7 +20,7 @@ pub(crate) mod metrics;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use palanquin_authoritative::pool::http;
@@ -60,8 +60,9 @@ struct Running {
     status: Arc<Mutex<Status>>,
     check: CheckConfig,
     labels: Labels,
-    /// Its checks (aborted when the last holder lets go).
-    _task: AbortOnDropHandle<()>,
+    /// Its checks (aborted when the last holder lets go); set at once for
+    /// a new member, at commit for one whose check changed.
+    task: OnceLock<AbortOnDropHandle<()>>,
 }
 
 /// Every member being checked; one for the life of the process.
@@ -73,6 +74,10 @@ pub(crate) struct Pools {
 /// A configuration's pools, ready to serve once committed.
 pub(crate) struct Plan {
     members: HashMap<Key, Arc<Running>>,
+    /// Members whose check changed: their new checks start at commit, so
+    /// that until then (and if the reload is refused) the old check alone
+    /// feeds their health.
+    deferred: Vec<(Arc<Running>, Checker)>,
     /// The members checked for the first time: the swap waits for them.
     fresh: Vec<Arc<MemberCell>>,
     /// The longest timeout of the new members, and the first round's spread.
@@ -159,6 +164,7 @@ impl Pools {
         let current = lock(&self.members).clone();
         let mut plan = Plan {
             members: HashMap::new(),
+            deferred: Vec::new(),
             fresh: Vec::new(),
             wait: Duration::ZERO,
             spread: first_round_spread(zones, &current),
@@ -190,6 +196,7 @@ impl Pools {
                             let labels = Labels {
                                 zone: zone.origin.clone(),
                                 pool: pool.name_text.clone(),
+                                rtype: if pool.rtype == 1 { "A" } else { "AAAA" },
                                 member: member.addr.to_string(),
                             };
                             let meters = metrics::meters(&labels);
@@ -202,14 +209,21 @@ impl Pools {
                             } else {
                                 Duration::ZERO
                             };
-                            Arc::new(self.start(
+                            let (running, checker) = self.start(
                                 pool,
                                 member.addr,
                                 labels,
                                 (cell, status, meters),
                                 tls.clone(),
                                 first_after,
-                            ))
+                            );
+                            let running = Arc::new(running);
+                            if kept.is_some() {
+                                plan.deferred.push((Arc::clone(&running), checker));
+                            } else {
+                                let _ = running.task.set(self.spawn(checker));
+                            }
+                            running
                         }
                     };
                     cells.push(Arc::clone(&running.cell));
@@ -221,10 +235,24 @@ impl Pools {
         plan
     }
 
-    /// Puts `plan` in force: members it does not hold stop being checked.
+    /// Puts `plan` in force: members it does not hold stop being checked
+    /// (their gauges become NaN: no longer a member), members whose check
+    /// changed switch to the new one.
     pub(crate) fn commit(&self, plan: Plan) {
+        for (running, checker) in plan.deferred {
+            let _ = running.task.set(self.spawn(checker));
+        }
         let old = std::mem::replace(&mut *lock(&self.members), plan.members);
+        let members = lock(&self.members);
+        for (_, gone) in old.iter().filter(|(k, _)| !members.contains_key(*k)) {
+            metrics::forget_member(&gone.labels);
+        }
+        drop(members);
         drop(old);
+    }
+
+    fn spawn(&self, checker: Checker) -> AbortOnDropHandle<()> {
+        AbortOnDropHandle::new(Handle::current().spawn(checker.run(self.cancel.child_token())))
     }
 
     fn start(
@@ -235,7 +263,7 @@ impl Pools {
         (cell, status, meters): (Arc<MemberCell>, Arc<Mutex<Status>>, metrics::Meters),
         tls: Option<Result<Arc<tls::ClientConfig>, String>>,
         first_after: Duration,
-    ) -> Running {
+    ) -> (Running, Checker) {
         let check = &pool.check;
         let checker = Checker {
             addr,
@@ -250,14 +278,14 @@ impl Pools {
             first_after,
             meters,
         };
-        let task = Handle::current().spawn(checker.run(self.cancel.child_token()));
-        Running {
+        let running = Running {
             cell,
             status,
             check: check.clone(),
             labels,
-            _task: AbortOnDropHandle::new(task),
-        }
+            task: OnceLock::new(),
+        };
+        (running, checker)
     }
 
     /// Drains (or undrains) `member` of pool `pool` in zone `zone`, as an
@@ -411,10 +439,11 @@ fn tls_config(check: &CheckConfig) -> Option<Result<Arc<tls::ClientConfig>, Stri
     let CheckKind::Http { tls: Some(t), .. } = &check.kind else {
         return None;
     };
-    let trust = match (&t.ca_file, t.verify) {
-        (_, false) => Trust::Nothing,
-        (Some(f), true) => Trust::CaFile(f),
-        (None, true) => Trust::System,
+    let trust = match (&t.ca_pem, &t.ca_file, t.verify) {
+        (_, _, false) => Trust::Nothing,
+        (Some(pem), _, true) => Trust::CaPem(pem),
+        (None, Some(f), true) => Trust::CaFile(f),
+        (None, None, true) => Trust::System,
     };
     let client = tls::client(trust);
     if let Err(e) = &client {

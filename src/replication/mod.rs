@@ -341,11 +341,15 @@ pub(crate) fn publish(shared: &Shared, zone: Arc<Zone>) -> Option<Arc<Zone>> {
             }
         })
         .collect();
+    // The pools in force stay, over the new data (which may now hide some).
+    let pools: Vec<_> = current.zones.pools().cloned().collect();
+    let zones = Zones::new(zones).with_pools(&pools);
+    crate::pools::warn_conflicts(&zones);
     shared.generation.store(Arc::new(Generation {
         number: current.number,
         settings: current.settings.clone(),
         service: current.service.clone(),
-        zones: Arc::new(Zones::new(zones).with_pools(&current.zones.pools().cloned().collect::<Vec<_>>())),
+        zones: Arc::new(zones),
         replication: Arc::clone(&current.replication),
         pools: Arc::clone(&current.pools),
     }));

@@ -267,7 +267,7 @@ answer = {{ all_down = "backup" }}
             "palanquin_pool_answers_total",
             "all.pool.test.",
             None,
-            ",result=\"all_down\""
+            ",type=\"A\",result=\"all_down\""
         ) >= 1.0
     );
     drop((primary, backup));
@@ -458,24 +458,33 @@ check = {{ kind = "tcp", port = 8080, interval = "1s", timeout = "300ms", rise =
     assert_eq!(code, Some(2));
     assert!(out.contains("no pool nope"), "{out}");
 
-    // A reload that adds a dead member: it is checked before the swap, and
-    // the members that remain keep their drain and their health (rise is 3,
-    // so a member that had to be learned again would be out for 2 s).
+    // A reload that adds a dead member and changes every check (timeout):
+    // the new member is checked before the swap, and the members that
+    // remain keep their drain and their health. .3 comes alive just before:
+    // with its health kept it needs rise (3) successes a second apart; had
+    // the reload learned it again, its first check would bring it up at once.
+    let _third = Backend::start(member(O, 3), Mode::Accept);
     let text = std::fs::read_to_string(d.config_path()).expect("config");
-    let text = text.replace(
-        r#""127.0.135.1", "127.0.135.2", "127.0.135.3""#,
-        r#""127.0.135.1", "127.0.135.2", "127.0.135.3", "127.0.135.4""#,
-    );
+    let text = text
+        .replace(
+            r#""127.0.135.1", "127.0.135.2", "127.0.135.3""#,
+            r#""127.0.135.1", "127.0.135.2", "127.0.135.3", "127.0.135.4""#,
+        )
+        .replace(r#"timeout = "300ms""#, r#"timeout = "250ms""#);
     std::fs::write(d.config_path(), text).expect("config");
     d.signal("HUP");
     wait_until(Duration::from_secs(5), "the reload", || {
         d.log().contains("configuration reloaded")
     });
+    std::thread::sleep(Duration::from_millis(400));
     assert_eq!(
         ask(addr, "www.pool.test", client, None).addrs,
         vec![v4(O, 2)],
-        "right after the reload"
+        "after the reload: .1 still drained, .3 still down, .4 dead"
     );
+    wait_until(Duration::from_secs(6), ".3 rises", || {
+        ask(addr, "www.pool.test", client, None).addrs.contains(&v4(O, 3))
+    });
     assert!(
         d.log().contains("first round of pool checks done members=1"),
         "{}",
@@ -486,7 +495,7 @@ check = {{ kind = "tcp", port = 8080, interval = "1s", timeout = "300ms", rise =
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(
         set(&ask(addr, "www.pool.test", client, None)),
-        HashSet::from([v4(O, 1), v4(O, 2)])
+        HashSet::from([v4(O, 1), v4(O, 2), v4(O, 3)])
     );
     // `palanquin status` lists the pools too.
     let out = std::process::Command::new(bin())

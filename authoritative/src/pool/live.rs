@@ -134,8 +134,9 @@ impl LivePool {
     pub fn new(spec: PoolSpec, cells: Vec<Arc<MemberCell>>) -> LivePool {
         let zone = palanquin_wire::name_to_string(&spec.apex);
         let pool = palanquin_wire::name_to_string(&spec.name);
+        let rtype = if spec.rtype == 28 { "AAAA" } else { "A" };
         let answered = ["live", "all_down"].map(|r| {
-            metrics::counter!(crate::metrics::POOL_ANSWERS, "zone" => zone.clone(), "pool" => pool.clone(), "result" => r)
+            metrics::counter!(crate::metrics::POOL_ANSWERS, "zone" => zone.clone(), "pool" => pool.clone(), "type" => rtype, "result" => r)
         });
         let records = spec
             .members
@@ -215,7 +216,8 @@ impl LivePool {
 
     /// The reply to a query for the pool's name and type, whose header and
     /// question are `raw[..question_end]`, from `client` (the address it
-    /// asked from), within `limit` over UDP.
+    /// asked from), within `limit` over UDP; `None` when the zone lacks
+    /// the templates this needs (the general path then answers).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn reply(
         &self,
@@ -227,20 +229,8 @@ impl LivePool {
         opt: Option<Opt<'_>>,
         client: Option<IpAddr>,
         limit: Option<usize>,
-    ) -> Vec<u8> {
-        let subnet = (self.spec.answer.policy == Policy::Hashed && opt.is_some())
-            .then(|| palanquin_wire::client_subnet(raw, question_end))
-            .flatten();
-        // Only a hashed pool's answer depends on who asks.
-        let key = match (&subnet, client) {
-            _ if self.spec.answer.policy != Policy::Hashed => Vec::new(),
-            (Some(s), _) if s.source > 0 => s.key(),
-            (_, Some(IpAddr::V4(a))) => a.octets().to_vec(),
-            (_, Some(IpAddr::V6(a))) => a
-                .to_ipv4_mapped()
-                .map_or(a.octets().to_vec(), |v4| v4.octets().to_vec()),
-            (_, None) => Vec::new(),
-        };
+    ) -> Option<Vec<u8>> {
+        let (key, subnet) = self.client_key(raw, question_end, opt.is_some(), client);
         SCRATCH.with_borrow_mut(|(usable, chosen)| {
             let (ttl, _) = self.choose(&key, usable, chosen);
             self.render(
@@ -256,6 +246,34 @@ impl LivePool {
         })
     }
 
+    /// Who asks, as a hashed pool keys clients: the EDNS Client Subnet of
+    /// the query (`raw`, its question ending at `question_end`, `has_opt`
+    /// when it has an OPT record), else the address it came from; and the
+    /// subnet, to echo. Other policies need no key.
+    pub(crate) fn client_key(
+        &self,
+        raw: &[u8],
+        question_end: usize,
+        has_opt: bool,
+        client: Option<IpAddr>,
+    ) -> (Vec<u8>, Option<palanquin_wire::ClientSubnet>) {
+        if self.spec.answer.policy != Policy::Hashed {
+            return (Vec::new(), None);
+        }
+        let subnet = has_opt
+            .then(|| palanquin_wire::client_subnet(raw, question_end))
+            .flatten();
+        let key = match (&subnet, client) {
+            (Some(s), _) if s.source > 0 => s.key(),
+            (_, Some(IpAddr::V4(a))) => a.octets().to_vec(),
+            (_, Some(IpAddr::V6(a))) => a
+                .to_ipv4_mapped()
+                .map_or(a.octets().to_vec(), |v4| v4.octets().to_vec()),
+            (_, None) => Vec::new(),
+        };
+        (key, subnet)
+    }
+
     /// The reply with the members `chosen` (indices) at `ttl`.
     #[allow(clippy::too_many_arguments)]
     fn render(
@@ -268,17 +286,20 @@ impl LivePool {
         (chosen, ttl): (&[usize], u32),
         subnet: Option<palanquin_wire::ClientSubnet>,
         limit: Option<usize>,
-    ) -> Vec<u8> {
+    ) -> Option<Vec<u8>> {
         // Nothing to hand out (all down, `all_down = "none"`): NODATA, with
         // the SOA so that resolvers cache it only for the negative TTL.
-        if let (true, Some(n)) = (chosen.is_empty(), &zone.negative) {
-            return n.negative_reply(raw, question_end, qname_len, 0, head, opt);
+        // Zones without the templates (a wildcard at the apex, say) leave
+        // these answers to the general path.
+        if chosen.is_empty() {
+            let n = zone.negative.as_ref()?;
+            return Some(n.negative_reply(raw, question_end, qname_len, 0, head, opt));
         }
-        let tail = zone.tail.as_ref();
+        let tail = zone.tail.as_ref()?;
         let mut out = Vec::with_capacity(question_end + 28 * chosen.len() + 160);
         out.extend_from_slice(&head.id.to_be_bytes());
         out.extend_from_slice(&render::flags(head, true, false, 0));
-        let (ns, ar) = tail.map_or((0, 0), |t| (t.counts[1], t.counts[2]));
+        let (ns, ar) = (tail.counts[1], tail.counts[2]);
         let ar = ar + u16::from(opt.is_some());
         for n in [1, chosen.len() as u16, ns, ar] {
             out.extend_from_slice(&n.to_be_bytes());
@@ -292,22 +313,17 @@ impl LivePool {
                 out[at + 6..at + 10].copy_from_slice(&ttl.to_be_bytes());
             }
         }
-        if let Some(t) = tail {
-            let before = out.len() - answer;
-            t.write(&mut out, qname_len, before);
+        if out.len() + tail.bytes.len() > crate::template::MAX_POINTER {
+            // The tail's pointers could not reach that far.
+            return None;
         }
-        if let Some(opt) = opt {
-            let at = out.len();
-            opt.push(&mut out);
-            if let Some(s) = subnet {
-                // The answer holds for the whole subnet the client gave.
-                push_option(&mut out, at, palanquin_wire::OPTION_ECS, &s.reply_data(s.source));
-            }
-        }
+        let before = out.len() - answer;
+        tail.write(&mut out, qname_len, before);
+        push_opt(&mut out, opt, subnet);
         if limit.is_some_and(|l| out.len() > l) {
-            return truncated(raw, question_end, head, opt);
+            return Some(truncated(raw, question_end, head, opt, subnet));
         }
-        out
+        Some(out)
     }
 }
 
@@ -328,8 +344,26 @@ fn push_option(out: &mut Vec<u8>, opt_at: usize, code: u16, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+/// Our OPT record, when the client sent one, with its subnet echoed: the
+/// answer holds for the whole subnet it gave (RFC 7871 §7.2.1).
+fn push_opt(out: &mut Vec<u8>, opt: Option<Opt<'_>>, subnet: Option<palanquin_wire::ClientSubnet>) {
+    if let Some(opt) = opt {
+        let at = out.len();
+        opt.push(out);
+        if let Some(s) = subnet {
+            push_option(out, at, palanquin_wire::OPTION_ECS, &s.reply_data(s.source));
+        }
+    }
+}
+
 /// An empty reply with TC set: the client asks again over TCP.
-fn truncated(raw: &[u8], question_end: usize, head: Head, opt: Option<Opt<'_>>) -> Vec<u8> {
+fn truncated(
+    raw: &[u8],
+    question_end: usize,
+    head: Head,
+    opt: Option<Opt<'_>>,
+    subnet: Option<palanquin_wire::ClientSubnet>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(question_end + 16);
     out.extend_from_slice(&head.id.to_be_bytes());
     out.extend_from_slice(&render::flags(head, true, true, 0));
@@ -337,9 +371,7 @@ fn truncated(raw: &[u8], question_end: usize, head: Head, opt: Option<Opt<'_>>) 
         out.extend_from_slice(&n.to_be_bytes());
     }
     out.extend_from_slice(&raw[HEADER..question_end]);
-    if let Some(opt) = opt {
-        opt.push(&mut out);
-    }
+    push_opt(&mut out, opt, subnet);
     out
 }
 

@@ -241,29 +241,43 @@ async fn exec(command: &[String], shell: bool, addr: IpAddr, timeout: Duration) 
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", args.first().map_or("", String::as_str)))?;
-    let group = child.id().and_then(|id| i32::try_from(id).ok());
-    let kill_group = || {
-        if let Some(pgid) = group {
+    // The whole group goes when the check ends, however it ends: at its
+    // timeout, when it exits (whatever it left behind), or when the check
+    // itself is dropped (a reload removed the member; shutdown).
+    let group = KillGroup(child.id().and_then(|id| i32::try_from(id).ok()));
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.map_err(|e| format!("cannot wait for the command: {e}"))?,
+        Err(_) => {
+            group.kill();
+            let _ = child.wait().await;
+            return Err(format!("killed at its timeout of {} ms", timeout.as_millis()));
+        }
+    };
+    drop(group);
+    match status.code() {
+        Some(0) => Ok("exit 0".into()),
+        Some(code) => Err(format!("exit {code}")),
+        None => Err("killed by a signal".into()),
+    }
+}
+
+/// An exec check's process group, killed (SIGKILL) when this is dropped.
+struct KillGroup(Option<i32>);
+
+impl KillGroup {
+    fn kill(&self) {
+        if let Some(pgid) = self.0 {
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pgid),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
-    };
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => status.map_err(|e| format!("cannot wait for the command: {e}"))?,
-        Err(_) => {
-            kill_group();
-            let _ = child.wait().await;
-            return Err(format!("killed at its timeout of {} ms", timeout.as_millis()));
-        }
-    };
-    // Whatever it left behind in its group goes with it.
-    kill_group();
-    match status.code() {
-        Some(0) => Ok("exit 0".into()),
-        Some(code) => Err(format!("exit {code}")),
-        None => Err("killed by a signal".into()),
+    }
+}
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
