@@ -60,8 +60,9 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<Bound> {
             );
         }
         // Replaced only when nobody listens there (refused); any other
-        // failure to connect (permissions, a full backlog) may be a live
-        // daemon's socket.
+        // failure to connect (permissions, say) may be a live daemon's
+        // socket. (A live daemon with a full backlog would make this
+        // connect wait; it answers one request at a time, within 5 s.)
         match std::os::unix::net::UnixStream::connect(path) {
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
             Ok(_) => anyhow::bail!(
@@ -77,7 +78,9 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<Bound> {
             .with_context(|| format!("cannot replace the stale control socket {}", path.display()))?;
     }
     // Created 0660 from the start (umask 0117 while binding), not chmod-ed
-    // after a moment of whatever the umask allowed.
+    // after a moment of whatever the umask allowed. The umask is the
+    // process's: this runs once, at start-up, before anything else creates
+    // files (keep it there).
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
     let bound = std::os::unix::net::UnixListener::bind(path);
     nix::sys::stat::umask(old);

@@ -308,3 +308,63 @@ fn pool_names_block_the_wildcard_of_a_zone_without_templates() {
         "NODATA"
     );
 }
+
+#[test]
+fn the_general_path_rotates_once_per_answer_and_echoes_the_subnet() {
+    // In a zone without templates every pool answer takes the general path.
+    let rr = pool("rr.example.test.", Policy::RoundRobin, 2);
+    let sticky = pool("sticky.example.test.", Policy::Hashed, 8);
+    let z = served_from(WILD, &[Arc::clone(&rr), Arc::clone(&sticky)]);
+    let firsts: Vec<IpAddr> = (0..4)
+        .map(|_| {
+            addresses(&ask(
+                &z,
+                &query("rr.example.test.", 1, None),
+                [127, 0, 0, 1],
+                None,
+            ))[0]
+                .0
+        })
+        .collect();
+    assert_ne!(
+        firsts[0], firsts[1],
+        "each answer starts at the next member: {firsts:?}"
+    );
+    assert_eq!(firsts[0], firsts[2]);
+    // A hashed pool's answer carries the client's subnet back, scope 24.
+    let ecs = [0u8, 8, 0, 7, 0, 1, 24, 0, 203, 0, 113];
+    let r = ask(
+        &z,
+        &query("sticky.example.test.", 1, Some(&ecs)),
+        [10, 0, 0, 1],
+        None,
+    );
+    let l = wire::layout(&r).expect("layout");
+    let opt = l.additional.last().expect("OPT");
+    assert_eq!(
+        &r[opt.rdata_at..opt.end],
+        &[0u8, 8, 0, 7, 0, 1, 24, 24, 203, 0, 113][..]
+    );
+    // Through a CNAME too (in the zone with templates).
+    let z = served(&[pool("www.example.test.", Policy::Hashed, 8)]);
+    let r = ask(&z, &query("lb.example.test.", 1, Some(&ecs)), [10, 0, 0, 1], None);
+    let l = wire::layout(&r).expect("layout");
+    let opt = l.additional.last().expect("OPT");
+    assert_eq!(
+        &r[opt.rdata_at..opt.end],
+        &[0u8, 8, 0, 7, 0, 1, 24, 24, 203, 0, 113][..]
+    );
+    assert_eq!(addresses(&r).len(), 8);
+}
+
+#[test]
+fn a_pool_below_a_delegation_is_left_out_and_the_referral_stands() {
+    let text = format!("{ZONE}sub NS ns.sub\nns.sub A 192.0.2.7\n");
+    let below = pool("www.sub.example.test.", Policy::RoundRobin, 2);
+    let z = served_from(&text, &[Arc::clone(&below)]);
+    assert_eq!(z.pool_conflict(&below).map(|c| c.1), Some(false));
+    assert_eq!(z.pools().count(), 1, "still listed (status shows it)");
+    let r = ask(&z, &query("www.sub.example.test.", 1, None), [127, 0, 0, 1], None);
+    assert_eq!(r[2] & 0x04, 0, "a referral: AA clear");
+    assert!(addresses(&r).is_empty());
+}

@@ -29,17 +29,34 @@ pub(crate) struct Opt<'n> {
     pub(crate) dnssec_ok: bool,
     /// The NSID to send (RFC 5001), when the client asked and one is set.
     pub(crate) nsid: Option<&'n [u8]>,
+    /// The client's subnet to echo (RFC 7871), when the answer was made for
+    /// it (a hashed pool): with the scope it holds for, its source prefix.
+    pub(crate) ecs: Option<palanquin_wire::ClientSubnet>,
 }
 
 impl Opt<'_> {
     pub(crate) fn len(&self) -> usize {
-        11 + self.nsid.map_or(0, |n| 4 + n.len())
+        11 + self.nsid.map_or(0, |n| 4 + n.len()) + self.ecs.map_or(0, |s| 4 + s.reply_data(s.source).len())
     }
 
     pub(crate) fn push(&self, out: &mut Vec<u8>) {
+        let at = out.len();
         let nsid = self.nsid.map(|id| (palanquin_wire::OPTION_NSID, id));
         palanquin_wire::push_opt_option(out, self.dnssec_ok, 0, nsid);
+        if let Some(s) = self.ecs {
+            push_option(out, at, palanquin_wire::OPTION_ECS, &s.reply_data(s.source));
+        }
     }
+}
+
+/// Appends option `code` to the OPT record that starts at `opt_at` and ends `out`.
+pub(crate) fn push_option(out: &mut Vec<u8>, opt_at: usize, code: u16, data: &[u8]) {
+    let rdlen_at = opt_at + 9;
+    let rdlen = u16::from_be_bytes([out[rdlen_at], out[rdlen_at + 1]]) + 4 + data.len() as u16;
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
 }
 
 /// The two flag bytes of a reply.

@@ -401,6 +401,7 @@ fn every_compiled_answer_matches_the_general_path() {
             let opt = Some(crate::render::Opt {
                 dnssec_ok: true,
                 nsid: None,
+                ecs: None,
             });
             let head = crate::render::Head {
                 id: q.id,
@@ -467,6 +468,7 @@ fn the_compiled_nxdomain_matches_the_general_path() {
         let opt = crate::render::Opt {
             dnssec_ok: true,
             nsid: None,
+            ecs: None,
         };
         let fast = nx.negative_reply(
             &raw,

@@ -71,6 +71,8 @@ pub struct Zones {
     apex_lengths: [bool; 256],
     /// Some zone has a pool: chains are followed, not compiled answers.
     has_pools: bool,
+    /// Pools their zone's data puts out of reach (see [`Zones::with_pools`]).
+    left_out: Vec<Arc<LivePool>>,
 }
 
 impl Default for Zones {
@@ -129,15 +131,24 @@ impl Zones {
             by_apex,
             apex_lengths,
             has_pools: false,
+            left_out: Vec::new(),
         }
     }
 
     /// Serves `pools` too, each in the zone of its apex (a pool whose zone
     /// is not here is left out).
+    /// A pool that its zone's data puts out of reach (below a delegation or
+    /// a DNAME, or under a zone served below its own) is kept but not
+    /// served: answering there would override the referral or the zone.
     pub fn with_pools(mut self, pools: &[Arc<LivePool>]) -> Zones {
+        let (serve, left_out): (Vec<Arc<LivePool>>, Vec<Arc<LivePool>>) = pools
+            .iter()
+            .cloned()
+            .partition(|p| self.pool_conflict(p).is_none_or(|(_, served)| served));
+        self.left_out = left_out;
         for served in &mut self.served {
             let zone = Arc::clone(&served.zone);
-            let mine: Vec<Arc<LivePool>> = pools
+            let mine: Vec<Arc<LivePool>> = serve
                 .iter()
                 .filter(|p| *p.spec().apex == *zone.apex)
                 .cloned()
@@ -166,39 +177,55 @@ impl Zones {
         self
     }
 
-    /// Every pool served, zone by zone.
+    /// Every pool configured, zone by zone, those left out last.
     pub fn pools(&self) -> impl Iterator<Item = &Arc<LivePool>> {
-        self.served.iter().flat_map(|s| s.pools.iter())
+        self.served
+            .iter()
+            .flat_map(|s| s.pools.iter())
+            .chain(&self.left_out)
     }
 
-    /// What in its zone's data a pool hides, for a warning: records of its
-    /// type at its name, a CNAME there, or a delegation or DNAME above it.
-    pub fn pool_conflict(&self, pool: &LivePool) -> Option<&'static str> {
+    /// What in its zone's data a pool hides or is hidden by, for a warning,
+    /// and whether the pool is served all the same: records of its type or
+    /// a CNAME at its name (served, ahead of them), or a delegation or DNAME
+    /// above it, or a zone served below its own (left out).
+    pub fn pool_conflict(&self, pool: &LivePool) -> Option<(&'static str, bool)> {
         let spec = pool.spec();
         let zone = self.get(&spec.apex)?;
         if self.find(&spec.name).map(|i| &*self.served[i].zone.apex) != Some(&*spec.apex) {
-            return Some(
-                "a zone served here below the pool's zone answers its name; the pool is never asked",
-            );
+            return Some((
+                "a zone served here below the pool's zone answers its name: the pool is not served",
+                false,
+            ));
         }
         if let Some(node) = zone.node(&spec.name) {
             if node.get(spec.rtype).is_some() {
-                return Some(
+                return Some((
                     "the zone has records of the pool's type at its name; the pool answers instead of them",
-                );
+                    true,
+                ));
             }
             if node.get(crate::zone::types::CNAME).is_some() {
-                return Some("the zone has a CNAME at the pool's name; the pool answers its type instead");
+                return Some((
+                    "the zone has a CNAME at the pool's name; the pool answers its type instead",
+                    true,
+                ));
             }
         }
         let mut at = Some(&spec.name[..]);
         while let Some(up) = at.filter(|n| n.len() >= zone.apex.len()) {
             if let Some(node) = zone.node(up) {
                 if node.get(crate::zone::types::DNAME).is_some() && *up != *spec.name {
-                    return Some("the pool's name is below a DNAME of the zone");
+                    return Some((
+                        "the pool's name is below a DNAME of the zone: the pool is not served",
+                        false,
+                    ));
                 }
                 if up.len() > zone.apex.len() && node.get(crate::zone::types::NS).is_some() {
-                    return Some("the pool's name is at or below a delegation of the zone");
+                    return Some((
+                        "the pool's name is at or below a delegation of the zone: the pool is not served",
+                        false,
+                    ));
                 }
             }
             at = crate::zone::parent(up);
@@ -289,6 +316,7 @@ impl Zones {
         let opt = q.edns.map(|e| Opt {
             dnssec_ok: e.dnssec_ok,
             nsid: ctx.nsid.filter(|_| e.nsid),
+            ecs: None,
         });
         if served.pool_lengths[q.qname.len().min(255)] {
             if let Some(reply) = pool_reply(served, raw, q, head, opt, ctx) {
@@ -339,9 +367,15 @@ impl Zones {
             question_end: q.question_end,
             has_opt: opt.is_some(),
             client: ctx.client,
+            subnet: std::cell::Cell::new(None),
         };
         let plan = lookup::lookup(&all, zone, &q.qname, q.qtype);
         let question = &raw[palanquin_wire::HEADER..q.question_end];
+        // A hashed pool's answer holds for the client's subnet only.
+        let opt = opt.map(|o| Opt {
+            ecs: all.subnet.get(),
+            ..o
+        });
         (render::render(question, head, &plan, opt, ctx.limit), plan.rcode)
     }
 }
@@ -407,6 +441,8 @@ struct All<'a> {
     question_end: usize,
     has_opt: bool,
     client: Option<IpAddr>,
+    /// The subnet a hashed pool's answer was made for, to echo.
+    subnet: std::cell::Cell<Option<palanquin_wire::ClientSubnet>>,
 }
 
 impl<'a> Finder<'a> for All<'a> {
@@ -434,7 +470,10 @@ impl<'a> Finder<'a> for All<'a> {
                 .find(|p| p.spec().rtype == qtype || qtype == crate::zone::types::ANY);
             return match pool {
                 Some(p) => {
-                    let (key, _) = p.client_key(self.raw, self.question_end, self.has_opt, self.client);
+                    let (key, subnet) = p.client_key(self.raw, self.question_end, self.has_opt, self.client);
+                    if subnet.is_some() {
+                        self.subnet.set(subnet);
+                    }
                     let chosen = p.pick(&key);
                     if chosen.addrs.is_empty() {
                         return Some(PoolHit::NoData);

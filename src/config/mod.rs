@@ -58,21 +58,13 @@ pub(crate) fn read(path: &Path) -> Result<Settings, ConfigError> {
 /// taken yet should keep an operator from reaching the running daemon.
 pub(crate) fn control_socket(path: &Path) -> Result<Option<std::path::PathBuf>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| {
-        ConfigError::at(
-            path,
-            &text,
-            e.span().unwrap_or(0..0),
-            "control.socket",
-            e.message().to_owned(),
-        )
-    })?;
-    Ok(table
-        .get("control")
-        .and_then(|c| c.get("socket"))
-        .and_then(toml::Value::as_str)
+    // The file's shape only (TOML, known keys): no values checked, no file read.
+    let raw = syntax(path, &text)?;
+    Ok(raw
+        .control
+        .map(|c| c.socket.into_inner())
         .filter(|s| !s.trim().is_empty())
-        .map(|s| settings::resolve_path(path, s)))
+        .map(|s| settings::resolve_path(path, &s)))
 }
 
 /// Parses and validates `text`, naming `path` in errors. Pure: the host's

@@ -10,6 +10,7 @@
 //! ```
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -62,7 +63,14 @@ pub(crate) struct Checker {
     /// place in the spread of the first round (zero for one whose
     /// standing is kept).
     pub(crate) first_after: Duration,
+    /// The member was checked before (its check changed at a reload):
+    /// after the first check, the next comes an interval later, not at
+    /// the phase of a first round.
+    pub(crate) resumed: bool,
     pub(crate) meters: m::Meters,
+    /// Set once the member is no longer in the configuration: its gauges
+    /// are the registry's to retire, not this task's to write.
+    pub(crate) retired: Arc<AtomicBool>,
 }
 
 impl Checker {
@@ -71,13 +79,13 @@ impl Checker {
         let key = super::labels_key(&self.labels);
         let phase = schedule::phase(key.as_bytes(), self.interval);
         let born = Instant::now();
-        let mut due = born;
-        let mut first = true;
+        let mut first = !self.resumed;
         tokio::select! {
             biased;
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(self.first_after) => {}
         }
+        let mut due = Instant::now();
         loop {
             let started = Instant::now();
             let outcome = tokio::select! {
@@ -122,10 +130,13 @@ impl Checker {
         };
         status.since = Some(now);
         let reason = status.health.last().map(|o| o.reason.clone()).unwrap_or_default();
-        drop(status);
         // The evidence first, then the answers: whoever sees a member leave
-        // the answers finds its log line and counters already there.
-        m::set_up(&self.labels, to == State::Up);
+        // the answers finds its log line and counters already there. The
+        // gauge is written under the status lock, which retiring takes too.
+        if !self.retired.load(Ordering::Acquire) {
+            m::set_up(&self.labels, to == State::Up);
+        }
+        drop(status);
         if to == State::Up {
             &meters.to_up
         } else {

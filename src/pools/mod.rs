@@ -20,6 +20,7 @@ pub(crate) mod metrics;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,19 @@ struct Running {
     /// Its checks (aborted when the last holder lets go); set at once for
     /// a new member, at commit for one whose check changed.
     task: OnceLock<AbortOnDropHandle<()>>,
+    /// Shared with its checker: set when the member leaves the configuration.
+    retired: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// The member is gone (removed by a reload, or its reload refused): its
+    /// gauges become NaN, and its checker, until its abort lands, writes
+    /// them no more.
+    fn retire(&self) {
+        self.retired.store(true, std::sync::atomic::Ordering::Release);
+        let _status = check::lock(&self.status);
+        metrics::forget_member(&self.labels);
+    }
 }
 
 /// Every member being checked; one for the life of the process.
@@ -85,6 +99,22 @@ pub(crate) struct Plan {
     spread: Duration,
     /// The pools, for `Zones::with_pools`.
     pub(crate) live: Vec<Arc<LivePool>>,
+    /// The new members' keys: a plan dropped uncommitted retires them.
+    fresh_keys: Vec<Key>,
+    committed: bool,
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        for key in &self.fresh_keys {
+            if let Some(r) = self.members.get(key) {
+                r.retire();
+            }
+        }
+    }
 }
 
 impl Plan {
@@ -169,6 +199,8 @@ impl Pools {
             wait: Duration::ZERO,
             spread: first_round_spread(zones, &current),
             live: Vec::new(),
+            fresh_keys: Vec::new(),
+            committed: false,
         };
         for zone in zones {
             for pool in &zone.pools {
@@ -203,11 +235,14 @@ impl Pools {
                             if kept.is_none() {
                                 metrics::set_member(&labels, &cell);
                             }
+                            // A new member's first check falls in the first
+                            // round's spread; a re-checked one keeps to its
+                            // phase in the interval.
+                            let unit = schedule::unit(labels_key(&labels).as_bytes());
                             let first_after = if kept.is_none() {
-                                plan.spread
-                                    .mul_f64(schedule::unit(labels_key(&labels).as_bytes()))
+                                plan.spread.mul_f64(unit)
                             } else {
-                                Duration::ZERO
+                                pool.check.interval.mul_f64(unit)
                             };
                             let (running, checker) = self.start(
                                 pool,
@@ -215,13 +250,14 @@ impl Pools {
                                 labels,
                                 (cell, status, meters),
                                 tls.clone(),
-                                first_after,
+                                (first_after, kept.is_some()),
                             );
                             let running = Arc::new(running);
                             if kept.is_some() {
                                 plan.deferred.push((Arc::clone(&running), checker));
                             } else {
                                 let _ = running.task.set(self.spawn(checker));
+                                plan.fresh_keys.push(key.clone());
                             }
                             running
                         }
@@ -238,14 +274,15 @@ impl Pools {
     /// Puts `plan` in force: members it does not hold stop being checked
     /// (their gauges become NaN: no longer a member), members whose check
     /// changed switch to the new one.
-    pub(crate) fn commit(&self, plan: Plan) {
-        for (running, checker) in plan.deferred {
+    pub(crate) fn commit(&self, mut plan: Plan) {
+        plan.committed = true;
+        for (running, checker) in std::mem::take(&mut plan.deferred) {
             let _ = running.task.set(self.spawn(checker));
         }
-        let old = std::mem::replace(&mut *lock(&self.members), plan.members);
+        let old = std::mem::replace(&mut *lock(&self.members), std::mem::take(&mut plan.members));
         let members = lock(&self.members);
         for (_, gone) in old.iter().filter(|(k, _)| !members.contains_key(*k)) {
-            metrics::forget_member(&gone.labels);
+            gone.retire();
         }
         drop(members);
         drop(old);
@@ -262,9 +299,10 @@ impl Pools {
         labels: Labels,
         (cell, status, meters): (Arc<MemberCell>, Arc<Mutex<Status>>, metrics::Meters),
         tls: Option<Result<Arc<tls::ClientConfig>, String>>,
-        first_after: Duration,
+        (first_after, resumed): (Duration, bool),
     ) -> (Running, Checker) {
         let check = &pool.check;
+        let retired = Arc::new(AtomicBool::new(false));
         let checker = Checker {
             addr,
             port: check.port.unwrap_or(0),
@@ -276,7 +314,9 @@ impl Pools {
             cell: Arc::clone(&cell),
             status: Arc::clone(&status),
             first_after,
+            resumed,
             meters,
+            retired: Arc::clone(&retired),
         };
         let running = Running {
             cell,
@@ -284,6 +324,7 @@ impl Pools {
             check: check.clone(),
             labels,
             task: OnceLock::new(),
+            retired,
         };
         (running, checker)
     }
@@ -409,7 +450,7 @@ pub(crate) fn labels_key(l: &Labels) -> String {
 /// Warns of each pool of `zones` that hides some of its zone's data.
 pub(crate) fn warn_conflicts(zones: &palanquin_authoritative::Zones) {
     for p in zones.pools() {
-        if let Some(what) = zones.pool_conflict(p) {
+        if let Some((what, _)) = zones.pool_conflict(p) {
             let (zone, pool) = (
                 palanquin_wire::name_to_string(&p.spec().apex),
                 palanquin_wire::name_to_string(&p.spec().name),

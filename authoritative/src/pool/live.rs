@@ -230,6 +230,17 @@ impl LivePool {
         client: Option<IpAddr>,
         limit: Option<usize>,
     ) -> Option<Vec<u8>> {
+        // Whether this path can answer at all is decided before a member is
+        // chosen (a choice moves the rotation and counts an answer): it needs
+        // the zone's templates, and room for the tail's pointers after the
+        // largest answer.
+        let tail = zone.tail.as_ref()?;
+        zone.negative.as_ref()?;
+        let largest = self.records.iter().map(|r| r.len()).max().unwrap_or(0)
+            * self.spec.answer.max.min(self.records.len());
+        if question_end + largest + tail.bytes.len() > crate::template::MAX_POINTER {
+            return None;
+        }
         let (key, subnet) = self.client_key(raw, question_end, opt.is_some(), client);
         SCRATCH.with_borrow_mut(|(usable, chosen)| {
             let (ttl, _) = self.choose(&key, usable, chosen);
@@ -334,25 +345,11 @@ thread_local! {
     };
 }
 
-/// Appends option `code` to the OPT record that starts at `opt_at` and ends `out`.
-fn push_option(out: &mut Vec<u8>, opt_at: usize, code: u16, data: &[u8]) {
-    let rdlen_at = opt_at + 9;
-    let rdlen = u16::from_be_bytes([out[rdlen_at], out[rdlen_at + 1]]) + 4 + data.len() as u16;
-    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    out.extend_from_slice(data);
-}
-
 /// Our OPT record, when the client sent one, with its subnet echoed: the
 /// answer holds for the whole subnet it gave (RFC 7871 §7.2.1).
 fn push_opt(out: &mut Vec<u8>, opt: Option<Opt<'_>>, subnet: Option<palanquin_wire::ClientSubnet>) {
     if let Some(opt) = opt {
-        let at = out.len();
-        opt.push(out);
-        if let Some(s) = subnet {
-            push_option(out, at, palanquin_wire::OPTION_ECS, &s.reply_data(s.source));
-        }
+        Opt { ecs: subnet, ..opt }.push(out);
     }
 }
 
