@@ -2,9 +2,9 @@
 # pools.sh: what health-checked pools cost. Two parts.
 # Peers: benches/install-peers (pdns-server + pdns-backend-bind, dnsperf).
 # Run as root from anywhere:   benches/pools.sh     (~3 minutes)
-#   SERVERS="reflector palanquin pdns" (default)   TRIALS=5 TRIAL_SECONDS=2
+#   SERVERS="reflector palanquin pdns" (default)   TRIALS=9 TRIAL_SECONDS=2
 #   PALANQUIN (default target/release/palanquin, built if absent)
-#   MEMBERS=10000 CHECK_SECONDS=20 (part 2; MEMBERS=0 skips it)
+#   MEMBERS=10000 CHECK_SECONDS=10 CHECK_ROUNDS=3 (part 2; MEMBERS=0 skips it)
 #   OUT (default /tmp/pools.json)   DNSPERF_OPTS="-c 32 -q 180 -T 2"
 # The script re-runs itself in a private network namespace (only `lo`).
 #
@@ -19,8 +19,9 @@
 #    CPU 1; the floor ("reflector", benches/reflector.c) as in
 #    authoritative.sh. Rounds visit every (server, query file) in turn;
 #    QPS per core = QPS / the server's share of core 0. Reported: the median
-#    round, pool names / static names of the same server, and each as a
-#    ratio to the floor. Target: palanquin's pool names within 10% of its
+#    round, each as a ratio to the floor, and pool names / static names of
+#    the same server as the median of the rounds' own ratios (the two run
+#    back to back in each round; the VM's speed drifts between rounds). Target: palanquin's pool names within 10% of its
 #    static names (ratio >= 0.90).
 #    Palanquin answers all live members (max 8, so 4); PowerDNS's ifportup
 #    answers one, picked at random, and its packet cache keeps an answer
@@ -30,9 +31,11 @@
 #    CPU 1 counts connections per 100 ms slot of each second. After every
 #    member is up (and 3 s more), palanquin's CPU time over CHECK_SECONDS
 #    is its share of one core; the spread is the connections per slot
-#    (an even spread: 10% per slot). Target: at most 10% of one core.
+#    (an even spread: 10% per slot), over the first round's window. Target:
+#    at most 10% of one core. CHECK_ROUNDS=3 rounds of CHECK_SECONDS=10 s,
+#    each the floor (palanquin paused with SIGSTOP) and then palanquin.
 #    The floor: benches/connector.c making the same connections a second,
-#    closed the same way, measured alone first: on loopback the kernel's
+#    closed the same way, on its own: on loopback the kernel's
 #    work for both ends of each connection is charged to the connecting
 #    process, so this is what the checks cost before any checker's own work.
 # Exits 0 after reporting even when targets are missed; 1 if anything fails.
@@ -57,7 +60,8 @@ if [[ -z ${POOLS_NETNS:-} ]]; then   # --- outside: checks, build, re-exec
   reexec_isolated POOLS_NETNS /tmp/pools.json "$@"
 fi
 # --- inside the private network namespace --------------------------------------
-TRIALS=${TRIALS:-5} TRIAL_SECONDS=${TRIAL_SECONDS:-2} MEMBERS=${MEMBERS:-10000} CHECK_SECONDS=${CHECK_SECONDS:-20}
+TRIALS=${TRIALS:-9} TRIAL_SECONDS=${TRIAL_SECONDS:-2} MEMBERS=${MEMBERS:-10000} CHECK_SECONDS=${CHECK_SECONDS:-10}
+CHECK_ROUNDS=${CHECK_ROUNDS:-3}
 read -ra PERF <<<"${DNSPERF_OPTS:--c 32 -q 180 -T 2}"
 declare -A PID WANT=([reflector]=any [palanquin]=any [pdns]=any) ADDR=([reflector]=127.0.5.9:5300 [palanquin]=127.0.5.10:5300
   [pdns]=127.0.5.13:5300 [checks]=127.0.5.20:5300)
@@ -103,17 +107,15 @@ cat >"$tmp/listener.py" <<'PY'
 import socket, sys, time, json, signal
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 8080)); s.listen(65535)
-slots, total, out = [0] * 10, 0, sys.argv[1]
-def dump(*_):
-    json.dump({"slots": slots, "total": total}, open(out, "w")); sys.exit(0)
-signal.signal(signal.SIGTERM, dump)
-counting = False
+import os
+slots, total, out, state, n = [0] * 10, 0, sys.argv[1], 0, 0   # state: 0 waiting, 1 counting, 2 done
 while True:
-    c, _ = s.accept(); c.close(); total += 1
-    if counting: slots[int(time.time() * 10) % 10] += 1
-    else:
-        try: open(out + ".go").close(); counting = True; slots, total = [0] * 10, 0
-        except FileNotFoundError: pass
+    c, _ = s.accept(); c.close(); n += 1
+    if state == 1: slots[int(time.time() * 10) % 10] += 1; total += 1
+    if n % 256 == 0:
+        if state == 0 and os.path.exists(out + ".go"): state = 1
+        elif state == 1 and os.path.exists(out + ".stop"):
+            json.dump({"slots": slots, "total": total}, open(out, "w")); state = 2
 PY
 launch listener 1 python3 "$tmp/listener.py" "$tmp/slots.json"
 CONNECTOR=$tmp/connector
@@ -163,15 +165,6 @@ for s in palanquin pdns; do [[ -n ${PID[$s]:-} ]] && kill -TERM "${PID[$s]}" 2>/
 
 : >"$tmp/checks"
 if ((MEMBERS > 0)) && [[ " $SERVERS " == *" palanquin "* ]]; then
-  # The floor first: benches/connector.c making the same connections, alone.
-  echo "checks floor: connector, $MEMBERS connections a second (CPU 0)" >&2
-  launch connector 0 "$CONNECTOR" "$MEMBERS" 8080 $((CHECK_SECONDS + 2))
-  sleep 1; f0=$(cpu_ticks "${PID[connector]}") ft0=$(date +%s.%N)
-  sleep "$CHECK_SECONDS"
-  f1=$(cpu_ticks "${PID[connector]}") ft1=$(date +%s.%N)
-  wait "${PID[connector]}" || die "connector failed"
-  read -r ok failed <"$tmp/connector.log"; ((failed == 0)) || die "connector: $failed connections failed"
-  echo "$((f1 - f0)) $ft0 $ft1" >"$tmp/floor"
   echo "checks: $MEMBERS members every second (palanquin on CPU 0)" >&2
   palanquin_conf "$tmp/checks.toml" "${ADDR[checks]}" "$tmp/many.toml"
   launch checks 0 "$PALANQUIN" serve --config "$tmp/checks.toml"
@@ -180,14 +173,30 @@ if ((MEMBERS > 0)) && [[ " $SERVERS " == *" palanquin "* ]]; then
   until (($(up "${ADDR[checks]%:*}") >= MEMBERS)); do
     alive checks; ((SECONDS < end)) || die "not every member came up within 60 s"; sleep 0.5
   done
-  sleep 3; : >"$tmp/slots.json.go"; sleep 1
-  c0=$(cpu_ticks "${PID[checks]}") t0=$(date +%s.%N)
-  sleep "$CHECK_SECONDS"
-  c1=$(cpu_ticks "${PID[checks]}") t1=$(date +%s.%N)
-  kill -TERM "${PID[listener]}"; for _ in {1..50}; do [[ -s $tmp/slots.json ]] && break; sleep 0.1; done
-  alive checks
-  echo "$((c1 - c0)) $t0 $t1 $(grep -c 'pool member down' "$tmp/checks.log" || true)" >"$tmp/checks"
   grep -m1 'first round of pool checks' "$tmp/checks.log" >"$tmp/first-round" || true
+  sleep 3
+  : >"$tmp/checks"
+  for ((r = 1; r <= CHECK_ROUNDS; r++)); do
+    # The floor, palanquin paused: benches/connector.c, the same connections.
+    echo "checks round $r/$CHECK_ROUNDS: floor (connector), then palanquin (${CHECK_SECONDS} s each)" >&2
+    kill -STOP "${PID[checks]}"
+    launch connector 0 "$CONNECTOR" "$MEMBERS" 8080 $((CHECK_SECONDS + 2))
+    sleep 1; f0=$(cpu_ticks "${PID[connector]}") ft0=$(date +%s.%N)
+    sleep "$CHECK_SECONDS"
+    f1=$(cpu_ticks "${PID[connector]}") ft1=$(date +%s.%N)
+    wait "${PID[connector]}" || die "connector failed"
+    read -r _ failed <"$tmp/connector.log"; ((failed == 0)) || die "connector: $failed connections failed"
+    kill -CONT "${PID[checks]}"; sleep 3   # the checks due while paused run, then settle
+    ((r == 1)) && { : >"$tmp/slots.json.go"; sleep 0.5; }
+    c0=$(cpu_ticks "${PID[checks]}") t0=$(date +%s.%N)
+    sleep "$CHECK_SECONDS"
+    c1=$(cpu_ticks "${PID[checks]}") t1=$(date +%s.%N)
+    ((r == 1)) && : >"$tmp/slots.json.stop"
+    alive checks
+    echo "$((f1 - f0)) $ft0 $ft1 $((c1 - c0)) $t0 $t1" >>"$tmp/checks"
+  done
+  for _ in {1..50}; do [[ -s $tmp/slots.json ]] && break; sleep 0.1; done
+  grep -c 'pool member down' "$tmp/checks.log" >"$tmp/downs" || true
 fi
 
 python3 - "$tmp" "$OUT" "$(getconf CLK_TCK)" "${PERF[*]}" "$MEMBERS" $SERVERS <<'PY'
@@ -219,29 +228,34 @@ for k, r in res.items():
 ratios = {}
 for s in ("palanquin", "pdns"):
     if f"{s} static" in res and f"{s} pool" in res:
-        ratios[s] = round(res[f"{s} pool"]["qps_per_core"] / res[f"{s} static"]["qps_per_core"], 3)
-        print(f"{s}: pool names / static names = {ratios[s]:.3f}")
+        # Each round measures static then pool names back to back: the
+        # median of the rounds' own ratios is steadier than a ratio of medians.
+        paired = [p / q for q, p in zip(res[f"{s} static"]["rounds"], res[f"{s} pool"]["rounds"])]
+        ratios[s] = round(mid(paired), 3)
+        print(f"{s}: pool names / static names = {ratios[s]:.3f} (median of the rounds' ratios; "
+              f"range {min(paired):.2f}-{max(paired):.2f})")
 if "palanquin pool" in res and "pdns pool" in res:
     print(f"palanquin pool names / pdns LUA pool names = {res['palanquin pool']['qps_per_core'] / res['pdns pool']['qps_per_core']:.2f}x")
 checks = None
-line = open(f"{tmp}/checks").read().split()
-if line:
-    ticks, t0, t1, downs = int(line[0]), float(line[1]), float(line[2]), int(line[3])
+rounds = [list(map(float, l.split())) for l in open(f"{tmp}/checks") if l.strip()] if os.path.exists(f"{tmp}/checks") else []
+if rounds:
+    floor_shares = [ft / hz / (f1 - f0) for ft, f0, f1, _, _, _ in rounds]
+    shares = [ct / hz / (t1 - t0) for _, _, _, ct, t0, t1 in rounds]
+    paired = [p / f for f, p in zip(floor_shares, shares)]
     slots = json.load(open(f"{tmp}/slots.json"))
-    share = ticks / hz / (t1 - t0)
     total = sum(slots["slots"])
     spread = [round(c / total, 4) for c in slots["slots"]] if total else []
     first = open(f"{tmp}/first-round").read().strip()
-    fticks, ft0, ft1 = map(float, open(f"{tmp}/floor").read().split())
-    floor_share = fticks / hz / (ft1 - ft0)
-    checks = {"members": members, "seconds": round(t1 - t0, 1), "core_share": round(share, 4),
-              "floor_core_share": round(floor_share, 4), "vs_floor": round(share / floor_share, 2) if floor_share else None,
-              "checks_per_second": round(total / (t1 - t0)), "slot_shares": spread,
-              "down_lines": downs, "first_round": first[first.find("first round"):] if first else None}
-    print(f"\nchecks: {members} members, tcp every 1 s: {share:.1%} of one core over {t1 - t0:.0f} s, "
-          f"{checks['checks_per_second']} checks/s at the listener")
-    print(f"floor (connector.c, the same connections and nothing else): {floor_share:.1%} of one core; "
-          f"palanquin = {checks['vs_floor']}x the floor")
+    checks = {"members": members, "rounds": len(rounds), "seconds_each": round(rounds[0][5] - rounds[0][4], 1),
+              "core_share": round(mid(shares), 4), "core_share_rounds": [round(x, 4) for x in shares],
+              "floor_core_share": round(mid(floor_shares), 4), "floor_rounds": [round(x, 4) for x in floor_shares],
+              "vs_floor": round(mid(paired), 2), "checks_per_second": round(total / (rounds[0][5] - rounds[0][4])),
+              "slot_shares": spread, "down_lines": int(open(f"{tmp}/downs").read() or 0),
+              "first_round": first[first.find("first round"):] if first else None}
+    print(f"\nchecks: {members} members, tcp every 1 s: {checks['core_share']:.1%} of one core (median of {len(rounds)} rounds: "
+          + " ".join(f"{x:.1%}" for x in shares) + f"), {checks['checks_per_second']} checks/s at the listener")
+    print(f"floor (connector.c, the same connections and nothing else): {checks['floor_core_share']:.1%} ("
+          + " ".join(f"{x:.1%}" for x in floor_shares) + f"); palanquin = {checks['vs_floor']}x the floor (median of the rounds' ratios)")
     if spread: print("spread over each second (share per 100 ms slot): " + " ".join(f"{x:.3f}" for x in spread))
     if checks["first_round"]: print(checks["first_round"])
 targets = {}

@@ -99,9 +99,13 @@ impl Checker {
             } else {
                 due + schedule::next_interval(self.interval, rand::random())
             };
-            // A check that overran (it cannot by more than its timeout)
-            // starts the next one now rather than in a burst of catch-ups.
-            due = due.max(Instant::now());
+            // Behind (the process was stopped, or starved): not a burst of
+            // catch-ups, and not every late member at the same moment from
+            // then on, but each back at its own phase, within an interval.
+            let now = Instant::now();
+            if due < now {
+                due = now + until_phase(now - born, phase, self.interval);
+            }
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return,
@@ -165,11 +169,44 @@ impl Checker {
     }
 }
 
+/// How long from `since` (time since the task began) until the next moment
+/// at `phase` into an interval.
+fn until_phase(since: Duration, phase: Duration, interval: Duration) -> Duration {
+    let interval_ns = interval.as_nanos().max(1);
+    let into = since.as_nanos() % interval_ns;
+    let wait = (phase.as_nanos() % interval_ns + interval_ns - into) % interval_ns;
+    Duration::from_nanos(u64::try_from(wait).unwrap_or(0))
+}
+
 /// A state's name in logs, metrics and status.
 pub(crate) fn state_name(s: State) -> &'static str {
     match s {
         State::Unknown => "unknown",
         State::Up => "up",
         State::Down => "down",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_check_goes_back_to_its_phase() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // 3.3 s in, phase 0.7 s of a 1 s interval: next at 3.7 s.
+        assert_eq!(until_phase(ms(3300), ms(700), s(1)), ms(400));
+        // Past its phase in this interval: the next one's.
+        assert_eq!(until_phase(ms(3800), ms(700), s(1)), ms(900));
+        assert_eq!(until_phase(ms(3700), ms(700), s(1)), Duration::ZERO);
+        // Members stopped together spread out again by their phases.
+        let mut slots = [0u32; 10];
+        for i in 0..1000u32 {
+            let phase = schedule::phase(&i.to_be_bytes(), s(1));
+            let at = ms(5000) + until_phase(ms(5000), phase, s(1));
+            slots[((at.as_millis() % 1000) / 100) as usize] += 1;
+        }
+        assert!(slots.iter().all(|&n| (70..=130).contains(&n)), "{slots:?}");
     }
 }

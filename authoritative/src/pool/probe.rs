@@ -236,7 +236,7 @@ async fn exec(command: &[String], shell: bool, addr: IpAddr, timeout: Duration) 
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
@@ -245,20 +245,72 @@ async fn exec(command: &[String], shell: bool, addr: IpAddr, timeout: Duration) 
     // timeout, when it exits (whatever it left behind), or when the check
     // itself is dropped (a reload removed the member; shutdown).
     let group = KillGroup(child.id().and_then(|id| i32::try_from(id).ok()));
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => status.map_err(|e| format!("cannot wait for the command: {e}"))?,
-        Err(_) => {
-            group.kill();
-            let _ = child.wait().await;
-            return Err(format!("killed at its timeout of {} ms", timeout.as_millis()));
+    // Its stderr is read as it comes (a command that writes a lot never
+    // blocks on a full pipe); the last STDERR_KEPT bytes go into the reason.
+    let mut stderr = child.stderr.take();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + timeout;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break Some(status),
+            read = read_some(&mut stderr, &mut chunk), if stderr.is_some() => match read {
+                Ok(n) if n > 0 => {
+                    tail.extend_from_slice(&chunk[..n]);
+                    let excess = tail.len().saturating_sub(STDERR_KEPT);
+                    tail.drain(..excess);
+                }
+                _ => stderr = None,
+            },
+            () = tokio::time::sleep_until(deadline) => break None,
         }
     };
+    let Some(status) = status else {
+        group.kill();
+        let _ = child.wait().await;
+        return Err(format!("killed at its timeout of {} ms", timeout.as_millis()));
+    };
+    let status = status.map_err(|e| format!("cannot wait for the command: {e}"))?;
+    // What it left behind goes; what it wrote before exiting is read.
     drop(group);
+    let drain = async {
+        while let Ok(n @ 1..) = read_some(&mut stderr, &mut chunk).await {
+            tail.extend_from_slice(&chunk[..n]);
+            let excess = tail.len().saturating_sub(STDERR_KEPT);
+            tail.drain(..excess);
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(100), drain).await;
+    let said = last_line(&tail);
     match status.code() {
         Some(0) => Ok("exit 0".into()),
-        Some(code) => Err(format!("exit {code}")),
+        Some(code) if said.is_empty() => Err(format!("exit {code}")),
+        Some(code) => Err(format!("exit {code}: {said}")),
         None => Err("killed by a signal".into()),
     }
+}
+
+/// Reads what `pipe` has (0 once it is gone).
+async fn read_some(pipe: &mut Option<tokio::process::ChildStderr>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match pipe {
+        Some(p) => p.read(buf).await,
+        None => Ok(0),
+    }
+}
+
+/// How much of an exec check's stderr is kept for its reason.
+const STDERR_KEPT: usize = 512;
+
+/// The last non-blank line of `bytes`, as text, at most 200 characters.
+fn last_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    line.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 /// An exec check's process group, killed (SIGKILL) when this is dropped.
@@ -509,6 +561,27 @@ mod tests {
                 .await
                 .ok
         );
+        // What it said on stderr, last line, is the reason; a flood of it
+        // neither blocks the command nor grows without bound.
+        let said = run(
+            &exec(&["echo first >&2; echo 'backend 503' >&2; exit 3"], true),
+            ip(8),
+            0,
+            T,
+        )
+        .await;
+        assert_eq!(said.reason, "exit 3: backend 503");
+        let flood = run(
+            &exec(
+                &["head -c 1000000 /dev/zero | tr '\\0' x >&2; echo >&2; echo done >&2; exit 2"],
+                true,
+            ),
+            ip(8),
+            0,
+            T,
+        )
+        .await;
+        assert_eq!(flood.reason, "exit 2: done");
         let started = Instant::now();
         let slow = run(
             &exec(&["/bin/sleep", "5"], false),
