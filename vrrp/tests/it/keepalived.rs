@@ -13,7 +13,7 @@ use palanquin_vrrp::packet::{self, Advert, Auth, Checksum, Version};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// A named network namespace, deleted on drop.
-struct Namespace(String);
+pub(crate) struct Namespace(pub(crate) String);
 
 impl Drop for Namespace {
     fn drop(&mut self) {
@@ -22,13 +22,19 @@ impl Drop for Namespace {
 }
 
 /// A keepalived, stopped (SIGTERM, then SIGKILL) on drop.
-struct Keepalived {
+pub(crate) struct Keepalived {
     child: Child,
     dir: PathBuf,
 }
 
 impl Keepalived {
-    fn log(&self) -> String {
+    /// Kills it outright (SIGKILL): no resignation, addresses left behind.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub(crate) fn log(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(self.dir.join("log")) {
             let _ = f.read_to_string(&mut s);
@@ -39,6 +45,9 @@ impl Keepalived {
 
 impl Drop for Keepalived {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let until = Instant::now() + Duration::from_secs(3);
         while Instant::now() < until {
@@ -54,7 +63,7 @@ impl Drop for Keepalived {
 
 /// Starts keepalived in namespace `ns` on `interface` with `instance`
 /// (the body of a `vrrp_instance`).
-fn keepalived(ns: &str, name: &str, global: &str, instance: &str) -> Keepalived {
+pub(crate) fn keepalived(ns: &str, name: &str, global: &str, instance: &str) -> Keepalived {
     let dir = std::env::temp_dir().join(format!("palanquin-keepalived-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let conf = dir.join("keepalived.conf");

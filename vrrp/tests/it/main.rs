@@ -4,3 +4,4 @@
 //! same bytes.
 
 mod keepalived;
+mod routers;

@@ -1,0 +1,366 @@
+//! One virtual router at run time: the state machine driven by its
+//! socket, its timer and its owner's controls, its actions carried out.
+//!
+//! ```text
+//!  controls (mpsc: Fault, Recovered, Priority, Shutdown) ─┐
+//!  raw socket: IP packet ─ TTL 255? ─ decode ─ VRID, version,│
+//!      password, peers ─▶ Event::Advert ────────────────────┤
+//!  sleep until Machine::deadline ─▶ Event::Timer ───────────┴▶ Machine::handle
+//!      ─▶ Advertise: encode, send (group, or each unicast peer)
+//!         AddAddresses / RemoveAddresses: netlink     Announce: gratuitous ARP,
+//!         repeated `garp_repeat` times, and every `garp_refresh` while Master
+//!         Transition: the Observer (logs, metrics, notify hooks)
+//!  every way out of `run` that the process survives removes the addresses.
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::fsm::{self, Action, Event, Machine, State};
+use crate::net::{self, Addresses, Advertiser, Link};
+use crate::packet::{self, Advert, Auth, Checksum, DecodeError, Version};
+
+/// One virtual router's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The state machine's part.
+    pub fsm: fsm::Config,
+    /// The virtual router.
+    pub vrid: u8,
+    /// The interface.
+    pub interface: String,
+    /// The virtual addresses with their prefix lengths.
+    pub addresses: Vec<(Ipv4Addr, u8)>,
+    /// Unicast peers: adverts go to each of them, and are taken only from
+    /// them. Empty: the multicast group.
+    pub peers: Vec<Ipv4Addr>,
+    /// v2's password.
+    pub auth: Auth,
+    /// The IPv4 v3 checksum sent.
+    pub checksum: Checksum,
+    /// Gratuitous ARPs sent on becoming Master, `garp_interval` apart.
+    pub garp_repeat: u32,
+    /// Their spacing.
+    pub garp_interval: Duration,
+    /// Sent again this often while Master, if set.
+    pub garp_refresh: Option<Duration>,
+}
+
+/// What the router tells its owner.
+pub trait Observer: Send + Sync {
+    /// The state changed; `master` is the Master's address as last heard.
+    fn transition(&self, from: State, to: State, priority: u8);
+    /// An advert went out.
+    fn sent(&self) {}
+    /// An advert for this router came in, from `from`.
+    fn received(&self, _from: Ipv4Addr, _priority: u8) {}
+    /// A packet was dropped, and why (`ttl`, `checksum`, `version`, `vrid`,
+    /// `auth`, `peer`, `truncated`, `type`, `malformed`, `interval`).
+    fn dropped(&self, _reason: &'static str) {}
+    /// Something failed (a send, a netlink request); the router goes on.
+    fn error(&self, _what: &str) {}
+}
+
+/// What the owner tells the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// It cannot serve: resign and stay silent.
+    Fault,
+    /// It can again.
+    Recovered,
+    /// Its priority is now this.
+    Priority(u8),
+    /// Resign (priority 0), drop the addresses, stop.
+    Shutdown,
+}
+
+/// Runs the router until `Shutdown` (or the control channel closes).
+/// Fails at once when the interface or its sockets cannot be had; after
+/// that, errors are reported to `observer` and the router goes on.
+pub async fn run(
+    settings: Settings,
+    mut controls: mpsc::Receiver<Control>,
+    observer: Arc<dyn Observer>,
+) -> std::io::Result<()> {
+    let vips: Vec<IpAddr> = settings.addresses.iter().map(|(a, _)| IpAddr::V4(*a)).collect();
+    let link = net::link(&settings.interface, &vips).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no interface {}", settings.interface),
+        )
+    })?;
+    let source = link.primary.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("interface {} has no IPv4 address of its own", settings.interface),
+        )
+    })?;
+    let socket = Advertiser::open(&link, source)?;
+    let addresses = Addresses::open()?;
+    let mut router = Router {
+        machine: Machine::new(fsm::Config {
+            primary: IpAddr::V4(source),
+            ..settings.fsm.clone()
+        }),
+        settings,
+        link,
+        source,
+        socket,
+        addresses,
+        observer,
+        epoch: Instant::now(),
+        check_failed: false,
+        holding: false,
+        garps_left: 0,
+        next_garp: None,
+    };
+    // Leftovers of a previous run that died (SIGKILL keeps addresses on the
+    // interface): only a Master holds them.
+    router.remove_addresses().await;
+    // A router whose interface is down starts in Fault.
+    let start = if router.link.up {
+        Event::Startup
+    } else {
+        Event::Fault
+    };
+    let actions = router.machine.handle(start, router.now());
+    router.apply(actions).await;
+    let mut buf = vec![0u8; 2048];
+    let mut link_check = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let deadline = router.machine.deadline().map(|d| router.epoch + d);
+        let garp_at = router.next_garp;
+        tokio::select! {
+            biased;
+            control = controls.recv() => match control {
+                Some(Control::Fault) => {
+                    router.check_failed = true;
+                    router.settle().await;
+                }
+                Some(Control::Recovered) => {
+                    router.check_failed = false;
+                    router.settle().await;
+                }
+                Some(Control::Priority(p)) => {
+                    let actions = router.machine.handle(Event::Priority(p), router.now());
+                    router.apply(actions).await;
+                }
+                Some(Control::Shutdown) | None => break,
+            },
+            () = sleep_until(deadline) => {
+                let actions = router.machine.handle(Event::Timer, router.now());
+                router.apply(actions).await;
+            }
+            () = sleep_until(garp_at) => router.garp().await,
+            received = router.socket.recv(&mut buf) => match received {
+                Ok(n) => {
+                    if let Some(event) = router.advert(&buf[..n]) {
+                        let actions = router.machine.handle(event, router.now());
+                        router.apply(actions).await;
+                    }
+                }
+                Err(e) => router.observer.error(&format!("receive: {e}")),
+            },
+            _ = link_check.tick() => router.check_link().await,
+        }
+    }
+    let actions = router.machine.handle(Event::Shutdown, router.now());
+    router.apply(actions).await;
+    if router.holding {
+        router.remove_addresses().await;
+    }
+    Ok(())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Router {
+    machine: Machine,
+    settings: Settings,
+    link: Link,
+    source: Ipv4Addr,
+    socket: Advertiser,
+    addresses: Addresses,
+    observer: Arc<dyn Observer>,
+    epoch: Instant,
+    /// The owner's check says it cannot serve (with the link down, either
+    /// one keeps it in Fault).
+    check_failed: bool,
+    /// The addresses are on the interface.
+    holding: bool,
+    garps_left: u32,
+    next_garp: Option<Instant>,
+}
+
+impl Router {
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Into Fault while the link is down or the check fails; out of it
+    /// when neither.
+    async fn settle(&mut self) {
+        let faulty = !self.link.up || self.check_failed;
+        let event = match (faulty, self.machine.state()) {
+            (true, State::Fault) | (false, State::Initialize) => return,
+            (true, _) => Event::Fault,
+            (false, State::Fault) => Event::Recovered,
+            (false, _) => return,
+        };
+        let actions = self.machine.handle(event, self.now());
+        self.apply(actions).await;
+    }
+
+    /// The event an IP packet makes, or `None` (dropped, and counted).
+    fn advert(&self, bytes: &[u8]) -> Option<Event> {
+        let drop = |reason| {
+            self.observer.dropped(reason);
+            None
+        };
+        let Some(p) = packet::ipv4_packet(bytes) else {
+            return drop("truncated");
+        };
+        if p.src == self.source {
+            return None; // our own, looped back
+        }
+        if p.ttl != packet::TTL {
+            return drop("ttl");
+        }
+        if !self.settings.peers.is_empty() && !self.settings.peers.contains(&p.src) {
+            return drop("peer");
+        }
+        let advert: Advert = match packet::decode(p.payload, IpAddr::V4(p.src), IpAddr::V4(p.dst)) {
+            Ok(a) => a,
+            Err(e) => return drop(DecodeError::reason(&e)),
+        };
+        if advert.vrid != self.settings.vrid {
+            return drop("vrid");
+        }
+        if advert.version != self.settings.fsm.version {
+            return drop("version");
+        }
+        if advert.version == Version::V2 && advert.auth != self.settings.auth {
+            return drop("auth");
+        }
+        self.observer.received(p.src, advert.priority);
+        Some(Event::Advert {
+            from: IpAddr::V4(p.src),
+            priority: advert.priority,
+            interval_cs: advert.interval_cs,
+        })
+    }
+
+    async fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Advertise(priority) => self.advertise(priority).await,
+                Action::AddAddresses => {
+                    for (addr, prefix) in self.settings.addresses.clone() {
+                        if let Err(e) = self
+                            .addresses
+                            .add(self.link.index, IpAddr::V4(addr), prefix)
+                            .await
+                        {
+                            self.observer.error(&format!("cannot add {addr}/{prefix}: {e}"));
+                        }
+                    }
+                    self.holding = true;
+                }
+                Action::RemoveAddresses => {
+                    self.remove_addresses().await;
+                    self.holding = false;
+                    self.next_garp = None;
+                }
+                Action::Announce => {
+                    self.garps_left = self.settings.garp_repeat.max(1);
+                    self.garp().await;
+                }
+                Action::Transition(from, to) => self.observer.transition(from, to, self.machine.priority()),
+            }
+        }
+    }
+
+    async fn advertise(&self, priority: u8) {
+        let advert = Advert {
+            version: self.settings.fsm.version,
+            vrid: self.settings.vrid,
+            priority,
+            interval_cs: self.settings.fsm.interval_cs,
+            addrs: self
+                .settings
+                .addresses
+                .iter()
+                .map(|(a, _)| IpAddr::V4(*a))
+                .collect(),
+            auth: self.settings.auth,
+        };
+        let targets: Vec<Ipv4Addr> = if self.settings.peers.is_empty() {
+            vec![packet::GROUP_V4]
+        } else {
+            self.settings.peers.clone()
+        };
+        for dst in targets {
+            let msg = packet::encode(
+                &advert,
+                IpAddr::V4(self.source),
+                IpAddr::V4(dst),
+                self.settings.checksum,
+            );
+            match self.socket.send(&msg, dst).await {
+                Ok(()) => self.observer.sent(),
+                Err(e) => self
+                    .observer
+                    .error(&format!("cannot send an advert to {dst}: {e}")),
+            }
+        }
+    }
+
+    /// One gratuitous ARP round, and when the next one is due.
+    async fn garp(&mut self) {
+        if !self.holding {
+            self.next_garp = None;
+            return;
+        }
+        let addrs: Vec<Ipv4Addr> = self.settings.addresses.iter().map(|(a, _)| *a).collect();
+        if let Err(e) = net::announce(&self.link, &addrs) {
+            self.observer.error(&format!("gratuitous ARP: {e}"));
+        }
+        self.garps_left = self.garps_left.saturating_sub(1);
+        self.next_garp = if self.garps_left > 0 {
+            Some(Instant::now() + self.settings.garp_interval)
+        } else {
+            self.settings.garp_refresh.map(|r| Instant::now() + r)
+        };
+    }
+
+    async fn remove_addresses(&self) {
+        for (addr, _) in &self.settings.addresses {
+            if let Err(e) = self.addresses.remove(self.link.index, IpAddr::V4(*addr)).await {
+                self.observer.error(&format!("cannot remove {addr}: {e}"));
+            }
+        }
+    }
+
+    /// The interface going down is a fault; coming back, a recovery.
+    async fn check_link(&mut self) {
+        let vips: Vec<IpAddr> = self
+            .settings
+            .addresses
+            .iter()
+            .map(|(a, _)| IpAddr::V4(*a))
+            .collect();
+        let up = net::link(&self.settings.interface, &vips).is_some_and(|l| l.up);
+        if up != self.link.up {
+            self.link.up = up;
+            self.settle().await;
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Routers of this crate (instance::run) in network namespaces the test
+//! builds, joined by a veth pair: election by priority, a clean shutdown
+//! handing over within the skew, preemption back, and a keepalived peer
+//! (VRRPv3) on the other end, in both roles.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sched::{setns, CloneFlags};
+use palanquin_testkit::netns::ip;
+use palanquin_vrrp::fsm::{self, State};
+use palanquin_vrrp::instance::{self, Control, Observer, Settings};
+use palanquin_vrrp::packet::{Auth, Checksum, Version};
+use tokio::sync::mpsc;
+
+use crate::keepalived::{keepalived, Namespace};
+
+/// Two namespaces, `<tag>a` and `<tag>b`, with `pqa0` (10.53.N.1/24) in the
+/// first and `pqb0` (10.53.N.2/24) in the second, joined.
+fn pair(tag: &str, n: u8) -> (Namespace, Namespace) {
+    let a = Namespace(format!("{tag}a"));
+    let b = Namespace(format!("{tag}b"));
+    for ns in [&a, &b] {
+        ip(&["netns", "add", &ns.0]);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+    }
+    ip(&[
+        "-n", &a.0, "link", "add", "pqa0", "type", "veth", "peer", "name", "pqb0", "netns", &b.0,
+    ]);
+    ip(&[
+        "-n",
+        &a.0,
+        "addr",
+        "add",
+        &format!("10.53.{n}.1/24"),
+        "dev",
+        "pqa0",
+    ]);
+    ip(&[
+        "-n",
+        &b.0,
+        "addr",
+        "add",
+        &format!("10.53.{n}.2/24"),
+        "dev",
+        "pqb0",
+    ]);
+    ip(&["-n", &a.0, "link", "set", "pqa0", "up"]);
+    ip(&["-n", &b.0, "link", "set", "pqb0", "up"]);
+    (a, b)
+}
+
+/// Whether `addr` is on an interface of namespace `ns`.
+fn holds(ns: &str, addr: &str) -> bool {
+    let out = std::process::Command::new("ip")
+        .args(["-n", ns, "-4", "-o", "addr", "show"])
+        .output()
+        .expect("ip");
+    String::from_utf8_lossy(&out.stdout).contains(&format!("inet {addr}/"))
+}
+
+#[derive(Default)]
+struct Log(Mutex<Vec<(State, State)>>);
+
+impl Observer for Log {
+    fn transition(&self, from: State, to: State, _priority: u8) {
+        self.0.lock().expect("log").push((from, to));
+    }
+}
+
+impl Log {
+    fn state(&self) -> Option<State> {
+        self.0.lock().expect("log").last().map(|t| t.1)
+    }
+}
+
+/// A router of ours in namespace `ns` on `interface`, on a thread of its own.
+struct Ours {
+    controls: mpsc::Sender<Control>,
+    log: Arc<Log>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Ours {
+    fn start(ns: &str, interface: &str, priority: u8, vip: Ipv4Addr, interval_cs: u16) -> Ours {
+        let settings = Settings {
+            fsm: fsm::Config {
+                version: Version::V3,
+                priority,
+                interval_cs,
+                preempt: true,
+                preempt_delay: Duration::ZERO,
+                primary: Ipv4Addr::UNSPECIFIED.into(),
+            },
+            vrid: 53,
+            interface: interface.to_owned(),
+            addresses: vec![(vip, 24)],
+            peers: Vec::new(),
+            auth: Auth::None,
+            checksum: Checksum::PseudoHeader,
+            garp_repeat: 2,
+            garp_interval: Duration::from_millis(50),
+            garp_refresh: None,
+        };
+        let (controls, rx) = mpsc::channel(8);
+        let log = Arc::new(Log::default());
+        let observer: Arc<dyn Observer> = Arc::clone(&log) as Arc<dyn Observer>;
+        let path = format!("/run/netns/{ns}");
+        let thread = std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("namespace");
+            setns(file, CloneFlags::CLONE_NEWNET).expect("setns");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(instance::run(settings, rx, observer))
+        });
+        Ours {
+            controls,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    /// A clean stop: priority 0, addresses removed.
+    fn stop(mut self) {
+        let _ = self.controls.blocking_send(Control::Shutdown);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("router thread").expect("router ran");
+        }
+    }
+}
+
+fn wait(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn two_routers_elect_by_priority_hand_over_on_shutdown_and_preempt_back() {
+    let (a, b) = pair(&format!("pqr{}", std::process::id()), 2);
+    let vip = Ipv4Addr::new(10, 53, 2, 100);
+    // Adverts every second: Master_Down is 3.6 s for priority 100, its
+    // skew 0.6 s, so a takeover well under 3 s is the resignation's doing.
+    let high = Ours::start(&a.0, "pqa0", 200, vip, 100);
+    let low = Ours::start(&b.0, "pqb0", 100, vip, 100);
+    wait(Duration::from_secs(8), "an election", || {
+        high.log.state() == Some(State::Master) && low.log.state() == Some(State::Backup)
+    });
+    assert!(holds(&a.0, "10.53.2.100") && !holds(&b.0, "10.53.2.100"));
+    // A clean stop resigns: the backup takes over within its skew.
+    high.stop();
+    let took = wait(Duration::from_secs(5), "the takeover", || {
+        holds(&b.0, "10.53.2.100")
+    });
+    assert!(
+        !holds(&a.0, "10.53.2.100"),
+        "the resigning router dropped the address"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?}: not the resignation"
+    );
+    // The higher priority comes back and preempts.
+    let high = Ours::start(&a.0, "pqa0", 200, vip, 100);
+    wait(Duration::from_secs(8), "the preemption", || {
+        holds(&a.0, "10.53.2.100") && !holds(&b.0, "10.53.2.100")
+    });
+    assert_eq!(low.log.state(), Some(State::Backup));
+    high.stop();
+    low.stop();
+}
+
+#[test]
+fn a_keepalived_peer_and_ours_fail_over_both_ways() {
+    let (a, b) = pair(&format!("pqk{}", std::process::id()), 3);
+    let vip = Ipv4Addr::new(10, 53, 3, 100);
+    let instance = |priority: u8| {
+        format!(
+            "  state BACKUP\n  interface pqb0\n  virtual_router_id 53\n  priority {priority}\n  advert_int 0.1\n  virtual_ipaddress {{\n    10.53.3.100/24\n  }}"
+        )
+    };
+    // Ours higher: keepalived stays Backup; ours stops cleanly: keepalived
+    // takes over; ours returns: it preempts keepalived.
+    let k = keepalived(&b.0, "pqkalow", "vrrp_version 3", &instance(100));
+    let ours = Ours::start(&a.0, "pqa0", 200, vip, 10);
+    wait(Duration::from_secs(5), "ours Master", || {
+        ours.log.state() == Some(State::Master)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        holds(&a.0, "10.53.3.100") && !holds(&b.0, "10.53.3.100"),
+        "{}",
+        k.log()
+    );
+    ours.stop();
+    wait(Duration::from_secs(3), "keepalived takes over", || {
+        holds(&b.0, "10.53.3.100")
+    });
+    let ours = Ours::start(&a.0, "pqa0", 200, vip, 10);
+    wait(Duration::from_secs(5), "ours preempts", || {
+        holds(&a.0, "10.53.3.100") && !holds(&b.0, "10.53.3.100")
+    });
+    ours.stop();
+    drop(k);
+    // keepalived higher: ours stays Backup; keepalived killed outright:
+    // ours takes over after Master_Down.
+    let k = keepalived(&b.0, "pqkahigh", "vrrp_version 3", &instance(250));
+    let ours = Ours::start(&a.0, "pqa0", 100, vip, 10);
+    wait(Duration::from_secs(5), "keepalived Master", || {
+        holds(&b.0, "10.53.3.100")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ours.log.state(), Some(State::Backup), "{}", k.log());
+    assert!(!holds(&a.0, "10.53.3.100"));
+    k.kill();
+    wait(Duration::from_secs(3), "ours takes over", || {
+        holds(&a.0, "10.53.3.100")
+    });
+    ours.stop();
+}
