@@ -158,6 +158,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         udp_counters: QueryCounters::new("udp"),
         tcp_counters: QueryCounters::new("tcp"),
         started: Instant::now(),
+        vrrp: std::sync::OnceLock::new(),
     });
 
     // The first round of pool checks, bounded by their timeout: queries
@@ -206,6 +207,9 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
     shared
         .replication()
         .configure(&shared, &settings.zones, &primaries);
+    // The virtual routers last: their self-checks ask these listeners.
+    let routers = crate::vrrp::Routers::start(&settings.vrrp, &shared, &cancel);
+    let _ = shared.vrrp.set(routers.watches());
     tracing::info!(generation = 1, "ready");
     crate::systemd::ready();
     // A reload reads every zone file again (seconds for a large zone): it
@@ -241,6 +245,8 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
             }
         }
     }
+    // The contract: mastership is resigned first, then the listeners stop.
+    routers.shutdown().await;
     tracing::info!("shutting down: listeners stop, pending answers drain");
     crate::systemd::stopping();
     workers.stop();
@@ -292,9 +298,10 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         || settings.tcp_max_connections != old.tcp_max_connections
         || settings.cache_size != old.cache_size
         || settings.control != old.control
+        || settings.vrrp != old.vrrp
     {
         tracing::warn!(
-            "listen, udp_workers, tcp_max_connections, metrics.listen, control.socket and cache_size change only with a restart; keeping the current ones"
+            "listen, udp_workers, tcp_max_connections, metrics.listen, control.socket, [[vrrp]] and cache_size change only with a restart; keeping the current ones"
         );
     }
     // What is not applied stays as it is in force, so /status and the next
@@ -305,6 +312,7 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
     settings.metrics = old.metrics;
     settings.cache_size = old.cache_size;
     settings.control.clone_from(&old.control);
+    settings.vrrp.clone_from(&old.vrrp);
     // The listen addresses in force may differ from the file's: check again.
     let host = config::host_addresses();
     if let Some(looped) = settings

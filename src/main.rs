@@ -13,6 +13,7 @@ mod replication;
 mod router;
 mod server;
 mod systemd;
+mod vrrp;
 mod zones;
 
 use std::io::IsTerminal;

@@ -73,6 +73,7 @@ pub(crate) fn install() -> anyhow::Result<PrometheusHandle> {
     palanquin_authoritative::metrics::describe();
     crate::replication::describe();
     crate::pools::metrics::describe();
+    crate::vrrp::metrics::describe();
     metrics::describe_gauge!(GENERATION, "Configuration generation in service");
     metrics::describe_gauge!(BUILD_INFO, "Always 1; the version of this build as a label");
     metrics::describe_gauge!(

@@ -377,6 +377,20 @@ impl Service {
         }
     }
 
+    /// Asks the upstreams for `q` afresh: no cache, no stale answer, no
+    /// coalescing with clients' questions, no failure remembered. What the
+    /// VRRP self-check counts as "this node resolves": Ok names the upstream
+    /// that answered (NOERROR or NXDOMAIN); Err says why none did.
+    pub async fn probe(&self, q: &Query) -> Result<std::net::SocketAddr, String> {
+        let request = dns::request(q).map_err(|e| e.to_string())?;
+        self.core
+            .resolver_for(&q.qname)
+            .exchange_wire(&request)
+            .await
+            .map(|reply| reply.upstream)
+            .map_err(|e| e.to_string())
+    }
+
     /// Starts the leader's exchange for `key` in a task of [`Service::leads`],
     /// reaping the ones that have finished. The task ends by the stub's
     /// deadline, or when this generation is dropped.

@@ -21,11 +21,53 @@ pub(crate) struct Config {
     /// TSIG keys (RFC 8945) that zones name in `transfer_key`.
     #[serde(default)]
     pub(crate) key: Vec<Spanned<Key>>,
-    /// DESIGN.md's `[[vrrp]]`: accepted by the parser so that the refusal
-    /// can say it is not implemented yet.
-    pub(crate) vrrp: Option<Spanned<toml::Value>>,
+    /// Virtual routers (VRRP).
+    #[serde(default)]
+    pub(crate) vrrp: Vec<Spanned<Vrrp>>,
     /// The daemon's local control socket.
     pub(crate) control: Option<Control>,
+}
+
+/// `[[vrrp]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Vrrp {
+    pub(crate) interface: Text,
+    pub(crate) vrid: Spanned<u32>,
+    pub(crate) priority: Option<Spanned<u32>>,
+    /// 3 (default) or 2.
+    pub(crate) version: Option<Spanned<u32>>,
+    pub(crate) advert_interval: Option<Text>,
+    pub(crate) virtual_ips: Spanned<Vec<Text>>,
+    pub(crate) preempt: Option<Spanned<bool>>,
+    pub(crate) preempt_delay: Option<Text>,
+    /// VRRPv2's simple password (keepalived's `auth_pass`).
+    pub(crate) auth_pass: Option<Text>,
+    /// Adverts to these, and only from these; none: the multicast group.
+    pub(crate) unicast_peers: Option<Spanned<Vec<Text>>>,
+    /// The IPv4 VRRPv3 checksum sent: "keepalived" or "rfc9568".
+    pub(crate) checksum: Option<Text>,
+    pub(crate) garp_repeat: Option<Spanned<u32>>,
+    pub(crate) garp_interval: Option<Text>,
+    pub(crate) garp_refresh: Option<Text>,
+    /// Commands run on transitions.
+    pub(crate) notify: Option<Spanned<Vec<Text>>>,
+    pub(crate) notify_master: Option<Spanned<Vec<Text>>>,
+    pub(crate) notify_backup: Option<Spanned<Vec<Text>>>,
+    pub(crate) notify_fault: Option<Spanned<Vec<Text>>>,
+    pub(crate) self_check: Option<Spanned<SelfCheck>>,
+}
+
+/// `[vrrp.self_check]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SelfCheck {
+    pub(crate) name: Text,
+    pub(crate) interval: Option<Text>,
+    pub(crate) timeout: Option<Text>,
+    pub(crate) fall: Option<Spanned<u32>>,
+    pub(crate) rise: Option<Spanned<u32>>,
+    pub(crate) weight: Option<Spanned<u32>>,
 }
 
 /// `[control]`

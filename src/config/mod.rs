@@ -23,6 +23,7 @@ mod host;
 pub(crate) mod pool;
 mod resolver;
 mod settings;
+pub(crate) mod vrrp;
 mod zone;
 
 pub(crate) use error::ConfigError;

@@ -26,6 +26,8 @@ pub(crate) struct Settings {
     pub(crate) metrics: Option<SocketAddr>,
     /// The control socket (`[control].socket`), if any.
     pub(crate) control: Option<PathBuf>,
+    /// Virtual routers.
+    pub(crate) vrrp: Vec<super::vrrp::VrrpConfig>,
     /// Authoritative zones, in file order (loaded by `crate::zones`).
     pub(crate) zones: Vec<super::zone::ZoneConfig>,
     /// RFC 5001 NSID, sent when a client asks.
@@ -194,10 +196,7 @@ impl Settings {
         host: &Host,
     ) -> Result<Self, ConfigError> {
         let cx = Ctx { path, text, host };
-        // Keys of the contract that later releases implement: refused by name.
-        if let Some(v) = &raw.vrrp {
-            return cx.err(v.span(), "vrrp", "VRRP is not implemented in this version yet");
-        }
+
         let server = &raw.server;
         if server.listen.get_ref().is_empty() {
             return cx.err(
@@ -252,6 +251,26 @@ impl Settings {
             }
             Some(c) => Some(resolve_path(path, c.socket.get_ref())),
         };
+        let vrrp = super::vrrp::routers(&cx, &raw.vrrp)?;
+        // A self-check asks a listener of this node's own.
+        if let Some((i, _)) = vrrp.iter().enumerate().find(|(_, v)| v.self_check.is_some()) {
+            let vips: Vec<std::net::IpAddr> = vrrp
+                .iter()
+                .flat_map(|v| v.addresses.iter().map(|(a, _)| std::net::IpAddr::V4(*a)))
+                .collect();
+            if listen.iter().all(|l| vips.contains(&l.ip())) {
+                let span = raw.vrrp[i]
+                    .get_ref()
+                    .self_check
+                    .as_ref()
+                    .map_or(raw.vrrp[i].span(), Spanned::span);
+                return cx.err(
+                    span,
+                    "vrrp.self_check",
+                    "every server.listen address is a virtual one: the self-check needs a listener of this node's own (127.0.0.1:53, say)",
+                );
+            }
+        }
         let keys = super::zone::keys(&cx, &raw.key)?;
         let zones = super::zone::zones(&cx, &raw.zone, &keys, &listen)?;
         let nsid = match &server.nsid {
@@ -279,6 +298,7 @@ impl Settings {
             cache_size,
             metrics,
             control,
+            vrrp,
             zones,
             nsid,
             warnings,

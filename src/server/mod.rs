@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) udp_counters: QueryCounters,
     pub(crate) tcp_counters: QueryCounters,
     pub(crate) started: Instant,
+    /// The virtual routers, for status (set once they start).
+    pub(crate) vrrp: std::sync::OnceLock<Vec<Arc<crate::vrrp::Watch>>>,
 }
 
 impl Shared {

@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod daemon;
 pub mod fake;
+pub mod lan;
 pub mod netns;
 pub mod nsd;
 pub mod peer;

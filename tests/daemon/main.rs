@@ -13,6 +13,7 @@ mod pools;
 mod replication;
 mod stale;
 mod tcp_slots;
+mod vrrp;
 mod wildcard;
 mod zones;
 

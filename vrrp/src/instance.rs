@@ -57,6 +57,9 @@ pub trait Observer: Send + Sync {
     fn sent(&self) {}
     /// An advert for this router came in, from `from`.
     fn received(&self, _from: Ipv4Addr, _priority: u8) {}
+    /// A valid advert for another virtual router came in (the owner knows
+    /// whether another of its routers has that VRID).
+    fn foreign(&self, _vrid: u8) {}
     /// A packet was dropped, and why (`ttl`, `checksum`, `version`, `vrid`,
     /// `auth`, `peer`, `truncated`, `type`, `malformed`, `interval`).
     fn dropped(&self, _reason: &'static str) {}
@@ -242,7 +245,8 @@ impl Router {
             Err(e) => return drop(DecodeError::reason(&e)),
         };
         if advert.vrid != self.settings.vrid {
-            return drop("vrid");
+            self.observer.foreign(advert.vrid);
+            return None;
         }
         if advert.version != self.settings.fsm.version {
             return drop("version");

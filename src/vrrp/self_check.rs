@@ -1,0 +1,181 @@
+//! The built-in `dig @self`: every `interval`, the configured name is
+//! asked of this process's own listener over UDP (the path a client's
+//! query takes: socket, router, zone or resolver), and, when the name is
+//! not in a zone served here, of the upstreams afresh (`Service::probe`:
+//! no cache, no stale answer). Both within `timeout`. `fall` failures in
+//! a row take the router to Fault (or lower its priority by `weight`),
+//! `rise` successes bring it back; the first result decides at once.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use palanquin_authoritative::pool::health::{Health, Outcome, State as Health_, Thresholds};
+use palanquin_vrrp::instance::Control;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{metrics, Watch};
+use crate::config::vrrp::SelfCheck;
+use crate::server::Shared;
+
+/// Runs the self-check until `cancel` (or the router's channel closes).
+pub(super) async fn run(
+    check: SelfCheck,
+    priority: u8,
+    shared: Arc<Shared>,
+    controls: mpsc::Sender<Control>,
+    watch: Arc<Watch>,
+    cancel: CancellationToken,
+) {
+    let thresholds = Thresholds {
+        rise: check.rise,
+        fall: check.fall,
+    };
+    let mut health = Health::new();
+    let born = Instant::now();
+    let mut tick = tokio::time::interval(check.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let started = Instant::now();
+        let result = tokio::time::timeout(check.timeout, once(&check, &shared)).await;
+        let outcome = match result {
+            Ok(Ok(reason)) => Outcome {
+                ok: true,
+                reason,
+                latency: started.elapsed(),
+            },
+            Ok(Err(reason)) => Outcome {
+                ok: false,
+                reason,
+                latency: started.elapsed(),
+            },
+            Err(_) => Outcome {
+                ok: false,
+                reason: format!("no answer within {} ms", check.timeout.as_millis()),
+                latency: started.elapsed(),
+            },
+        };
+        metrics::self_check(&watch.labels(), outcome.ok);
+        let reason = outcome.reason.clone();
+        *watch
+            .check
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((outcome.ok, reason.clone()));
+        let Some((_, to)) = health.observe(outcome, born.elapsed(), thresholds) else {
+            continue;
+        };
+        let (interface, vrid) = (&watch.cfg.interface, watch.cfg.vrid);
+        let control = match (to, check.weight) {
+            (Health_::Up, None) => Control::Recovered,
+            (Health_::Up, Some(_)) => Control::Priority(priority),
+            (_, None) => Control::Fault,
+            (_, Some(w)) => Control::Priority(priority.saturating_sub(w).max(1)),
+        };
+        if to == Health_::Up {
+            tracing::info!(interface, vrid, reason, "VRRP self-check passes");
+        } else {
+            tracing::warn!(interface, vrid, reason, "VRRP self-check fails");
+        }
+        if let Control::Priority(p) = control {
+            watch.priority.store(p, std::sync::atomic::Ordering::Release);
+            metrics::priority_is(&watch.labels(), p);
+        }
+        if controls.send(control).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One check: the listener, then (for a forwarded name) the upstreams.
+async fn once(check: &SelfCheck, shared: &Shared) -> Result<String, String> {
+    let generation = shared.generation.load_full();
+    // A listener on an address of this node's own: a virtual address is
+    // elsewhere while this node is not Master.
+    let virtual_ips: Vec<IpAddr> = generation
+        .settings
+        .vrrp
+        .iter()
+        .flat_map(|v| v.addresses.iter().map(|(a, _)| IpAddr::V4(*a)))
+        .collect();
+    let listen = *generation
+        .settings
+        .listen
+        .iter()
+        .find(|l| !virtual_ips.contains(&l.ip()))
+        .ok_or("every listener is on a virtual address")?;
+    let target = SocketAddr::new(
+        match listen.ip() {
+            IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            a => a,
+        },
+        listen.port(),
+    );
+    let socket = UdpSocket::bind(SocketAddr::new(
+        if target.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        },
+        0,
+    ))
+    .await
+    .map_err(|e| format!("cannot open a socket: {e}"))?;
+    let id: u16 = rand::random();
+    let mut query = palanquin_authoritative::pool::dns::query(id, &check.name, 1);
+    // RD, as a client's stub sends it (the resolver refuses a query without).
+    query[2] |= 0x01;
+    socket
+        .send_to(&query, target)
+        .await
+        .map_err(|e| format!("cannot ask {target}: {e}"))?;
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, from) = socket
+            .recv_from(&mut buf)
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        if from == target && n >= 12 && buf.get(..2) == Some(&id.to_be_bytes()[..]) {
+            break;
+        }
+    }
+    let rcode = buf.get(3).map_or(0xff, |b| b & 0x0f);
+    if buf[2] & 0x80 == 0 || rcode != 0 {
+        return Err(format!("the listener answered {}", rcode_name(rcode)));
+    }
+    // A name served here: the listener and the zone answered; enough.
+    if generation.zones.find(&check.name).is_some() {
+        return Ok("answered from the zone".into());
+    }
+    // Forwarded: what the listener said may be cached or stale; the
+    // upstreams must answer now.
+    let service = generation
+        .service
+        .as_ref()
+        .ok_or("the name is in no zone here and recursion is off")?;
+    let q = palanquin_wire::parse_query(&query).map_err(|e| format!("internal: {e:?}"))?;
+    service
+        .probe(&q)
+        .await
+        .map(|upstream| format!("fresh from {upstream}"))
+        .map_err(|e| format!("the upstreams did not answer: {e}"))
+}
+
+fn rcode_name(rcode: u8) -> &'static str {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        _ => "an error",
+    }
+}
