@@ -615,9 +615,51 @@ mod tests {
     }
 
     #[test]
-    fn contract_keys_of_a_later_release_are_refused_by_name() {
-        let e = parse("[server]\nlisten = [\"127.0.0.1:53\"]\n[[vrrp]]\nvrid = 53\n").expect_err("not yet");
-        assert_eq!(e.key, "vrrp");
+    fn a_bad_vrrp_table_is_refused_with_the_key_named() {
+        let head = "[server]\nlisten = [\"127.0.0.1:53\"]\n[[vrrp]]\n";
+        let good = "interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/24\"]\n";
+        let cases = [
+            ("interface = \"eth9\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.interface"),
+            ("interface = \"eth7\"\nvrid = 0\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.vrid"),
+            ("interface = \"eth7\"\nvrid = 256\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.vrid"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = []\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.999\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/33\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"224.0.0.18\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\npriority = 0\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.priority"),
+            ("interface = \"eth7\"\nvrid = 53\nadvert_interval = \"5ms\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.advert_interval"),
+            ("interface = \"eth7\"\nvrid = 53\nversion = 2\nadvert_interval = \"500ms\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.advert_interval"),
+            ("interface = \"eth7\"\nvrid = 53\nversion = 4\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.version"),
+            ("interface = \"eth7\"\nvrid = 53\nauth_pass = \"x\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.auth_pass"),
+            ("interface = \"eth7\"\nvrid = 53\nversion = 2\nauth_pass = \"123456789\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.auth_pass"),
+            ("interface = \"eth7\"\nvrid = 53\nunicast_peers = [\"ff02::1\"]\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.unicast_peers"),
+            ("interface = \"eth7\"\nvrid = 53\nchecksum = \"md5\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.checksum"),
+            ("interface = \"eth7\"\nvrid = 53\nnotify = []\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.notify"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53\"]\n[vrrp.self_check]\nname = \"a..b\"\n", "vrrp.self_check.name"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53\"]\n[vrrp.self_check]\nname = \"h.test.\"\ninterval = \"100ms\"\ntimeout = \"200ms\"\n", "vrrp.self_check.timeout"),
+            ("interface = \"eth7\"\nvrid = 53\npriority = 255\nvirtual_ips = [\"192.0.2.53\"]\n[vrrp.self_check]\nname = \"h.test.\"\nweight = 10\n", "vrrp.self_check.weight"),
+            (&format!("{good}[[vrrp]]\n{good}"), "vrrp.vrid"),
+        ];
+        for (table, key) in cases {
+            let e = parse(&format!("{head}{table}")).expect_err(table);
+            assert_eq!(e.key, key, "{table}: {e}");
+            assert!(e.line >= 3, "{e}");
+        }
+        // A self-check needs a listener that is not a virtual address.
+        let e = parse("[server]\nlisten = [\"192.0.2.53:53\"]\n[[vrrp]]\ninterface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/24\"]\n[vrrp.self_check]\nname = \"h.test.\"\n").expect_err("VIP only");
+        assert_eq!(e.key, "vrrp.self_check", "{e}");
+        // Everything written fully passes.
+        let s = parse(&format!(
+            "{head}interface = \"eth7\"\nvrid = 53\npriority = 150\nversion = 2\nadvert_interval = \"2s\"\nvirtual_ips = [\"192.0.2.53/24\", \"192.0.2.54\"]\npreempt = false\npreempt_delay = \"5s\"\nauth_pass = \"secret\"\nunicast_peers = [\"192.0.2.2\"]\ngarp_repeat = 3\ngarp_interval = \"200ms\"\ngarp_refresh = \"60s\"\nnotify = [\"/usr/local/bin/vrrp-notify\"]\nnotify_master = [\"/bin/true\"]\n[vrrp.self_check]\nname = \"health.check\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nfall = 2\nrise = 3\nweight = 60\n"
+        ))
+        .expect("valid");
+        let v = &s.vrrp[0];
+        assert_eq!(
+            (v.vrid, v.priority, v.interval_cs, v.addresses.len()),
+            (53, 150, 200, 2)
+        );
+        assert_eq!(v.self_check.as_ref().map(|c| c.weight), Some(Some(60)));
     }
 
     #[test]
