@@ -208,7 +208,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         .replication()
         .configure(&shared, &settings.zones, &primaries);
     // The virtual routers last: their self-checks ask these listeners.
-    let routers = crate::vrrp::Routers::start(&settings.vrrp, &shared, &cancel);
+    let routers = crate::vrrp::Routers::start(&settings.vrrp, &shared, &cancel)?;
     let _ = shared.vrrp.set(routers.watches());
     tracing::info!(generation = 1, "ready");
     crate::systemd::ready();

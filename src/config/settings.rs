@@ -273,6 +273,28 @@ impl Settings {
         }
         let keys = super::zone::keys(&cx, &raw.key)?;
         let zones = super::zone::zones(&cx, &raw.zone, &keys, &listen)?;
+        // A self-check's name is answered by a zone here, or forwarded.
+        for (i, v) in vrrp.iter().enumerate() {
+            let Some(check) = &v.self_check else { continue };
+            let in_zone = zones
+                .iter()
+                .any(|z| palanquin_wire::is_below_or_at(&check.name, &z.apex));
+            if !in_zone && raw.resolver.is_none() {
+                let span = raw.vrrp[i]
+                    .get_ref()
+                    .self_check
+                    .as_ref()
+                    .map_or(raw.vrrp[i].span(), Spanned::span);
+                return cx.err(
+                    span,
+                    "vrrp.self_check.name",
+                    format!(
+                        "{} is in no [[zone]] and there is no [resolver]: the check could never pass",
+                        check.name_text
+                    ),
+                );
+            }
+        }
         let nsid = match &server.nsid {
             None => None,
             Some(n) if n.get_ref().is_empty() || n.get_ref().len() > 128 => {
@@ -640,6 +662,11 @@ mod tests {
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53\"]\n[vrrp.self_check]\nname = \"h.test.\"\ninterval = \"100ms\"\ntimeout = \"200ms\"\n", "vrrp.self_check.timeout"),
             ("interface = \"eth7\"\nvrid = 53\npriority = 255\nvirtual_ips = [\"192.0.2.53\"]\n[vrrp.self_check]\nname = \"h.test.\"\nweight = 10\n", "vrrp.self_check.weight"),
             (&format!("{good}[[vrrp]]\n{good}"), "vrrp.vrid"),
+            (&format!("{good}[[vrrp]]\ninterface = \"eth7\"\nvrid = 54\nvirtual_ips = [\"192.0.2.53\"]\n"), "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nversion = 2\nchecksum = \"rfc9568\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.checksum"),
+            ("interface = \"eth7\"\nvrid = 53\npreempt = false\npreempt_delay = \"5s\"\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.preempt_delay"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/0\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53\"]\n[vrrp.self_check]\nname = \"nowhere.test.\"\n", "vrrp.self_check.name"),
         ];
         for (table, key) in cases {
             let e = parse(&format!("{head}{table}")).expect_err(table);
@@ -650,8 +677,10 @@ mod tests {
         let e = parse("[server]\nlisten = [\"192.0.2.53:53\"]\n[[vrrp]]\ninterface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/24\"]\n[vrrp.self_check]\nname = \"h.test.\"\n").expect_err("VIP only");
         assert_eq!(e.key, "vrrp.self_check", "{e}");
         // Everything written fully passes.
+        let with_resolver =
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[resolver]\nupstreams = [\"192.0.2.1\"]\n[[vrrp]]\n";
         let s = parse(&format!(
-            "{head}interface = \"eth7\"\nvrid = 53\npriority = 150\nversion = 2\nadvert_interval = \"2s\"\nvirtual_ips = [\"192.0.2.53/24\", \"192.0.2.54\"]\npreempt = false\npreempt_delay = \"5s\"\nauth_pass = \"secret\"\nunicast_peers = [\"192.0.2.2\"]\ngarp_repeat = 3\ngarp_interval = \"200ms\"\ngarp_refresh = \"60s\"\nnotify = [\"/usr/local/bin/vrrp-notify\"]\nnotify_master = [\"/bin/true\"]\n[vrrp.self_check]\nname = \"health.check\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nfall = 2\nrise = 3\nweight = 60\n"
+            "{with_resolver}interface = \"eth7\"\nvrid = 53\npriority = 150\nversion = 2\nadvert_interval = \"2s\"\nvirtual_ips = [\"192.0.2.53/24\", \"192.0.2.54\"]\npreempt_delay = \"5s\"\nauth_pass = \"secret\"\nunicast_peers = [\"192.0.2.2\"]\ngarp_repeat = 3\ngarp_interval = \"200ms\"\ngarp_refresh = \"60s\"\nnotify = [\"/usr/local/bin/vrrp-notify\"]\nnotify_master = [\"/bin/true\"]\n[vrrp.self_check]\nname = \"health.check\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nfall = 2\nrise = 3\nweight = 60\n"
         ))
         .expect("valid");
         let v = &s.vrrp[0];

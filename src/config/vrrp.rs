@@ -125,6 +125,15 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
             if addresses.iter().any(|(o, _)| *o == ip) {
                 return cx.err(a.span(), "vrrp.virtual_ips", format!("{ip} is listed twice"));
             }
+            // Two routers would take it from each other (each removes it
+            // when it is not Master).
+            if out.iter().any(|o| o.addresses.iter().any(|(x, _)| *x == ip)) {
+                return cx.err(
+                    a.span(),
+                    "vrrp.virtual_ips",
+                    format!("{ip} belongs to another [[vrrp]] already"),
+                );
+            }
             addresses.push((ip, prefix));
         }
         if addresses.len() > 20 {
@@ -166,6 +175,13 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
                 }
             }
         }
+        if let (Some(c), Version::V2) = (&v.checksum, version) {
+            return cx.err(
+                c.span(),
+                "vrrp.checksum",
+                "VRRPv2 has one checksum form; this key is for version 3",
+            );
+        }
         let checksum = match v.checksum.as_ref().map(|c| c.get_ref().as_str()) {
             None | Some("keepalived") => Checksum::PseudoHeader,
             Some("rfc9568") => Checksum::Plain,
@@ -195,6 +211,14 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
             None => None,
             Some(c) => Some(self_check(cx, c, priority)?),
         };
+        let preempt = v.preempt.as_ref().is_none_or(|p| *p.get_ref());
+        if let (false, Some(d)) = (preempt, &v.preempt_delay) {
+            return cx.err(
+                d.span(),
+                "vrrp.preempt_delay",
+                "has no effect with preempt = false",
+            );
+        }
         out.push(VrrpConfig {
             interface,
             vrid,
@@ -202,7 +226,7 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
             version,
             interval_cs,
             addresses,
-            preempt: v.preempt.as_ref().is_none_or(|p| *p.get_ref()),
+            preempt,
             preempt_delay: cx.opt_duration(&v.preempt_delay, "vrrp.preempt_delay", Duration::ZERO)?,
             auth,
             peers,
@@ -231,8 +255,8 @@ fn vip(text: &str) -> Result<(Ipv4Addr, u8), String> {
     let prefix: u8 = prefix
         .parse()
         .ok()
-        .filter(|p| *p <= 32)
-        .ok_or_else(|| format!("{text:?}: the prefix must be 0 to 32"))?;
+        .filter(|p| (1..=32).contains(p))
+        .ok_or_else(|| format!("{text:?}: the prefix must be 1 to 32"))?;
     if v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_loopback() {
         return Err(format!("{v4} cannot be a virtual address"));
     }

@@ -24,7 +24,7 @@ pub(crate) const SELF_CHECKS: &str = "palanquin_vrrp_self_checks_total";
 
 const STATES: [State; 4] = [State::Initialize, State::Backup, State::Master, State::Fault];
 /// The `reason` labels of [`BAD`].
-const REASONS: [&str; 9] = [
+const REASONS: [&str; 10] = [
     "ttl",
     "checksum",
     "version",
@@ -33,6 +33,7 @@ const REASONS: [&str; 9] = [
     "malformed",
     "auth",
     "peer",
+    "interval",
     "vrid",
 ];
 

@@ -59,12 +59,20 @@ pub(crate) struct Watch {
     siblings: Vec<u8>,
     /// The self-check's last result, for status.
     pub(crate) check: Mutex<Option<(bool, String)>>,
+    /// Transitions whose notify hooks are to run, in order, one at a time.
+    hooks: Mutex<Option<mpsc::UnboundedSender<(State, u8)>>>,
 }
 
 impl Routers {
-    /// Starts every router of `cfgs` (and its self-check) on the current
-    /// runtime; `shared` is what the self-checks ask through.
-    pub(crate) fn start(cfgs: &[VrrpConfig], shared: &Arc<Shared>, cancel: &CancellationToken) -> Routers {
+    /// Opens every router of `cfgs` (its interface, raw socket, netlink)
+    /// and starts it and its self-check on the current runtime; `shared`
+    /// is what the self-checks ask through. A router that cannot open
+    /// stops the start, naming its interface and VRID.
+    pub(crate) fn start(
+        cfgs: &[VrrpConfig],
+        shared: &Arc<Shared>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Routers> {
         let mut tasks = JoinSet::new();
         let mut routers = Vec::new();
         let checks = cancel.child_token();
@@ -82,9 +90,19 @@ impl Routers {
                 master: Mutex::new(None),
                 siblings,
                 check: Mutex::new(None),
+                hooks: Mutex::new(None),
             });
             metrics::register(&watch.labels());
             let (controls, rx) = mpsc::channel(16);
+            let observer: Arc<dyn Observer> = Arc::clone(&watch) as Arc<dyn Observer>;
+            let opened = instance::open(settings(cfg), observer).map_err(|e| {
+                anyhow::anyhow!(
+                    "VRRP router {} on {} cannot start: {e} (it needs root, or CAP_NET_RAW and CAP_NET_ADMIN)",
+                    cfg.vrid,
+                    cfg.interface
+                )
+            })?;
+            watch.start_hooks(&mut tasks);
             // With a self-check, the address waits for the first passing check.
             if let Some(check) = &cfg.self_check {
                 let first = match check.weight {
@@ -101,32 +119,35 @@ impl Routers {
                     checks.clone(),
                 ));
             }
-            let settings = settings(cfg);
-            let observer: Arc<dyn Observer> = Arc::clone(&watch) as Arc<dyn Observer>;
             let w = Arc::clone(&watch);
             tasks.spawn(async move {
-                if let Err(e) = instance::run(settings, rx, observer).await {
-                    tracing::error!(interface = w.cfg.interface, vrid = w.cfg.vrid, error = %e, "VRRP router cannot run");
+                if let Err(e) = opened.run(rx).await {
+                    tracing::error!(interface = w.cfg.interface, vrid = w.cfg.vrid, error = %e, "VRRP router stopped");
                 }
+                // The hook task ends once the last transition's hooks ran.
+                w.stop_hooks();
             });
             routers.push(Running { controls, watch });
         }
-        Routers {
+        Ok(Routers {
             routers,
             tasks,
             checks,
-        }
+        })
     }
 
     /// Every router resigns (priority 0, addresses removed); waits for
     /// them, at most [`RESIGN_WITHIN`].
     pub(crate) async fn shutdown(mut self) {
         self.checks.cancel();
-        for r in &self.routers {
-            let _ = r.controls.send(Control::Shutdown).await;
-        }
-        drop(self.routers);
-        let all = async { while self.tasks.join_next().await.is_some() {} };
+        let routers = std::mem::take(&mut self.routers);
+        let all = async move {
+            for r in &routers {
+                let _ = r.controls.send(Control::Shutdown).await;
+            }
+            drop(routers);
+            while self.tasks.join_next().await.is_some() {}
+        };
         if tokio::time::timeout(RESIGN_WITHIN, all).await.is_err() {
             tracing::warn!("VRRP routers did not all resign in time");
         }
@@ -220,8 +241,37 @@ impl Watch {
         })
     }
 
-    /// Runs the notify hooks of a transition into `to`.
-    fn notify(&self, to: State, priority: u8) {
+    /// Starts the task that runs this router's notify hooks, one
+    /// transition after another, so that their effects land in order.
+    fn start_hooks(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
+        let n = &self.cfg.notify;
+        if n.any.is_none() && n.master.is_none() && n.backup.is_none() && n.fault.is_none() {
+            return;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<(State, u8)>();
+        *self
+            .hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
+        let watch = Arc::clone(self);
+        tasks.spawn(async move {
+            while let Some((to, priority)) = rx.recv().await {
+                watch.notify(to, priority).await;
+            }
+        });
+    }
+
+    /// No more transitions: the hook task ends after the queued ones.
+    fn stop_hooks(&self) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+
+    /// Runs the notify hooks of a transition into `to`, each to its end
+    /// (at most 30 s).
+    async fn notify(&self, to: State, priority: u8) {
         let n = &self.cfg.notify;
         let specific = match to {
             State::Master => n.master.as_ref(),
@@ -250,21 +300,27 @@ impl Watch {
                 .env("PALANQUIN_VRRP_PRIORITY", priority.to_string())
                 .stdin(std::process::Stdio::null())
                 .kill_on_drop(true);
-            let Ok(handle) = tokio::runtime::Handle::try_current() else {
-                return;
-            };
-            handle.spawn(async move {
-                let program = command[0].clone();
-                match cmd.spawn() {
-                    Err(e) => tracing::warn!(interface, vrid, program, error = %e, "cannot run the VRRP notify command"),
-                    Ok(mut child) => match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
-                        Ok(Ok(s)) if s.success() => {}
-                        Ok(Ok(s)) => tracing::warn!(interface, vrid, program, status = %s, "the VRRP notify command failed"),
-                        Ok(Err(e)) => tracing::warn!(interface, vrid, program, error = %e, "the VRRP notify command failed"),
-                        Err(_) => tracing::warn!(interface, vrid, program, "the VRRP notify command ran over 30 s and was killed"),
-                    },
+            let program = command[0].clone();
+            match cmd.spawn() {
+                Err(e) => {
+                    tracing::warn!(interface, vrid, program, error = %e, "cannot run the VRRP notify command")
                 }
-            });
+                Ok(mut child) => match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
+                    Ok(Ok(s)) if s.success() => {}
+                    Ok(Ok(s)) => {
+                        tracing::warn!(interface, vrid, program, status = %s, "the VRRP notify command failed")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(interface, vrid, program, error = %e, "the VRRP notify command failed")
+                    }
+                    Err(_) => tracing::warn!(
+                        interface,
+                        vrid,
+                        program,
+                        "the VRRP notify command ran over 30 s and was killed"
+                    ),
+                },
+            }
         }
     }
 }
@@ -291,15 +347,25 @@ impl Observer for Watch {
             ),
         }
         metrics::transition(&self.labels(), to, priority);
-        self.notify(to, priority);
+        if let Some(hooks) = self
+            .hooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            let _ = hooks.send((to, priority));
+        }
     }
 
     fn sent(&self) {
         metrics::sent(&self.labels());
     }
 
-    fn received(&self, from: Ipv4Addr, _priority: u8) {
+    fn received(&self, from: Ipv4Addr, priority: u8) {
         metrics::received(&self.labels());
+        if priority == 0 {
+            return; // it resigns: not the Master any more
+        }
         let mut master = self
             .master
             .lock()

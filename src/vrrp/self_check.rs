@@ -44,7 +44,11 @@ pub(super) async fn run(
             _ = tick.tick() => {}
         }
         let started = Instant::now();
-        let result = tokio::time::timeout(check.timeout, once(&check, &shared)).await;
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            r = tokio::time::timeout(check.timeout, once(&check, &shared)) => r,
+        };
         let outcome = match result {
             Ok(Ok(reason)) => Outcome {
                 ok: true,

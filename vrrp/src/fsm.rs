@@ -203,7 +203,8 @@ impl Machine {
                     self.deadline = Some(now + self.master_down_interval());
                 }
                 // A lower-priority Master with preemption on: ignored, so
-                // Master_Down fires and this router takes over.
+                // Master_Down fires (at most Master_Down_Interval after its
+                // last accepted advert) and this router takes over.
             }
             (State::Master, Event::Advert { priority: 0, .. }) => {
                 // Another router resigned: show at once who is Master.

@@ -51,7 +51,7 @@ pub struct Settings {
 
 /// What the router tells its owner.
 pub trait Observer: Send + Sync {
-    /// The state changed; `master` is the Master's address as last heard.
+    /// The state changed; the router's priority is `priority`.
     fn transition(&self, from: State, to: State, priority: u8);
     /// An advert went out.
     fn sent(&self) {}
@@ -60,8 +60,9 @@ pub trait Observer: Send + Sync {
     /// A valid advert for another virtual router came in (the owner knows
     /// whether another of its routers has that VRID).
     fn foreign(&self, _vrid: u8) {}
-    /// A packet was dropped, and why (`ttl`, `checksum`, `version`, `vrid`,
-    /// `auth`, `peer`, `truncated`, `type`, `malformed`, `interval`).
+    /// A packet was dropped, and why (`ttl`, `checksum`, `version`, `auth`,
+    /// `peer`, `truncated`, `type`, `malformed`, `interval`; another VRID is
+    /// [`Observer::foreign`]).
     fn dropped(&self, _reason: &'static str) {}
     /// Something failed (a send, a netlink request); the router goes on.
     fn error(&self, _what: &str) {}
@@ -80,14 +81,23 @@ pub enum Control {
     Shutdown,
 }
 
-/// Runs the router until `Shutdown` (or the control channel closes).
-/// Fails at once when the interface or its sockets cannot be had; after
-/// that, errors are reported to `observer` and the router goes on.
+/// Runs the router until `Shutdown` (or the control channel closes):
+/// [`open`], then [`Opened::run`].
 pub async fn run(
     settings: Settings,
-    mut controls: mpsc::Receiver<Control>,
+    controls: mpsc::Receiver<Control>,
     observer: Arc<dyn Observer>,
 ) -> std::io::Result<()> {
+    open(settings, observer)?.run(controls).await
+}
+
+/// A router whose interface, sockets and netlink connection are open.
+pub struct Opened(Router);
+
+/// Opens what the router needs: its interface (with an IPv4 address of its
+/// own), the raw socket, the netlink connection (on the current runtime).
+/// Fails when it cannot have them: the caller decides whether to start.
+pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<Opened> {
     let vips: Vec<IpAddr> = settings.addresses.iter().map(|(a, _)| IpAddr::V4(*a)).collect();
     let link = net::link(&settings.interface, &vips).ok_or_else(|| {
         std::io::Error::new(
@@ -101,9 +111,9 @@ pub async fn run(
             format!("interface {} has no IPv4 address of its own", settings.interface),
         )
     })?;
-    let socket = Advertiser::open(&link, source)?;
+    let socket = Advertiser::open(&link, source, !settings.peers.is_empty())?;
     let addresses = Addresses::open()?;
-    let mut router = Router {
+    Ok(Opened(Router {
         machine: Machine::new(fsm::Config {
             primary: IpAddr::V4(source),
             ..settings.fsm.clone()
@@ -119,63 +129,85 @@ pub async fn run(
         holding: false,
         garps_left: 0,
         next_garp: None,
-    };
-    // Leftovers of a previous run that died (SIGKILL keeps addresses on the
-    // interface): only a Master holds them.
-    router.remove_addresses().await;
-    // A router whose interface is down starts in Fault.
-    let start = if router.link.up {
-        Event::Startup
-    } else {
-        Event::Fault
-    };
-    let actions = router.machine.handle(start, router.now());
-    router.apply(actions).await;
-    let mut buf = vec![0u8; 2048];
-    let mut link_check = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        let deadline = router.machine.deadline().map(|d| router.epoch + d);
-        let garp_at = router.next_garp;
-        tokio::select! {
-            biased;
-            control = controls.recv() => match control {
-                Some(Control::Fault) => {
-                    router.check_failed = true;
-                    router.settle().await;
+        last_error: std::sync::Mutex::new(None),
+    }))
+}
+
+impl Opened {
+    /// Runs the router until `Shutdown` (or the control channel closes).
+    /// Controls already queued count before it starts: a `Fault` sent
+    /// first keeps it in Fault from the start (a self-check not passed
+    /// yet), a `Priority` starts it at that priority.
+    pub async fn run(self, mut controls: mpsc::Receiver<Control>) -> std::io::Result<()> {
+        let mut router = self.0;
+        while let Ok(c) = controls.try_recv() {
+            match c {
+                Control::Fault => router.check_failed = true,
+                Control::Recovered => router.check_failed = false,
+                Control::Priority(p) => {
+                    let _ = router.machine.handle(Event::Priority(p), Duration::ZERO);
                 }
-                Some(Control::Recovered) => {
-                    router.check_failed = false;
-                    router.settle().await;
-                }
-                Some(Control::Priority(p)) => {
-                    let actions = router.machine.handle(Event::Priority(p), router.now());
-                    router.apply(actions).await;
-                }
-                Some(Control::Shutdown) | None => break,
-            },
-            () = sleep_until(deadline) => {
-                let actions = router.machine.handle(Event::Timer, router.now());
-                router.apply(actions).await;
+                Control::Shutdown => return Ok(()),
             }
-            () = sleep_until(garp_at) => router.garp().await,
-            received = router.socket.recv(&mut buf) => match received {
-                Ok(n) => {
-                    if let Some(event) = router.advert(&buf[..n]) {
-                        let actions = router.machine.handle(event, router.now());
+        }
+        // Leftovers of a previous run that died (SIGKILL keeps addresses on the
+        // interface): only a Master holds them.
+        router.remove_addresses().await;
+        // A router whose interface is down, or whose check has not passed
+        // yet, starts in Fault.
+        let start = if router.link.up && !router.check_failed {
+            Event::Startup
+        } else {
+            Event::Fault
+        };
+        let actions = router.machine.handle(start, router.now());
+        router.apply(actions).await;
+        let mut buf = vec![0u8; 2048];
+        let mut link_check = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            let deadline = router.machine.deadline().map(|d| router.epoch + d);
+            let garp_at = router.next_garp;
+            tokio::select! {
+                biased;
+                control = controls.recv() => match control {
+                    Some(Control::Fault) => {
+                        router.check_failed = true;
+                        router.settle().await;
+                    }
+                    Some(Control::Recovered) => {
+                        router.check_failed = false;
+                        router.settle().await;
+                    }
+                    Some(Control::Priority(p)) => {
+                        let actions = router.machine.handle(Event::Priority(p), router.now());
                         router.apply(actions).await;
                     }
+                    Some(Control::Shutdown) | None => break,
+                },
+                () = sleep_until(deadline) => {
+                    let actions = router.machine.handle(Event::Timer, router.now());
+                    router.apply(actions).await;
                 }
-                Err(e) => router.observer.error(&format!("receive: {e}")),
-            },
-            _ = link_check.tick() => router.check_link().await,
+                () = sleep_until(garp_at) => router.garp().await,
+                received = router.socket.recv(&mut buf) => match received {
+                    Ok(n) => {
+                        if let Some(event) = router.advert(&buf[..n]) {
+                            let actions = router.machine.handle(event, router.now());
+                            router.apply(actions).await;
+                        }
+                    }
+                    Err(e) => router.error(&format!("receive: {e}")),
+                },
+                _ = link_check.tick() => router.check_link().await,
+            }
         }
+        let actions = router.machine.handle(Event::Shutdown, router.now());
+        router.apply(actions).await;
+        if router.holding {
+            router.remove_addresses().await;
+        }
+        Ok(())
     }
-    let actions = router.machine.handle(Event::Shutdown, router.now());
-    router.apply(actions).await;
-    if router.holding {
-        router.remove_addresses().await;
-    }
-    Ok(())
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -201,11 +233,41 @@ struct Router {
     holding: bool,
     garps_left: u32,
     next_garp: Option<Instant>,
+    /// When an error was last reported, and how many since went unsaid: at
+    /// most one report per ERROR_GAP (a dead peer refuses every advert).
+    last_error: std::sync::Mutex<Option<(Instant, u32)>>,
 }
+
+/// The least time between two error reports of one router.
+const ERROR_GAP: Duration = Duration::from_secs(10);
 
 impl Router {
     fn now(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// Reports `what`, at most once per [`ERROR_GAP`] (saying how many
+    /// went unreported meanwhile).
+    fn error(&self, what: &str) {
+        let now = Instant::now();
+        let mut last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *last {
+            Some((at, unsaid)) if now.duration_since(at) < ERROR_GAP => *last = Some((at, unsaid + 1)),
+            Some((_, unsaid)) if unsaid > 0 => {
+                self.observer.error(&format!(
+                    "{what} (and {unsaid} more errors in the last {} s)",
+                    ERROR_GAP.as_secs()
+                ));
+                *last = Some((now, 0));
+            }
+            _ => {
+                self.observer.error(what);
+                *last = Some((now, 0));
+            }
+        }
     }
 
     /// Into Fault while the link is down or the check fails; out of it
@@ -254,6 +316,10 @@ impl Router {
         if advert.version == Version::V2 && advert.auth != self.settings.auth {
             return drop("auth");
         }
+        // RFC 3768 §7.1: a v2 router discards an advert of another interval.
+        if advert.version == Version::V2 && advert.interval_cs != self.settings.fsm.interval_cs {
+            return drop("interval");
+        }
         self.observer.received(p.src, advert.priority);
         Some(Event::Advert {
             from: IpAddr::V4(p.src),
@@ -273,7 +339,7 @@ impl Router {
                             .add(self.link.index, IpAddr::V4(addr), prefix)
                             .await
                         {
-                            self.observer.error(&format!("cannot add {addr}/{prefix}: {e}"));
+                            self.error(&format!("cannot add {addr}/{prefix}: {e}"));
                         }
                     }
                     self.holding = true;
@@ -335,7 +401,7 @@ impl Router {
         }
         let addrs: Vec<Ipv4Addr> = self.settings.addresses.iter().map(|(a, _)| *a).collect();
         if let Err(e) = net::announce(&self.link, &addrs) {
-            self.observer.error(&format!("gratuitous ARP: {e}"));
+            self.error(&format!("gratuitous ARP: {e}"));
         }
         self.garps_left = self.garps_left.saturating_sub(1);
         self.next_garp = if self.garps_left > 0 {
@@ -348,7 +414,7 @@ impl Router {
     async fn remove_addresses(&self) {
         for (addr, _) in &self.settings.addresses {
             if let Err(e) = self.addresses.remove(self.link.index, IpAddr::V4(*addr)).await {
-                self.observer.error(&format!("cannot remove {addr}: {e}"));
+                self.error(&format!("cannot remove {addr}: {e}"));
             }
         }
     }
@@ -361,7 +427,20 @@ impl Router {
             .iter()
             .map(|(a, _)| IpAddr::V4(*a))
             .collect();
-        let up = net::link(&self.settings.interface, &vips).is_some_and(|l| l.up);
+        // The same interface, still with the address adverts leave from:
+        // a recreated interface or a removed address leaves this router's
+        // socket deaf, so it is a fault until the process restarts.
+        let now = net::link(&self.settings.interface, &vips);
+        let same = now
+            .as_ref()
+            .is_some_and(|l| l.index == self.link.index && l.primary == Some(self.source));
+        if now.is_some() && !same && self.link.up {
+            self.error(&format!(
+                "interface {} was recreated or lost {}: this router stays in Fault until a restart",
+                self.settings.interface, self.source
+            ));
+        }
+        let up = same && now.is_some_and(|l| l.up);
         if up != self.link.up {
             self.link.up = up;
             self.settle().await;

@@ -10,8 +10,7 @@
 //!  instance::run: the socket, the timer and the owner's controls in, the actions carried out
 //! ```
 //!
-//! Work in progress for the VRRP issue: the configuration still refuses
-//! `[[vrrp]]` by name, as nothing runs these yet.
+//! IPv4 only in the I/O for now (the codec has IPv6).
 
 pub mod fsm;
 pub mod instance;

@@ -57,8 +57,11 @@ pub struct Advertiser {
 impl Advertiser {
     /// Opens it on `link` (bound to the interface), joined to the VRRP
     /// group there, sending from `source` with TTL 255 and without
-    /// looping its own multicast back.
-    pub fn open(link: &Link, source: Ipv4Addr) -> io::Result<Advertiser> {
+    /// looping its own multicast back. With `unicast`, it is also bound to
+    /// `source`, so that adverts to peers leave from it (the pseudo-header
+    /// checksum and the peers' filters count on it); a multicast router is
+    /// not, as a bound raw socket would not receive the group's adverts.
+    pub fn open(link: &Link, source: Ipv4Addr, unicast: bool) -> io::Result<Advertiser> {
         let s = Socket::new(
             Domain::IPV4,
             Type::RAW,
@@ -71,6 +74,9 @@ impl Advertiser {
         s.set_ttl_v4(u32::from(packet::TTL))?;
         s.set_multicast_loop_v4(false)?;
         s.join_multicast_v4(&packet::GROUP_V4, &source)?;
+        if unicast {
+            s.bind(&std::net::SocketAddr::V4(SocketAddrV4::new(source, 0)).into())?;
+        }
         let std_socket = std::net::UdpSocket::from(std::os::fd::OwnedFd::from(s));
         Ok(Advertiser {
             socket: tokio::net::UdpSocket::from_std(std_socket)?,
@@ -157,9 +163,12 @@ pub fn announce(link: &Link, addrs: &[Ipv4Addr]) -> io::Result<()> {
             format!("interface {} is gone", link.name),
         ));
     };
-    let pnet_datalink::Channel::Ethernet(mut tx, _rx) =
-        pnet_datalink::channel(&interface, pnet_datalink::Config::default())?
-    else {
+    // Not promiscuous (pnet's default is): sending needs no such thing.
+    let config = pnet_datalink::Config {
+        promiscuous: false,
+        ..pnet_datalink::Config::default()
+    };
+    let pnet_datalink::Channel::Ethernet(mut tx, _rx) = pnet_datalink::channel(&interface, config)? else {
         return Err(io::Error::other("not an Ethernet channel"));
     };
     for addr in addrs {
