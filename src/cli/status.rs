@@ -102,6 +102,41 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
     if status["pools"].as_array().is_some_and(|p| !p.is_empty()) {
         super::pool::print_pools(&status["pools"]);
     }
+    if let Some(routers) = status["vrrp"].as_array().filter(|r| !r.is_empty()) {
+        outln!(
+            "{:<12} {:>4} {:<8} {:>8} {:<16} {:<24} self-check",
+            "vrrp",
+            "vrid",
+            "state",
+            "priority",
+            "master",
+            "addresses"
+        );
+        for r in routers {
+            let ips: Vec<&str> = r["virtual_ips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let check = match (&r["self_check"]["ok"], r["self_check"]["reason"].as_str()) {
+                (Value::Bool(true), Some(why)) => format!("ok: {why}"),
+                (Value::Bool(false), Some(why)) => format!("failing: {why}"),
+                _ if r["self_check"].is_null() => "-".to_owned(),
+                _ => "not run yet".to_owned(),
+            };
+            outln!(
+                "{:<12} {:>4} {:<8} {:>8} {:<16} {:<24} {}",
+                r["interface"].as_str().unwrap_or("?"),
+                r["vrid"],
+                r["state"].as_str().unwrap_or("?"),
+                format!("{}/{}", r["priority"], r["configured_priority"]),
+                r["master"].as_str().unwrap_or("-"),
+                ips.join(","),
+                check
+            );
+        }
+    }
     let Some(resolver) = status["resolver"].as_object() else {
         outln!("recursion: off");
         return Ok(());

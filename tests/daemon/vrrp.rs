@@ -154,6 +154,21 @@ fn peers_elect_by_priority_and_the_vip_survives_sigkill_and_sigterm() {
         "{seen}"
     );
     assert!(p2.log().contains("VRRP state change"));
+    // `palanquin status` shows the router.
+    let config_path = p2.config_path();
+    let bin = bin().to_owned();
+    let out = lan.run_in("p2", move || {
+        std::process::Command::new(bin)
+            .args(["status", "--config"])
+            .arg(config_path)
+            .output()
+            .expect("status")
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("eth0") && text.contains("master") && text.contains("10.53.10.53/24"),
+        "{text}"
+    );
 }
 
 /// A fake upstream in `node`'s namespace on 127.0.0.1:5301, until the

@@ -61,17 +61,47 @@ fn holds(ns: &str, addr: &str) -> bool {
 }
 
 #[derive(Default)]
-struct Log(Mutex<Vec<(State, State)>>);
+struct Log {
+    transitions: Mutex<Vec<(State, State)>>,
+    dropped: Mutex<Vec<&'static str>>,
+}
 
 impl Observer for Log {
     fn transition(&self, from: State, to: State, _priority: u8) {
-        self.0.lock().expect("log").push((from, to));
+        self.transitions.lock().expect("log").push((from, to));
+    }
+
+    fn dropped(&self, reason: &'static str) {
+        self.dropped.lock().expect("log").push(reason);
     }
 }
 
 impl Log {
     fn state(&self) -> Option<State> {
-        self.0.lock().expect("log").last().map(|t| t.1)
+        self.transitions.lock().expect("log").last().map(|t| t.1)
+    }
+}
+
+/// The settings of one of our routers.
+fn settings(interface: &str, vrid: u8, priority: u8, vip: Ipv4Addr, interval_cs: u16) -> Settings {
+    Settings {
+        fsm: fsm::Config {
+            version: Version::V3,
+            priority,
+            interval_cs,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            primary: Ipv4Addr::UNSPECIFIED.into(),
+        },
+        vrid,
+        interface: interface.to_owned(),
+        addresses: vec![(vip, 24)],
+        peers: Vec::new(),
+        auth: Auth::None,
+        checksum: Checksum::PseudoHeader,
+        garp_repeat: 2,
+        garp_interval: Duration::from_millis(50),
+        garp_refresh: None,
     }
 }
 
@@ -84,25 +114,10 @@ struct Ours {
 
 impl Ours {
     fn start(ns: &str, interface: &str, priority: u8, vip: Ipv4Addr, interval_cs: u16) -> Ours {
-        let settings = Settings {
-            fsm: fsm::Config {
-                version: Version::V3,
-                priority,
-                interval_cs,
-                preempt: true,
-                preempt_delay: Duration::ZERO,
-                primary: Ipv4Addr::UNSPECIFIED.into(),
-            },
-            vrid: 53,
-            interface: interface.to_owned(),
-            addresses: vec![(vip, 24)],
-            peers: Vec::new(),
-            auth: Auth::None,
-            checksum: Checksum::PseudoHeader,
-            garp_repeat: 2,
-            garp_interval: Duration::from_millis(50),
-            garp_refresh: None,
-        };
+        Ours::run(ns, settings(interface, 53, priority, vip, interval_cs))
+    }
+
+    fn run(ns: &str, settings: Settings) -> Ours {
         let (controls, rx) = mpsc::channel(8);
         let log = Arc::new(Log::default());
         let observer: Arc<dyn Observer> = Arc::clone(&log) as Arc<dyn Observer>;
@@ -222,5 +237,142 @@ fn a_keepalived_peer_and_ours_fail_over_both_ways() {
     wait(Duration::from_secs(3), "ours takes over", || {
         holds(&a.0, "10.53.3.100")
     });
+    ours.stop();
+}
+
+#[test]
+fn a_split_brain_heals_to_exactly_one_master() {
+    let lan = palanquin_testkit::lan::Lan::new("pqsb", 20, &["a", "b"]);
+    let vip = Ipv4Addr::new(10, 53, 20, 100);
+    let a = Ours::start(&lan.ns("a"), "eth0", 150, vip, 30);
+    let b = Ours::start(&lan.ns("b"), "eth0", 100, vip, 30);
+    wait(Duration::from_secs(5), "a Master", || {
+        a.log.state() == Some(State::Master) && b.log.state() == Some(State::Backup)
+    });
+    // The link between them cut, each link still up: both become Master.
+    lan.isolate("a", true);
+    wait(Duration::from_secs(5), "both Master", || {
+        b.log.state() == Some(State::Master)
+    });
+    assert!(lan.holds("a", "10.53.20.100") && lan.holds("b", "10.53.20.100"));
+    // Healed: the lower priority steps down at the first advert it hears.
+    lan.isolate("a", false);
+    wait(Duration::from_secs(5), "one Master again", || {
+        b.log.state() == Some(State::Backup)
+    });
+    assert!(lan.holds("a", "10.53.20.100") && !lan.holds("b", "10.53.20.100"));
+    assert_eq!(a.log.state(), Some(State::Master));
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn nopreempt_keeps_the_master_that_is_there() {
+    let lan = palanquin_testkit::lan::Lan::new("pqnp", 21, &["a", "b"]);
+    let vip = Ipv4Addr::new(10, 53, 21, 100);
+    let b = Ours::start(&lan.ns("b"), "eth0", 100, vip, 30);
+    wait(Duration::from_secs(5), "b Master alone", || {
+        b.log.state() == Some(State::Master)
+    });
+    let mut quiet = settings("eth0", 53, 200, vip, 30);
+    quiet.fsm.preempt = false;
+    let a = Ours::run(&lan.ns("a"), quiet);
+    wait(Duration::from_secs(5), "a Backup", || {
+        a.log.state() == Some(State::Backup)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        a.log.state(),
+        Some(State::Backup),
+        "a higher priority without preemption waits"
+    );
+    assert!(lan.holds("b", "10.53.21.100") && !lan.holds("a", "10.53.21.100"));
+    // When the Master goes, it takes over.
+    b.stop();
+    wait(Duration::from_secs(5), "a takes over", || {
+        lan.holds("a", "10.53.21.100")
+    });
+    a.stop();
+}
+
+#[test]
+fn two_vrids_run_active_active() {
+    let lan = palanquin_testkit::lan::Lan::new("pqaa", 22, &["a", "b"]);
+    let (one, two) = (Ipv4Addr::new(10, 53, 22, 51), Ipv4Addr::new(10, 53, 22, 52));
+    let a1 = Ours::run(&lan.ns("a"), settings("eth0", 51, 200, one, 30));
+    let a2 = Ours::run(&lan.ns("a"), settings("eth0", 52, 100, two, 30));
+    let b1 = Ours::run(&lan.ns("b"), settings("eth0", 51, 100, one, 30));
+    let b2 = Ours::run(&lan.ns("b"), settings("eth0", 52, 200, two, 30));
+    wait(Duration::from_secs(5), "each Master of one", || {
+        lan.holds("a", "10.53.22.51")
+            && lan.holds("b", "10.53.22.52")
+            && !lan.holds("a", "10.53.22.52")
+            && !lan.holds("b", "10.53.22.51")
+    });
+    assert_eq!(
+        (a2.log.state(), b1.log.state()),
+        (Some(State::Backup), Some(State::Backup))
+    );
+    // One node goes: the other holds both.
+    a1.stop();
+    a2.stop();
+    wait(Duration::from_secs(5), "b holds both", || {
+        lan.holds("b", "10.53.22.51") && lan.holds("b", "10.53.22.52")
+    });
+    b1.stop();
+    b2.stop();
+}
+
+#[test]
+fn a_keepalived_v2_peer_with_a_password_fails_over_both_ways() {
+    let (a, b) = pair(&format!("pqk2{}", std::process::id()), 4);
+    let vip = Ipv4Addr::new(10, 53, 4, 100);
+    let v2 = |priority| {
+        let mut s = settings("pqa0", 53, priority, vip, 100);
+        s.fsm.version = Version::V2;
+        s.auth = Auth::Password(*b"secret\0\0");
+        s
+    };
+    let instance = "  state BACKUP\n  interface pqb0\n  virtual_router_id 53\n  priority 100\n  advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass secret\n  }\n  virtual_ipaddress {\n    10.53.4.100/24\n  }";
+    let k = keepalived(&b.0, "pqk2", "vrrp_version 2", instance);
+    let ours = Ours::run(&a.0, v2(200));
+    wait(Duration::from_secs(8), "ours Master", || {
+        ours.log.state() == Some(State::Master)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        holds(&a.0, "10.53.4.100") && !holds(&b.0, "10.53.4.100"),
+        "{}",
+        k.log()
+    );
+    ours.stop();
+    wait(Duration::from_secs(6), "keepalived takes over", || {
+        holds(&b.0, "10.53.4.100")
+    });
+    // Ours returns, higher: it preempts keepalived.
+    let ours = Ours::run(&a.0, v2(200));
+    wait(Duration::from_secs(8), "ours preempts keepalived", || {
+        holds(&a.0, "10.53.4.100") && !holds(&b.0, "10.53.4.100")
+    });
+    ours.stop();
+    drop(k);
+    // A keepalived with another password is no peer: its adverts are
+    // dropped (counted as "auth"), and ours, lower, becomes Master anyway.
+    let other = instance
+        .replace("auth_pass secret", "auth_pass other")
+        .replace("priority 100", "priority 250");
+    let k = keepalived(&b.0, "pqk2o", "vrrp_version 2", &other);
+    wait(Duration::from_secs(5), "keepalived Master", || {
+        holds(&b.0, "10.53.4.100")
+    });
+    let ours = Ours::run(&a.0, v2(100));
+    wait(Duration::from_secs(8), "ours Master too", || {
+        ours.log.state() == Some(State::Master)
+    });
+    assert!(
+        ours.log.dropped.lock().expect("log").contains(&"auth"),
+        "{}",
+        k.log()
+    );
     ours.stop();
 }
