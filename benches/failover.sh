@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# failover.sh: how long a client loses the virtual IP when the Master fails,
+# for each kind of failure. Run as root:   benches/failover.sh   (~2 minutes)
+#   PALANQUIN (default target/release/palanquin, built if absent)   ROUNDS=3
+#   OUT (default /tmp/failover.json)
+# Topology, in network namespaces of its own (nothing leaves them): a bridge,
+# two palanquin peers p1 (priority 200) and p2 (100) with 100 ms adverts and a
+# 100 ms self-check (fall 2, timeout 50 ms) of a forwarded name, each with its
+# own upstream (a tiny responder on its loopback), and a client that asks
+# the VIP for whoami.vip.test TXT every 10 ms (each node's zone names it).
+# Failure kinds, each ROUNDS times (p1 Master again before each):
+#   silent   SIGSTOP of p1: no adverts, no answers (a hung host)
+#   kill     SIGKILL of p1 (its VIP stays on its interface: what keepalived does too)
+#   stop     SIGTERM of p1: it resigns with priority 0 first
+#   upstream SIGSTOP of p1's upstream: p1 still answers from its zone and cache,
+#            its self-check fails, it gives the VIP to p2
+# Reported per kind: the outage (the longest gap between two answers around
+# the failure) and when p2 first answered, after the failure. Targets: silent
+# <= 350 ms; upstream (VIP moved) <= 500 ms; stop <= 150 ms.
+set -euo pipefail
+die() { echo "failover.sh: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || die "must be run as root (network namespaces)"
+cd "$(dirname "$0")/.."
+PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
+[[ -x $PALANQUIN ]] || cargo build --release --bin palanquin
+ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json}
+tag=pqf$$ tmp=$(mktemp -d /tmp/failover.XXXXXX)
+ns() { echo "$tag$1"; }
+cleanup() {
+  exec 2>/dev/null   # bash reports the jobs killed here; nothing to say
+  for p in $(cat "$tmp"/*.pid 2>/dev/null); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null || true; done
+  for n in p1 p2 c lan; do ip netns del "$(ns $n)" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns add "$(ns lan)"; ip -n "$(ns lan)" link add br0 type bridge; ip -n "$(ns lan)" link set br0 up
+i=0
+for n in p1 p2 c; do
+  i=$((i + 1)); ip netns add "$(ns $n)"; ip -n "$(ns $n)" link set lo up
+  ip -n "$(ns lan)" link add "v$i" type veth peer name eth0 netns "$(ns $n)"
+  ip -n "$(ns lan)" link set "v$i" master br0; ip -n "$(ns lan)" link set "v$i" up
+  ip -n "$(ns $n)" addr add "10.53.30.$i/24" dev eth0; ip -n "$(ns $n)" link set eth0 up
+done
+cat >"$tmp/upstream.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 5301))
+while True:
+    q, a = s.recvfrom(512)
+    end = 12
+    while q[end]: end += q[end] + 1
+    end += 5
+    r = bytearray(q[:end]); r[2] |= 0x80; r[3] = 0x80; r[6:8] = b"\0\1"; r[8:12] = b"\0\0\0\0"
+    r += b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01"
+    s.sendto(bytes(r), a)
+PY
+cat >"$tmp/client.py" <<'PY'
+import socket, sys, time, json, struct, random
+vip, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setblocking(False)
+name = b"".join(bytes([len(l)]) + l for l in b"whoami.vip.test".split(b".")) + b"\0"
+answers, end, nxt = [], time.time() + seconds, time.time()
+while time.time() < end:
+    now = time.time()
+    if now >= nxt:
+        qid = random.randrange(65536)
+        try: s.sendto(struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + name + b"\0\x10\0\x01", (vip, 53))
+        except OSError: pass
+        nxt = now + 0.01
+    try:
+        r = s.recv(512)
+        if len(r) > 12 and r[3] & 0x0f == 0 and r[7] > 0:
+            who = "p1" if b"\x02p1" in r else ("p2" if b"\x02p2" in r else "?")
+            answers.append((time.time(), who))
+    except BlockingIOError: time.sleep(0.001)
+json.dump(answers, open(out, "w"))
+PY
+for n in p1 p2; do
+  prio=$([[ $n == p1 ]] && echo 200 || echo 100)
+  printf '$TTL 60\n@ IN SOA ns hm 1 3600 600 86400 60\n  IN NS ns\nns A 10.53.30.53\nwhoami TXT "%s"\n' "$n" >"$tmp/$n.zone"
+  cat >"$tmp/$n.toml" <<CONF
+[server]
+listen = ["10.53.30.53:53", "127.0.0.1:53"]
+[resolver]
+upstreams = ["127.0.0.1:5301"]
+allow = ["0.0.0.0/0"]
+timeout = "50ms"
+attempts = 1
+[[zone]]
+origin = "vip.test."
+file = "$tmp/$n.zone"
+[[vrrp]]
+interface = "eth0"
+vrid = 53
+priority = $prio
+advert_interval = "100ms"
+virtual_ips = ["10.53.30.53/24"]
+[vrrp.self_check]
+name = "probe.example."
+interval = "100ms"
+timeout = "50ms"
+fall = 2
+rise = 1
+CONF
+  ip netns exec "$(ns $n)" python3 "$tmp/upstream.py" & echo $! >"$tmp/$n-up.pid"
+done
+start() { # node
+  ip netns exec "$(ns $1)" "$PALANQUIN" serve --config "$tmp/$1.toml" >>"$tmp/$1.log" 2>&1 & echo $! >"$tmp/$1.pid"
+}
+who() { ip netns exec "$(ns c)" dig @10.53.30.53 +short +time=1 +tries=1 whoami.vip.test TXT 2>/dev/null | tr -d '"'; }
+master_is() { local end=$((SECONDS + 15)); until [[ $(who) == "$1" ]]; do ((SECONDS < end)) || die "$1 did not become Master"; sleep 0.1; done; }
+start p1; start p2; master_is p1
+: >"$tmp/results"
+for kind in silent kill stop upstream; do for ((r = 1; r <= ROUNDS; r++)); do
+  echo "failover: $kind, round $r/$ROUNDS" >&2
+  sleep 1
+  ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 4 "$tmp/answers.json" & client=$!
+  sleep 1.5
+  t0=$(date +%s.%N)
+  case $kind in
+    silent) kill -STOP "$(cat "$tmp/p1.pid")" ;;
+    kill) kill -KILL "$(cat "$tmp/p1.pid")" ;;
+    stop) kill -TERM "$(cat "$tmp/p1.pid")" ;;
+    upstream) kill -STOP "$(cat "$tmp/p1-up.pid")" ;;
+  esac
+  wait "$client"
+  echo "$kind $t0 $(cat "$tmp/answers.json")" >>"$tmp/results"
+  # Back to p1 as Master.
+  case $kind in
+    silent) kill -KILL "$(cat "$tmp/p1.pid")"; sleep 0.2; start p1 ;;
+    kill) start p1 ;;
+    stop) sleep 0.5; start p1 ;;
+    upstream) kill -CONT "$(cat "$tmp/p1-up.pid")" ;;
+  esac
+  master_is p1
+done; done
+python3 - "$tmp/results" "$OUT" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    kind, t0, data = line.split(" ", 2)
+    t0, answers = float(t0), json.loads(data)
+    before = [t for t, w in answers if t < t0]
+    after = [t for t, w in answers if t >= t0]
+    gaps = [b - a for a, b in zip([t for t, _ in answers], [t for t, _ in answers][1:]) if b > t0 - 0.05]
+    outage = max(gaps) if gaps else None
+    p2 = next((t - t0 for t, w in answers if t >= t0 and w == "p2"), None)
+    rows.setdefault(kind, []).append({"outage_ms": round(outage * 1000) if outage else None,
+                                      "p2_after_ms": round(p2 * 1000) if p2 is not None else None})
+print("\nfailover: 100 ms adverts, 100 ms self-check (fall 2); a query every 10 ms; per round")
+print(f"{'kind':<10} {'outage ms (rounds)':<28} {'p2 answers after ms (rounds)':<30}")
+for k, rs in rows.items():
+    o = " ".join(str(r["outage_ms"]) for r in rs); p = " ".join(str(r["p2_after_ms"]) for r in rs)
+    print(f"{k:<10} {o:<28} {p:<30}")
+json.dump(rows, open(sys.argv[2], "w"), indent=1)
+print(f"written {sys.argv[2]}")
+PY
