@@ -2,7 +2,7 @@
 # failover.sh: how long a client loses the virtual IP when the Master fails,
 # for each kind of failure. Run as root:   benches/failover.sh   (~2 minutes)
 #   PALANQUIN (default target/release/palanquin, built if absent)   ROUNDS=3
-#   OUT (default /tmp/failover.json)
+#   OUT (default /tmp/failover.json)   SERVERS="palanquin keepalived" (default)
 # Topology, in network namespaces of its own (nothing leaves them): a bridge,
 # two palanquin peers p1 (priority 200) and p2 (100) with 100 ms adverts and a
 # 100 ms self-check (fall 2, timeout 50 ms) of a forwarded name, each with its
@@ -14,6 +14,11 @@
 #   stop     SIGTERM of p1: it resigns with priority 0 first
 #   upstream SIGSTOP of p1's upstream: p1 still answers from its zone and cache,
 #            its self-check fails, it gives the VIP to p2
+# The same for keepalived 2.2.7 (v3, advert_int 0.1) with NSD on each node and
+# a vrrp_script that digs the local NSD every second (fall 2): the seeds' setup
+# with its check inside keepalived. Its kinds: silent (SIGSTOP of keepalived
+# and NSD), kill (SIGKILL of keepalived), stop (SIGTERM of keepalived), and
+# dns (SIGSTOP of NSD alone: the DNS hangs, keepalived carries on).
 # Reported per kind: the outage (the longest gap between two answers around
 # the failure) and when p2 first answered, after the failure. Targets: silent
 # <= 350 ms; upstream (VIP moved) <= 500 ms; stop <= 150 ms.
@@ -23,12 +28,18 @@ die() { echo "failover.sh: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
 [[ -x $PALANQUIN ]] || cargo build --release --bin palanquin
-ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json}
+ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json} SERVERS=${SERVERS:-palanquin keepalived}
+for s in $SERVERS; do case $s in palanquin) ;; keepalived) command -v keepalived >/dev/null && command -v nsd >/dev/null \
+  || die "keepalived and nsd are needed: benches/install-peers or scripts/test installs them" ;; *) die "unknown server $s" ;; esac; done
 tag=pqf$$ tmp=$(mktemp -d /tmp/failover.XXXXXX)
 ns() { echo "$tag$1"; }
 cleanup() {
+  set +e
   exec 2>/dev/null   # bash reports the jobs killed here; nothing to say
-  for p in $(cat "$tmp"/*.pid 2>/dev/null); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null || true; done
+  for f in "$tmp"/*.pid "$tmp"/*.pgid; do   # each server leads its process group
+    [[ -f $f ]] || continue; p=$(cat "$f")
+    kill -CONT -- "-$p"; kill -KILL -- "-$p"; kill -CONT "$p"; kill -KILL "$p"
+  done
   for n in p1 p2 c lan; do ip netns del "$(ns $n)" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -102,55 +113,121 @@ fall = 2
 rise = 1
 CONF
   ip netns exec "$(ns $n)" python3 "$tmp/upstream.py" & echo $! >"$tmp/$n-up.pid"
-done
-start() { # node
-  ip netns exec "$(ns $1)" "$PALANQUIN" serve --config "$tmp/$1.toml" >>"$tmp/$1.log" 2>&1 & echo $! >"$tmp/$1.pid"
+  mkdir -p "$tmp/$n-nsd"
+  cat >"$tmp/$n-nsd.conf" <<CONF
+server:
+    ip-address: 10.53.30.53
+    ip-address: 127.0.0.1
+    ip-freebind: yes
+    server-count: 1
+    username: ""
+    chroot: ""
+    database: ""
+    zonelistfile: "$tmp/$n-nsd/zone.list"
+    xfrdfile: "$tmp/$n-nsd/xfrd.state"
+    xfrdir: "$tmp/$n-nsd"
+    pidfile: "$tmp/$n-nsd/nsd.pid"
+remote-control:
+    control-enable: no
+zone:
+    name: "vip.test"
+    zonefile: "$tmp/$n.zone"
+CONF
+  cat >"$tmp/$n-ka.conf" <<CONF
+global_defs {
+  router_id $n
+  enable_script_security
+  script_user root
+  vrrp_version 3
 }
+vrrp_script chk_dns {
+  script "/usr/bin/dig @127.0.0.1 +time=1 +tries=1 +short whoami.vip.test TXT"
+  interval 1
+  fall 2
+  rise 1
+}
+vrrp_instance vi {
+  state BACKUP
+  interface eth0
+  virtual_router_id 53
+  priority $prio
+  advert_int 0.1
+  virtual_ipaddress {
+    10.53.30.53/24
+  }
+  track_script {
+    chk_dns
+  }
+}
+CONF
+done
+start() { # node: the server under test on it (each in a process group of its own)
+  case $server in
+    palanquin) ip netns exec "$(ns $1)" setsid "$PALANQUIN" serve --config "$tmp/$1.toml" >>"$tmp/$1.log" 2>&1 & echo $! >"$tmp/$1.pid" ;;
+    keepalived) ip netns exec "$(ns $1)" setsid keepalived --dont-fork --log-console --no-syslog --vrrp -f "$tmp/$1-ka.conf" \
+        -p "$tmp/$1-ka.main.pid" -r "$tmp/$1-ka.vrrp.pid" >>"$tmp/$1-ka.log" 2>&1 & echo $! >"$tmp/$1.pid" ;;
+  esac
+}
+start_nsd() { ip netns exec "$(ns $1)" setsid nsd -d -c "$tmp/$1-nsd.conf" >>"$tmp/$1-nsd.log" 2>&1 & echo $! >"$tmp/$1-nsd.pgid"; }
+group() { kill "-$1" -- "-$(cat "$2")" 2>/dev/null || true; }
 who() { ip netns exec "$(ns c)" dig @10.53.30.53 +short +time=1 +tries=1 whoami.vip.test TXT 2>/dev/null | tr -d '"'; }
 master_is() { local end=$((SECONDS + 15)); until [[ $(who) == "$1" ]]; do ((SECONDS < end)) || die "$1 did not become Master"; sleep 0.1; done; }
-start p1; start p2; master_is p1
 : >"$tmp/results"
-for kind in silent kill stop upstream; do for ((r = 1; r <= ROUNDS; r++)); do
-  echo "failover: $kind, round $r/$ROUNDS" >&2
-  sleep 1
-  ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 4 "$tmp/answers.json" & client=$!
-  sleep 1.5
-  t0=$(date +%s.%N)
-  case $kind in
-    silent) kill -STOP "$(cat "$tmp/p1.pid")" ;;
-    kill) kill -KILL "$(cat "$tmp/p1.pid")" ;;
-    stop) kill -TERM "$(cat "$tmp/p1.pid")" ;;
-    upstream) kill -STOP "$(cat "$tmp/p1-up.pid")" ;;
-  esac
-  wait "$client"
-  echo "$kind $t0 $(cat "$tmp/answers.json")" >>"$tmp/results"
-  # Back to p1 as Master.
-  case $kind in
-    silent) kill -KILL "$(cat "$tmp/p1.pid")"; sleep 0.2; start p1 ;;
-    kill) start p1 ;;
-    stop) sleep 0.5; start p1 ;;
-    upstream) kill -CONT "$(cat "$tmp/p1-up.pid")" ;;
-  esac
-  master_is p1
-done; done
+for server in $SERVERS; do
+  if [[ $server == keepalived ]]; then kinds="silent kill stop dns"; start_nsd p1; start_nsd p2; else kinds="silent kill stop upstream"; fi
+  start p1; start p2; master_is p1
+  for kind in $kinds; do for ((r = 1; r <= ROUNDS; r++)); do
+    echo "failover: $server, $kind, round $r/$ROUNDS" >&2
+    sleep 1
+    ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 4 "$tmp/answers.json" & client=$!
+    sleep 1.5
+    t0=$(date +%s.%N)
+    case $kind in
+      silent) group STOP "$tmp/p1.pid"; [[ $server == keepalived ]] && group STOP "$tmp/p1-nsd.pgid" ;;
+      kill) group KILL "$tmp/p1.pid" ;;
+      stop) kill -TERM "$(cat "$tmp/p1.pid")" ;;
+      upstream) kill -STOP "$(cat "$tmp/p1-up.pid")" ;;
+      dns) group STOP "$tmp/p1-nsd.pgid" ;;
+    esac
+    wait "$client"
+    echo "$server $kind $t0 $(cat "$tmp/answers.json")" >>"$tmp/results"
+    # Back to p1 as Master.
+    case $kind in
+      silent) group KILL "$tmp/p1.pid"; if [[ $server == keepalived ]]; then group CONT "$tmp/p1-nsd.pgid"; fi; sleep 0.3; start p1 ;;
+      kill) sleep 0.3; start p1 ;;
+      stop) sleep 0.5; start p1 ;;
+      upstream) kill -CONT "$(cat "$tmp/p1-up.pid")" ;;
+      dns) group CONT "$tmp/p1-nsd.pgid" ;;
+    esac
+    master_is p1
+  done; done
+  group KILL "$tmp/p1.pid"; group KILL "$tmp/p2.pid"
+  if [[ $server == keepalived ]]; then group KILL "$tmp/p1-nsd.pgid"; group KILL "$tmp/p2-nsd.pgid"; fi
+  sleep 0.5
+  for n in p1 p2; do ip -n "$(ns $n)" addr del 10.53.30.53/24 dev eth0 2>/dev/null || true; done
+done
 python3 - "$tmp/results" "$OUT" <<'PY'
 import json, sys
 rows = {}
 for line in open(sys.argv[1]):
-    kind, t0, data = line.split(" ", 2)
+    server, kind, t0, data = line.split(" ", 3)
+    kind = f"{server} {kind}"
     t0, answers = float(t0), json.loads(data)
     before = [t for t, w in answers if t < t0]
     after = [t for t, w in answers if t >= t0]
-    gaps = [b - a for a, b in zip([t for t, _ in answers], [t for t, _ in answers][1:]) if b > t0 - 0.05]
+    # The window's end counts as an answer: an outage that never ended is
+    # the whole rest of the window, not the last normal gap.
+    times = [t for t, _ in answers] + [t0 + 2.5]
+    gaps = [b - a for a, b in zip(times, times[1:]) if b > t0 - 0.05]
     outage = max(gaps) if gaps else None
     p2 = next((t - t0 for t, w in answers if t >= t0 and w == "p2"), None)
     rows.setdefault(kind, []).append({"outage_ms": round(outage * 1000) if outage else None,
                                       "p2_after_ms": round(p2 * 1000) if p2 is not None else None})
 print("\nfailover: 100 ms adverts, 100 ms self-check (fall 2); a query every 10 ms; per round")
-print(f"{'kind':<10} {'outage ms (rounds)':<28} {'p2 answers after ms (rounds)':<30}")
+print(f"{'server, kind':<22} {'outage ms (rounds)':<28} {'p2 answers after ms (rounds)':<30}")
 for k, rs in rows.items():
     o = " ".join(str(r["outage_ms"]) for r in rs); p = " ".join(str(r["p2_after_ms"]) for r in rs)
-    print(f"{k:<10} {o:<28} {p:<30}")
+    print(f"{k:<22} {o:<28} {p:<30}")
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
 print(f"written {sys.argv[2]}")
 PY

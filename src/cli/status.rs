@@ -128,7 +128,7 @@ pub(crate) fn run(args: StatusArgs) -> Result<()> {
             outln!(
                 "{:<12} {:>4} {:<8} {:>8} {:<16} {:<24} {}",
                 r["interface"].as_str().unwrap_or("?"),
-                r["vrid"],
+                r["vrid"].as_u64().unwrap_or(0),
                 r["state"].as_str().unwrap_or("?"),
                 format!("{}/{}", r["priority"], r["configured_priority"]),
                 r["master"].as_str().unwrap_or("-"),

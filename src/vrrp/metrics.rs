@@ -108,6 +108,11 @@ pub(crate) fn master(l: &Labels, before: Option<Ipv4Addr>, now: Ipv4Addr) {
     metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => now.to_string()).set(1.0);
 }
 
+/// The Master heard, `was`, resigned.
+pub(crate) fn resigned(l: &Labels, was: Ipv4Addr) {
+    metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => was.to_string()).set(0.0);
+}
+
 pub(crate) fn self_check(l: &Labels, ok: bool) {
     let result = if ok { "ok" } else { "fail" };
     metrics::counter!(SELF_CHECKS, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "result" => result).increment(1);

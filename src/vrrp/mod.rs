@@ -73,9 +73,9 @@ impl Routers {
         shared: &Arc<Shared>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Routers> {
-        let mut tasks = JoinSet::new();
-        let mut routers = Vec::new();
-        let checks = cancel.child_token();
+        // Every router opens first: one that cannot stops the start before
+        // any of them runs (none has taken an address yet).
+        let mut opened = Vec::with_capacity(cfgs.len());
         for cfg in cfgs {
             let siblings = cfgs
                 .iter()
@@ -92,16 +92,22 @@ impl Routers {
                 check: Mutex::new(None),
                 hooks: Mutex::new(None),
             });
-            metrics::register(&watch.labels());
-            let (controls, rx) = mpsc::channel(16);
             let observer: Arc<dyn Observer> = Arc::clone(&watch) as Arc<dyn Observer>;
-            let opened = instance::open(settings(cfg), observer).map_err(|e| {
+            let router = instance::open(settings(cfg), observer).map_err(|e| {
                 anyhow::anyhow!(
                     "VRRP router {} on {} cannot start: {e} (it needs root, or CAP_NET_RAW and CAP_NET_ADMIN)",
                     cfg.vrid,
                     cfg.interface
                 )
             })?;
+            opened.push((cfg, watch, router));
+        }
+        let mut tasks = JoinSet::new();
+        let mut routers = Vec::new();
+        let checks = cancel.child_token();
+        for (cfg, watch, router) in opened {
+            metrics::register(&watch.labels());
+            let (controls, rx) = mpsc::channel(16);
             watch.start_hooks(&mut tasks);
             // With a self-check, the address waits for the first passing check.
             if let Some(check) = &cfg.self_check {
@@ -121,7 +127,7 @@ impl Routers {
             }
             let w = Arc::clone(&watch);
             tasks.spawn(async move {
-                if let Err(e) = opened.run(rx).await {
+                if let Err(e) = router.run(rx).await {
                     tracing::error!(interface = w.cfg.interface, vrid = w.cfg.vrid, error = %e, "VRRP router stopped");
                 }
                 // The hook task ends once the last transition's hooks ran.
@@ -363,9 +369,19 @@ impl Observer for Watch {
 
     fn received(&self, from: Ipv4Addr, priority: u8) {
         metrics::received(&self.labels());
+        let mut master = self
+            .master
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if priority == 0 {
-            return; // it resigns: not the Master any more
+            // It resigns: not the Master any more.
+            if *master == Some(from) {
+                metrics::resigned(&self.labels(), from);
+                *master = None;
+            }
+            return;
         }
+        drop(master);
         let mut master = self
             .master
             .lock()

@@ -108,11 +108,19 @@ async fn once(check: &SelfCheck, shared: &Shared) -> Result<String, String> {
         .iter()
         .flat_map(|v| v.addresses.iter().map(|(a, _)| IpAddr::V4(*a)))
         .collect();
-    let listen = *generation
-        .settings
-        .listen
-        .iter()
-        .find(|l| !virtual_ips.contains(&l.ip()))
+    // Loopback first, then a wildcard (both reached as loopback, which the
+    // recursion ACL allows by default), then any other address of ours.
+    let own = || {
+        generation
+            .settings
+            .listen
+            .iter()
+            .filter(|l| !virtual_ips.contains(&l.ip()))
+    };
+    let listen = *own()
+        .find(|l| l.ip().is_loopback())
+        .or_else(|| own().find(|l| l.ip().is_unspecified()))
+        .or_else(|| own().next())
         .ok_or("every listener is on a virtual address")?;
     let target = SocketAddr::new(
         match listen.ip() {
@@ -122,16 +130,11 @@ async fn once(check: &SelfCheck, shared: &Shared) -> Result<String, String> {
         },
         listen.port(),
     );
-    let socket = UdpSocket::bind(SocketAddr::new(
-        if target.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        },
-        0,
-    ))
-    .await
-    .map_err(|e| format!("cannot open a socket: {e}"))?;
+    // From the listener's own address: the query is this node's, whatever
+    // the routes say.
+    let socket = UdpSocket::bind(SocketAddr::new(target.ip(), 0))
+        .await
+        .map_err(|e| format!("cannot open a socket: {e}"))?;
     let id: u16 = rand::random();
     let mut query = palanquin_authoritative::pool::dns::query(id, &check.name, 1);
     // RD, as a client's stub sends it (the resolver refuses a query without).

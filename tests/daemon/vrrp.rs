@@ -106,6 +106,12 @@ fn peers_elect_by_priority_and_the_vip_survives_sigkill_and_sigterm() {
     });
     assert!(lan.holds("p1", "10.53.10.53") && !lan.holds("p2", "10.53.10.53"));
 
+    // The address is up a moment before the transition is logged and its
+    // hook queued: wait for both, so that the kill does not land between.
+    wait(Duration::from_secs(3), "p1's transition logged", || {
+        p1.log().contains("to=\"master\"")
+            && std::fs::read_to_string(&hook).is_ok_and(|h| h.contains("master"))
+    });
     // SIGKILL: no resignation; p2 takes over after Master_Down (about 0.36 s).
     p1.signal("KILL");
     let took = wait(Duration::from_secs(5), "p2 answers at the VIP", || {

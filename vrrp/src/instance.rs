@@ -147,7 +147,10 @@ impl Opened {
                 Control::Priority(p) => {
                     let _ = router.machine.handle(Event::Priority(p), Duration::ZERO);
                 }
-                Control::Shutdown => return Ok(()),
+                Control::Shutdown => {
+                    router.remove_addresses().await;
+                    return Ok(());
+                }
             }
         }
         // Leftovers of a previous run that died (SIGKILL keeps addresses on the
@@ -257,10 +260,8 @@ impl Router {
         match *last {
             Some((at, unsaid)) if now.duration_since(at) < ERROR_GAP => *last = Some((at, unsaid + 1)),
             Some((_, unsaid)) if unsaid > 0 => {
-                self.observer.error(&format!(
-                    "{what} (and {unsaid} more errors in the last {} s)",
-                    ERROR_GAP.as_secs()
-                ));
+                self.observer
+                    .error(&format!("{what} (and {unsaid} more since the last report)"));
                 *last = Some((now, 0));
             }
             _ => {
@@ -386,9 +387,7 @@ impl Router {
             );
             match self.socket.send(&msg, dst).await {
                 Ok(()) => self.observer.sent(),
-                Err(e) => self
-                    .observer
-                    .error(&format!("cannot send an advert to {dst}: {e}")),
+                Err(e) => self.error(&format!("cannot send an advert to {dst}: {e}")),
             }
         }
     }
@@ -427,16 +426,17 @@ impl Router {
             .iter()
             .map(|(a, _)| IpAddr::V4(*a))
             .collect();
-        // The same interface, still with the address adverts leave from:
-        // a recreated interface or a removed address leaves this router's
-        // socket deaf, so it is a fault until the process restarts.
+        // The same interface, still holding the address adverts leave
+        // from. Without it this router's socket sends nothing that counts:
+        // a Fault until the address is back (a recreated interface, with a
+        // new index, needs a restart).
         let now = net::link(&self.settings.interface, &vips);
         let same = now
             .as_ref()
-            .is_some_and(|l| l.index == self.link.index && l.primary == Some(self.source));
-        if now.is_some() && !same && self.link.up {
-            self.error(&format!(
-                "interface {} was recreated or lost {}: this router stays in Fault until a restart",
+            .is_some_and(|l| l.index == self.link.index && l.addresses.contains(&self.source));
+        if !same && self.link.up {
+            self.observer.error(&format!(
+                "interface {} is gone, was recreated, or lost {}: Fault until it is back",
                 self.settings.interface, self.source
             ));
         }

@@ -23,6 +23,8 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     /// Its first IPv4 address that is not one of ours: where adverts come from.
     pub primary: Option<Ipv4Addr>,
+    /// All its IPv4 addresses.
+    pub addresses: Vec<Ipv4Addr>,
     /// Administratively up, with a carrier.
     pub up: bool,
 }
@@ -35,6 +37,14 @@ pub fn link(name: &str, vips: &[IpAddr]) -> Option<Link> {
         IpAddr::V4(v4) if !vips.contains(&IpAddr::V4(v4)) => Some(v4),
         _ => None,
     });
+    let addresses = i
+        .ips
+        .iter()
+        .filter_map(|n| match n.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
     // IFF_UP and IFF_RUNNING (carrier).
     let up = i.flags & 0x1 != 0 && i.flags & 0x40 != 0;
     Some(Link {
@@ -42,6 +52,7 @@ pub fn link(name: &str, vips: &[IpAddr]) -> Option<Link> {
         index: i.index,
         mac: i.mac.map(|m| m.octets()),
         primary,
+        addresses,
         up,
     })
 }
