@@ -41,7 +41,7 @@ cleanup() {
     kill -CONT -- "-$p"; kill -KILL -- "-$p"; kill -CONT "$p"; kill -KILL "$p"
   done
   for n in p1 p2 c lan; do ip netns del "$(ns $n)" 2>/dev/null || true; done
-  rm -rf "$tmp"
+  if [[ -n ${KEEP:-} ]]; then echo "logs kept in $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 ip netns add "$(ns lan)"; ip -n "$(ns lan)" link add br0 type bridge; ip -n "$(ns lan)" link set br0 up
@@ -164,14 +164,28 @@ done
 start() { # node: the server under test on it (each in a process group of its own)
   case $server in
     palanquin) ip netns exec "$(ns $1)" setsid "$PALANQUIN" serve --config "$tmp/$1.toml" >>"$tmp/$1.log" 2>&1 & echo $! >"$tmp/$1.pid" ;;
-    keepalived) ip netns exec "$(ns $1)" setsid keepalived --dont-fork --log-console --no-syslog --vrrp -f "$tmp/$1-ka.conf" \
+    # (a killed keepalived's child may linger as a zombie here: its pid files would stop the restart)
+    keepalived) rm -f "$tmp/$1-ka.main.pid" "$tmp/$1-ka.vrrp.pid"; ip netns exec "$(ns $1)" setsid keepalived --dont-fork --log-console --no-syslog --vrrp -f "$tmp/$1-ka.conf" \
         -p "$tmp/$1-ka.main.pid" -r "$tmp/$1-ka.vrrp.pid" >>"$tmp/$1-ka.log" 2>&1 & echo $! >"$tmp/$1.pid" ;;
   esac
 }
 start_nsd() { ip netns exec "$(ns $1)" setsid nsd -d -c "$tmp/$1-nsd.conf" >>"$tmp/$1-nsd.log" 2>&1 & echo $! >"$tmp/$1-nsd.pgid"; }
 group() { kill "-$1" -- "-$(cat "$2")" 2>/dev/null || true; }
+# The server on p1 as a signal target: palanquin's process group; keepalived's
+# parent and its VRRP child (which leads a session of its own).
+server_signal() { # signal
+  if [[ $server == keepalived ]]; then
+    # The VRRP child first: killed after its parent, it would be told (its
+    # parent-death signal) and resign cleanly, which is not a crash.
+    for f in "$tmp/p1-ka.vrrp.pid" "$tmp/p1-ka.main.pid" "$tmp/p1.pid"; do
+      if [[ -s $f ]]; then kill "-$1" "$(cat "$f")" 2>/dev/null || true; fi
+    done
+  else
+    group "$1" "$tmp/p1.pid"
+  fi
+}
 who() { ip netns exec "$(ns c)" dig @10.53.30.53 +short +time=1 +tries=1 whoami.vip.test TXT 2>/dev/null | tr -d '"'; }
-master_is() { local end=$((SECONDS + 15)); until [[ $(who) == "$1" ]]; do ((SECONDS < end)) || die "$1 did not become Master"; sleep 0.1; done; }
+master_is() { local end=$((SECONDS + 15)); until [[ $(who) == "$1" ]]; do ((SECONDS < end)) || { tail -n 15 "$tmp/p1-ka.log" "$tmp/p1.log" 2>/dev/null >&2; die "$1 did not become Master"; }; sleep 0.1; done; }
 : >"$tmp/results"
 for server in $SERVERS; do
   if [[ $server == keepalived ]]; then kinds="silent kill stop dns"; start_nsd p1; start_nsd p2; else kinds="silent kill stop upstream"; fi
@@ -179,12 +193,12 @@ for server in $SERVERS; do
   for kind in $kinds; do for ((r = 1; r <= ROUNDS; r++)); do
     echo "failover: $server, $kind, round $r/$ROUNDS" >&2
     sleep 1
-    ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 4 "$tmp/answers.json" & client=$!
+    ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 7 "$tmp/answers.json" & client=$!
     sleep 1.5
     t0=$(date +%s.%N)
     case $kind in
-      silent) group STOP "$tmp/p1.pid"; [[ $server == keepalived ]] && group STOP "$tmp/p1-nsd.pgid" ;;
-      kill) group KILL "$tmp/p1.pid" ;;
+      silent) server_signal STOP; if [[ $server == keepalived ]]; then group STOP "$tmp/p1-nsd.pgid"; fi ;;
+      kill) server_signal KILL ;;
       stop) kill -TERM "$(cat "$tmp/p1.pid")" ;;
       upstream) kill -STOP "$(cat "$tmp/p1-up.pid")" ;;
       dns) group STOP "$tmp/p1-nsd.pgid" ;;
@@ -193,7 +207,7 @@ for server in $SERVERS; do
     echo "$server $kind $t0 $(cat "$tmp/answers.json")" >>"$tmp/results"
     # Back to p1 as Master.
     case $kind in
-      silent) group KILL "$tmp/p1.pid"; if [[ $server == keepalived ]]; then group CONT "$tmp/p1-nsd.pgid"; fi; sleep 0.3; start p1 ;;
+      silent) server_signal KILL; if [[ $server == keepalived ]]; then group CONT "$tmp/p1-nsd.pgid"; fi; sleep 0.3; start p1 ;;
       kill) sleep 0.3; start p1 ;;
       stop) sleep 0.5; start p1 ;;
       upstream) kill -CONT "$(cat "$tmp/p1-up.pid")" ;;
@@ -201,8 +215,11 @@ for server in $SERVERS; do
     esac
     master_is p1
   done; done
-  group KILL "$tmp/p1.pid"; group KILL "$tmp/p2.pid"
-  if [[ $server == keepalived ]]; then group KILL "$tmp/p1-nsd.pgid"; group KILL "$tmp/p2-nsd.pgid"; fi
+  server_signal KILL; group KILL "$tmp/p2.pid"
+  if [[ $server == keepalived ]]; then
+    for f in "$tmp"/p2-ka.*.pid; do kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+    group KILL "$tmp/p1-nsd.pgid"; group KILL "$tmp/p2-nsd.pgid"
+  fi
   sleep 0.5
   for n in p1 p2; do ip -n "$(ns $n)" addr del 10.53.30.53/24 dev eth0 2>/dev/null || true; done
 done
@@ -217,7 +234,7 @@ for line in open(sys.argv[1]):
     after = [t for t, w in answers if t >= t0]
     # The window's end counts as an answer: an outage that never ended is
     # the whole rest of the window, not the last normal gap.
-    times = [t for t, _ in answers] + [t0 + 2.5]
+    times = [t for t, _ in answers] + [t0 + 5.5]
     gaps = [b - a for a, b in zip(times, times[1:]) if b > t0 - 0.05]
     outage = max(gaps) if gaps else None
     p2 = next((t - t0 for t, w in answers if t >= t0 and w == "p2"), None)
