@@ -19,6 +19,9 @@
 # with its check inside keepalived. Its kinds: silent (SIGSTOP of keepalived
 # and NSD), kill (SIGKILL of keepalived), stop (SIGTERM of keepalived), and
 # dns (SIGSTOP of NSD alone: the DNS hangs, keepalived carries on).
+# Then (FLAP_SECONDS=60, 0 skips it) palanquin with 20 ms adverts while dnsperf
+# from the client saturates the VIP (and the machine): the state changes of
+# either peer in that time are counted; the target is none.
 # Reported per kind: the outage (the longest gap between two answers around
 # the failure) and when p2 first answered, after the failure. Targets: silent
 # <= 350 ms; upstream (VIP moved) <= 500 ms; stop <= 150 ms.
@@ -28,7 +31,7 @@ die() { echo "failover.sh: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
 [[ -x $PALANQUIN ]] || cargo build --release --bin palanquin
-ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json} SERVERS=${SERVERS:-palanquin keepalived}
+ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json} SERVERS=${SERVERS:-palanquin keepalived} FLAP_SECONDS=${FLAP_SECONDS:-60}
 for s in $SERVERS; do case $s in palanquin) ;; keepalived) command -v keepalived >/dev/null && command -v nsd >/dev/null \
   || die "keepalived and nsd are needed: benches/install-peers or scripts/test installs them" ;; *) die "unknown server $s" ;; esac; done
 tag=pqf$$ tmp=$(mktemp -d /tmp/failover.XXXXXX)
@@ -215,6 +218,19 @@ for server in $SERVERS; do
     esac
     master_is p1
   done; done
+  if [[ $server == palanquin ]] && ((FLAP_SECONDS > 0)) && command -v dnsperf >/dev/null; then
+    echo "failover: palanquin, 20 ms adverts under dnsperf for $FLAP_SECONDS s" >&2
+    server_signal KILL; group KILL "$tmp/p2.pid"; sleep 0.5
+    for n in p1 p2; do sed -i 's/advert_interval = "100ms"/advert_interval = "20ms"/' "$tmp/$n.toml"; done
+    start p1; start p2; master_is p1; sleep 1
+    changes() { cat "$tmp/p1.log" "$tmp/p2.log" | grep -c "$1" || true; }
+    before=$(changes 'VRRP state change\|VRRP: fault') fails_before=$(changes 'self-check fails')
+    printf 'whoami.vip.test TXT\n' >"$tmp/queries"
+    ip netns exec "$(ns c)" dnsperf -s 10.53.30.53 -d "$tmp/queries" -l "$FLAP_SECONDS" -c 32 -q 500 >"$tmp/dnsperf.out" 2>&1 || true
+    after=$(changes 'VRRP state change\|VRRP: fault') fails_after=$(changes 'self-check fails')
+    qps=$(awk '/Queries per second/ { print $4 }' "$tmp/dnsperf.out")
+    echo "$((after - before)) ${qps:-0} $((fails_after - fails_before))" >"$tmp/flap"
+  fi
   server_signal KILL; group KILL "$tmp/p2.pid"
   if [[ $server == keepalived ]]; then
     for f in "$tmp"/p2-ka.*.pid; do kill -KILL "$(cat "$f")" 2>/dev/null || true; done
@@ -245,6 +261,13 @@ print(f"{'server, kind':<22} {'outage ms (rounds)':<28} {'p2 answers after ms (r
 for k, rs in rows.items():
     o = " ".join(str(r["outage_ms"]) for r in rs); p = " ".join(str(r["p2_after_ms"]) for r in rs)
     print(f"{k:<22} {o:<28} {p:<30}")
-json.dump(rows, open(sys.argv[2], "w"), indent=1)
+import os
+flap = None
+if os.path.exists(sys.argv[1].replace("results", "flap")):
+    f = open(sys.argv[1].replace("results", "flap")).read().split()
+    flap = {"state_changes": int(f[0]), "dnsperf_qps": float(f[1]), "self_checks_failing": int(f[2])}
+    print(f"\n20 ms adverts under dnsperf ({flap['dnsperf_qps']:.0f} QPS at the VIP): {flap['state_changes']} state changes "
+          f"(target 0); self-checks turned failing: {flap['self_checks_failing']}")
+json.dump({"failover": rows, "flapping": flap}, open(sys.argv[2], "w"), indent=1)
 print(f"written {sys.argv[2]}")
 PY
