@@ -55,6 +55,17 @@ struct Key {
     addr: IpAddr,
 }
 
+impl Key {
+    fn of(apex: &[u8], pool: &PoolConfig, addr: IpAddr) -> Key {
+        Key {
+            apex: apex.to_vec(),
+            pool: pool.name.clone(),
+            rtype: pool.rtype,
+            addr,
+        }
+    }
+}
+
 /// A member being checked.
 struct Running {
     cell: Arc<MemberCell>,
@@ -207,12 +218,7 @@ impl Pools {
                 let tls = tls_config(&pool.check);
                 let mut cells = Vec::with_capacity(pool.members.len());
                 for member in &pool.members {
-                    let key = Key {
-                        apex: zone.apex.clone(),
-                        pool: pool.name.clone(),
-                        rtype: pool.rtype,
-                        addr: member.addr,
-                    };
+                    let key = Key::of(&zone.apex, pool, member.addr);
                     let running = match current.get(&key) {
                         Some(r) if r.check == pool.check => Arc::clone(r),
                         kept => {
@@ -423,12 +429,7 @@ fn first_round_spread(zones: &[ZoneConfig], current: &HashMap<Key, Arc<Running>>
     for zone in zones {
         for pool in &zone.pools {
             for m in &pool.members {
-                let key = Key {
-                    apex: zone.apex.clone(),
-                    pool: pool.name.clone(),
-                    rtype: pool.rtype,
-                    addr: m.addr,
-                };
+                let key = Key::of(&zone.apex, pool, m.addr);
                 if !current.contains_key(&key) {
                     fresh += 1;
                     shortest = shortest.min(pool.check.timeout);
