@@ -256,7 +256,7 @@ impl Settings {
         if let Some((i, _)) = vrrp.iter().enumerate().find(|(_, v)| v.self_check.is_some()) {
             let vips: Vec<std::net::IpAddr> = vrrp
                 .iter()
-                .flat_map(|v| v.addresses.iter().map(|(a, _)| std::net::IpAddr::V4(*a)))
+                .flat_map(|v| v.addresses.iter().map(|(a, _)| *a))
                 .collect();
             if listen.iter().all(|l| vips.contains(&l.ip())) {
                 let span = raw.vrrp[i]
@@ -646,7 +646,11 @@ mod tests {
             ("interface = \"eth7\"\nvrid = 256\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.vrid"),
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = []\n", "vrrp.virtual_ips"),
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.999\"]\n", "vrrp.virtual_ips"),
-            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53\", \"2001:db8::53\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"2001:db8::53/129\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"ff02::12\"]\n", "vrrp.virtual_ips"),
+            ("interface = \"eth7\"\nvrid = 53\nversion = 2\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.version"),
+            ("interface = \"eth7\"\nvrid = 53\nunicast_peers = [\"192.0.2.2\"]\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.unicast_peers"),
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/33\"]\n", "vrrp.virtual_ips"),
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"224.0.0.18\"]\n", "vrrp.virtual_ips"),
             ("interface = \"eth7\"\nvrid = 53\npriority = 0\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.priority"),
@@ -689,6 +693,19 @@ mod tests {
             (53, 150, 200, 2)
         );
         assert_eq!(v.self_check.as_ref().map(|c| c.weight), Some(Some(60)));
+        // An IPv6 router may share its VRID and interface with an IPv4 one
+        // (they are apart, RFC 5798 §5.2.3); /128 is the default prefix.
+        let s = parse(&format!(
+            "{head}{good}[[vrrp]]\ninterface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"fe80::53\", \"2001:db8::53\"]\nunicast_peers = [\"fe80::2\"]\n"
+        ))
+        .expect("IPv6 beside IPv4");
+        assert_eq!(
+            s.vrrp[1].addresses,
+            [
+                ("fe80::53".parse().expect("v6"), 128),
+                ("2001:db8::53".parse().expect("v6"), 128)
+            ]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the address to this process answering DNS. Every key is checked here
 //! and a bad one named; `src/vrrp/` runs them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use palanquin_vrrp::packet::{Auth, Checksum, Version};
@@ -46,11 +46,12 @@ pub(crate) struct VrrpConfig {
     pub(crate) version: Version,
     /// Centiseconds.
     pub(crate) interval_cs: u16,
-    pub(crate) addresses: Vec<(Ipv4Addr, u8)>,
+    /// All IPv4 or all IPv6 (one router per family, RFC 5798 §5.2.5).
+    pub(crate) addresses: Vec<(IpAddr, u8)>,
     pub(crate) preempt: bool,
     pub(crate) preempt_delay: Duration,
     pub(crate) auth: Auth,
-    pub(crate) peers: Vec<Ipv4Addr>,
+    pub(crate) peers: Vec<IpAddr>,
     pub(crate) checksum: Checksum,
     pub(crate) garp_repeat: u32,
     pub(crate) garp_interval: Duration,
@@ -74,13 +75,6 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
         }
         let vrid = cx.opt_count(&Some(v.vrid.clone()), "vrrp.vrid", 1..=255, 1)?;
         let vrid = u8::try_from(vrid).unwrap_or(1);
-        if out.iter().any(|o| o.interface == interface && o.vrid == vrid) {
-            return cx.err(
-                v.vrid.span(),
-                "vrrp.vrid",
-                format!("VRID {vrid} is used twice on {interface}"),
-            );
-        }
         let priority = cx.opt_count(&v.priority, "vrrp.priority", 1..=255, 100)?;
         let priority = u8::try_from(priority).unwrap_or(100);
         let version = match cx.opt_count(&v.version, "vrrp.version", 2..=3, 3)? {
@@ -125,15 +119,6 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
             if addresses.iter().any(|(o, _)| *o == ip) {
                 return cx.err(a.span(), "vrrp.virtual_ips", format!("{ip} is listed twice"));
             }
-            // Two routers would take it from each other (each removes it
-            // when it is not Master).
-            if out.iter().any(|o| o.addresses.iter().any(|(x, _)| *x == ip)) {
-                return cx.err(
-                    a.span(),
-                    "vrrp.virtual_ips",
-                    format!("{ip} belongs to another [[vrrp]] already"),
-                );
-            }
             addresses.push((ip, prefix));
         }
         if addresses.len() > 20 {
@@ -162,15 +147,65 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
                 Auth::Password(pass)
             }
         };
+        let v6 = addresses.first().is_some_and(|(a, _)| a.is_ipv6());
+        if let Some((a, _)) = addresses.iter().find(|(a, _)| a.is_ipv6() != v6) {
+            return cx.err(
+                v.virtual_ips.span(),
+                "vrrp.virtual_ips",
+                format!("{a} is not of the first address's family: one [[vrrp]] is IPv4 or IPv6 (RFC 5798 §5.2.5); give each family its own, with its own VRID or interface"),
+            );
+        }
+        if let (true, Version::V2) = (v6, version) {
+            let span = v.version.as_ref().map_or(v.virtual_ips.span(), Spanned::span);
+            return cx.err(
+                span,
+                "vrrp.version",
+                "VRRPv2 is IPv4 only; IPv6 virtual addresses need version = 3",
+            );
+        }
+        // IPv4 and IPv6 routers are apart (RFC 5798 §5.2.3): one VRID can serve each.
+        let family = if v6 { "IPv6" } else { "IPv4" };
+        if out.iter().any(|o| {
+            o.interface == interface
+                && o.vrid == vrid
+                && o.addresses.first().is_some_and(|(a, _)| a.is_ipv6() == v6)
+        }) {
+            return cx.err(
+                v.vrid.span(),
+                "vrrp.vrid",
+                format!("VRID {vrid} is used twice for {family} on {interface}"),
+            );
+        }
+        // Two routers would take an address from each other (each removes
+        // it when it is not Master).
+        for ((ip, _), a) in addresses.iter().zip(v.virtual_ips.get_ref()) {
+            if out.iter().any(|o| o.addresses.iter().any(|(x, _)| x == ip)) {
+                return cx.err(
+                    a.span(),
+                    "vrrp.virtual_ips",
+                    format!("{ip} belongs to another [[vrrp]] already"),
+                );
+            }
+        }
         let mut peers = Vec::new();
         for p in v.unicast_peers.iter().flat_map(|l| l.get_ref()) {
-            match p.get_ref().trim().parse::<Ipv4Addr>() {
-                Ok(a) if !a.is_unspecified() && !a.is_multicast() && !a.is_broadcast() => peers.push(a),
+            match p.get_ref().trim().parse::<IpAddr>() {
+                Ok(a)
+                    if a.is_ipv6() == v6
+                        && !a.is_unspecified()
+                        && !a.is_multicast()
+                        && a != IpAddr::from([255, 255, 255, 255]) =>
+                {
+                    peers.push(a)
+                }
                 _ => {
                     return cx.err(
                         p.span(),
                         "vrrp.unicast_peers",
-                        format!("{:?} is not a unicast IPv4 address", p.get_ref()),
+                        format!(
+                            "{:?} is not a unicast {family} address (the virtual addresses' family)",
+                            p.get_ref()
+                        ),
                     )
                 }
             }
@@ -241,26 +276,35 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
     Ok(out)
 }
 
-/// `"192.0.2.53/24"` or `"192.0.2.53"` (/32).
-fn vip(text: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (addr, prefix) = text.trim().split_once('/').unwrap_or((text.trim(), "32"));
+/// `"192.0.2.53/24"` or `"192.0.2.53"` (/32), `"2001:db8::53/64"` or
+/// `"2001:db8::53"` (/128).
+fn vip(text: &str) -> Result<(IpAddr, u8), String> {
+    let (addr, prefix) = match text.trim().split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text.trim(), None),
+    };
     let ip: IpAddr = addr
         .parse()
         .map_err(|_| format!("{text:?} is not an address with an optional /prefix"))?;
-    let IpAddr::V4(v4) = ip else {
-        return Err(format!(
-            "{ip}: IPv6 virtual addresses are not supported in this version"
-        ));
+    let most: u8 = if ip.is_ipv6() { 128 } else { 32 };
+    let prefix: u8 = match prefix {
+        None => most,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|p| (1..=most).contains(p))
+            .ok_or_else(|| format!("{text:?}: the prefix must be 1 to {most}"))?,
     };
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| (1..=32).contains(p))
-        .ok_or_else(|| format!("{text:?}: the prefix must be 1 to 32"))?;
-    if v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_loopback() {
-        return Err(format!("{v4} cannot be a virtual address"));
+    let unusable = match ip {
+        IpAddr::V4(v4) => v4.is_broadcast() || v4.is_unspecified() || v4.is_multicast() || v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_unspecified() || v6.is_multicast() || v6.is_loopback() || v6.to_ipv4_mapped().is_some()
+        }
+    };
+    if unusable {
+        return Err(format!("{ip} cannot be a virtual address"));
     }
-    Ok((v4, prefix))
+    Ok((ip, prefix))
 }
 
 fn command(

@@ -1,7 +1,7 @@
 //! Metric names of VRRP, labelled by `vrid` and `interface`; every series
 //! exists (at 0) from the moment its router is configured.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use palanquin_vrrp::fsm::State;
 
@@ -101,7 +101,7 @@ pub(crate) fn dropped(l: &Labels, reason: &'static str) {
 }
 
 /// The Master heard is now `now` (was `before`).
-pub(crate) fn master(l: &Labels, before: Option<Ipv4Addr>, now: Ipv4Addr) {
+pub(crate) fn master(l: &Labels, before: Option<IpAddr>, now: IpAddr) {
     if let Some(b) = before {
         metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => b.to_string()).set(0.0);
     }
@@ -109,7 +109,7 @@ pub(crate) fn master(l: &Labels, before: Option<Ipv4Addr>, now: Ipv4Addr) {
 }
 
 /// The Master heard, `was`, resigned.
-pub(crate) fn resigned(l: &Labels, was: Ipv4Addr) {
+pub(crate) fn resigned(l: &Labels, was: IpAddr) {
     metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => was.to_string()).set(0.0);
 }
 

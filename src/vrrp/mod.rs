@@ -53,7 +53,7 @@ pub(crate) struct Watch {
     vrid: String,
     state: AtomicU8,
     priority: AtomicU8,
-    master: Mutex<Option<Ipv4Addr>>,
+    master: Mutex<Option<IpAddr>>,
     /// The VRIDs of this process's other routers on the same interface:
     /// their adverts are not "unknown VRID".
     siblings: Vec<u8>,
@@ -367,7 +367,7 @@ impl Observer for Watch {
         metrics::sent(&self.labels());
     }
 
-    fn received(&self, from: Ipv4Addr, priority: u8) {
+    fn received(&self, from: IpAddr, priority: u8) {
         metrics::received(&self.labels());
         let mut master = self
             .master

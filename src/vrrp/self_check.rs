@@ -106,7 +106,7 @@ async fn once(check: &SelfCheck, shared: &Shared) -> Result<String, String> {
         .settings
         .vrrp
         .iter()
-        .flat_map(|v| v.addresses.iter().map(|(a, _)| IpAddr::V4(*a)))
+        .flat_map(|v| v.addresses.iter().map(|(a, _)| *a))
         .collect();
     // Loopback first, then a wildcard (both reached as loopback, which the
     // recursion ACL allows by default), then any other address of ours.

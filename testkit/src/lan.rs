@@ -1,7 +1,9 @@
 //! A LAN of network namespaces for VRRP tests: one namespace holds a
 //! bridge, and each node (a namespace of its own) is joined to it by a
-//! veth pair, its end named `eth0` and addressed `10.53.N.<i>/24` (i = 1,
-//! 2, ... in the order given). Everything goes away on drop. Needs root.
+//! veth pair, its end named `eth0` and addressed `10.53.N.<i>/24` and
+//! `fd53:0:0:N::<i>/64` (i = 1, 2, ... in the order given), with its IPv6
+//! link-local address usable at once (no duplicate address detection).
+//! Everything goes away on drop. Needs root.
 
 use std::process::{Command, Output};
 
@@ -48,6 +50,23 @@ impl Lan {
                 "dev",
                 "eth0",
             ]);
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("fd53:0:0:{subnet}::{}/64", i + 1),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+            // Before the link is up, so that its link-local address is
+            // never tentative: IPv6 VRRP adverts leave from it.
+            let dad = Command::new("ip")
+                .args(["netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
+                .status()
+                .expect("sysctl");
+            assert!(dad.success(), "sysctl accept_dad in {ns}");
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
         }
         lan
@@ -60,12 +79,26 @@ impl Lan {
 
     /// The address of `node` on the LAN.
     pub fn addr(&self, node: &str) -> String {
-        let i = self
-            .nodes
+        format!("10.53.{}.{}", self.subnet, self.index(node) + 1)
+    }
+
+    /// The IPv6 address of `node` on the LAN.
+    pub fn addr6(&self, node: &str) -> String {
+        format!("fd53:0:0:{}::{}", self.subnet, self.index(node) + 1)
+    }
+
+    /// The hardware address of `node`'s `eth0`.
+    pub fn mac(&self, node: &str) -> String {
+        let path = "/sys/class/net/eth0/address";
+        let out = self.exec(node, &["cat", path]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn index(&self, node: &str) -> usize {
+        self.nodes
             .iter()
             .position(|n| n == node)
-            .expect("a node of this LAN");
-        format!("10.53.{}.{}", self.subnet, i + 1)
+            .expect("a node of this LAN")
     }
 
     /// Runs `f` on a thread inside `node`'s namespace: processes it spawns
@@ -90,24 +123,21 @@ impl Lan {
             .expect("ip netns exec")
     }
 
-    /// Whether `addr` is on an interface of `node`.
+    /// Whether `addr` (IPv4 or IPv6, as `ip` prints it) is on an interface
+    /// of `node`.
     pub fn holds(&self, node: &str, addr: &str) -> bool {
         let out = Command::new("ip")
-            .args(["-n", &self.ns(node), "-4", "-o", "addr", "show"])
+            .args(["-n", &self.ns(node), "-o", "addr", "show"])
             .output()
             .expect("ip");
-        String::from_utf8_lossy(&out.stdout).contains(&format!("inet {addr}/"))
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.contains(&format!("inet {addr}/")) || text.contains(&format!("inet6 {addr}/"))
     }
 
     /// Detaches `node` from the bridge (or attaches it again): its link
     /// stays up, but nothing reaches the others (a split brain).
     pub fn isolate(&self, node: &str, isolated: bool) {
-        let i = self
-            .nodes
-            .iter()
-            .position(|n| n == node)
-            .expect("a node of this LAN");
-        let port = format!("v{i}");
+        let port = format!("v{}", self.index(node));
         if isolated {
             ip(&["-n", &self.ns("lan"), "link", "set", &port, "nomaster"]);
         } else {
@@ -117,11 +147,7 @@ impl Lan {
 
     /// Takes `node`'s link down (or up): a cut cable.
     pub fn link(&self, node: &str, up: bool) {
-        let i = self
-            .nodes
-            .iter()
-            .position(|n| n == node)
-            .expect("a node of this LAN");
+        let i = self.index(node);
         ip(&[
             "-n",
             &self.ns("lan"),

@@ -7,13 +7,13 @@
 //!      password, peers ─▶ Event::Advert ────────────────────┤
 //!  sleep until Machine::deadline ─▶ Event::Timer ───────────┴▶ Machine::handle
 //!      ─▶ Advertise: encode, send (group, or each unicast peer)
-//!         AddAddresses / RemoveAddresses: netlink     Announce: gratuitous ARP,
+//!         AddAddresses / RemoveAddresses: netlink     Announce: gratuitous ARP / NA,
 //!         repeated `garp_repeat` times, and every `garp_refresh` while Master
 //!         Transition: the Observer (logs, metrics, notify hooks)
 //!  every way out of `run` that the process survives removes the addresses.
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,16 +32,18 @@ pub struct Settings {
     pub vrid: u8,
     /// The interface.
     pub interface: String,
-    /// The virtual addresses with their prefix lengths.
-    pub addresses: Vec<(Ipv4Addr, u8)>,
-    /// Unicast peers: adverts go to each of them, and are taken only from
-    /// them. Empty: the multicast group.
-    pub peers: Vec<Ipv4Addr>,
+    /// The virtual addresses with their prefix lengths, all IPv4 or all
+    /// IPv6: the router's family.
+    pub addresses: Vec<(IpAddr, u8)>,
+    /// Unicast peers (of the same family): adverts go to each of them, and
+    /// are taken only from them. Empty: the multicast group.
+    pub peers: Vec<IpAddr>,
     /// v2's password.
     pub auth: Auth,
     /// The IPv4 v3 checksum sent.
     pub checksum: Checksum,
-    /// Gratuitous ARPs sent on becoming Master, `garp_interval` apart.
+    /// Gratuitous ARPs (unsolicited neighbour advertisements) sent on
+    /// becoming Master, `garp_interval` apart.
     pub garp_repeat: u32,
     /// Their spacing.
     pub garp_interval: Duration,
@@ -56,7 +58,7 @@ pub trait Observer: Send + Sync {
     /// An advert went out.
     fn sent(&self) {}
     /// An advert for this router came in, from `from`.
-    fn received(&self, _from: Ipv4Addr, _priority: u8) {}
+    fn received(&self, _from: IpAddr, _priority: u8) {}
     /// A valid advert for another virtual router came in (the owner knows
     /// whether another of its routers has that VRID).
     fn foreign(&self, _vrid: u8) {}
@@ -98,24 +100,29 @@ pub struct Opened(Router);
 /// own), the raw socket, the netlink connection (on the current runtime).
 /// Fails when it cannot have them: the caller decides whether to start.
 pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<Opened> {
-    let vips: Vec<IpAddr> = settings.addresses.iter().map(|(a, _)| IpAddr::V4(*a)).collect();
+    let vips: Vec<IpAddr> = settings.addresses.iter().map(|(a, _)| *a).collect();
+    let v6 = vips.first().is_some_and(IpAddr::is_ipv6);
     let link = net::link(&settings.interface, &vips).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("no interface {}", settings.interface),
         )
     })?;
-    let source = link.primary.ok_or_else(|| {
+    let source = link.source(v6).ok_or_else(|| {
+        let what = if v6 { "IPv6 link-local" } else { "IPv4" };
         std::io::Error::new(
             std::io::ErrorKind::AddrNotAvailable,
-            format!("interface {} has no IPv4 address of its own", settings.interface),
+            format!(
+                "interface {} has no {what} address of its own",
+                settings.interface
+            ),
         )
     })?;
     let socket = Advertiser::open(&link, source, !settings.peers.is_empty())?;
     let addresses = Addresses::open()?;
     Ok(Opened(Router {
         machine: Machine::new(fsm::Config {
-            primary: IpAddr::V4(source),
+            primary: source,
             ..settings.fsm.clone()
         }),
         settings,
@@ -193,8 +200,8 @@ impl Opened {
                 }
                 () = sleep_until(garp_at) => router.garp().await,
                 received = router.socket.recv(&mut buf) => match received {
-                    Ok(n) => {
-                        if let Some(event) = router.advert(&buf[..n]) {
+                    Ok(received) => {
+                        if let Some(event) = router.advert(received) {
                             let actions = router.machine.handle(event, router.now());
                             router.apply(actions).await;
                         }
@@ -224,7 +231,7 @@ struct Router {
     machine: Machine,
     settings: Settings,
     link: Link,
-    source: Ipv4Addr,
+    source: IpAddr,
     socket: Advertiser,
     addresses: Addresses,
     observer: Arc<dyn Observer>,
@@ -285,13 +292,13 @@ impl Router {
         self.apply(actions).await;
     }
 
-    /// The event an IP packet makes, or `None` (dropped, and counted).
-    fn advert(&self, bytes: &[u8]) -> Option<Event> {
+    /// The event a received packet makes, or `None` (dropped, and counted).
+    fn advert(&self, received: Option<net::Received<'_>>) -> Option<Event> {
         let drop = |reason| {
             self.observer.dropped(reason);
             None
         };
-        let Some(p) = packet::ipv4_packet(bytes) else {
+        let Some(p) = received else {
             return drop("truncated");
         };
         if p.src == self.source {
@@ -303,7 +310,7 @@ impl Router {
         if !self.settings.peers.is_empty() && !self.settings.peers.contains(&p.src) {
             return drop("peer");
         }
-        let advert: Advert = match packet::decode(p.payload, IpAddr::V4(p.src), IpAddr::V4(p.dst)) {
+        let advert: Advert = match packet::decode(p.payload, p.src, p.dst) {
             Ok(a) => a,
             Err(e) => return drop(DecodeError::reason(&e)),
         };
@@ -323,7 +330,7 @@ impl Router {
         }
         self.observer.received(p.src, advert.priority);
         Some(Event::Advert {
-            from: IpAddr::V4(p.src),
+            from: p.src,
             priority: advert.priority,
             interval_cs: advert.interval_cs,
         })
@@ -335,11 +342,7 @@ impl Router {
                 Action::Advertise(priority) => self.advertise(priority).await,
                 Action::AddAddresses => {
                     for (addr, prefix) in self.settings.addresses.clone() {
-                        if let Err(e) = self
-                            .addresses
-                            .add(self.link.index, IpAddr::V4(addr), prefix)
-                            .await
-                        {
+                        if let Err(e) = self.addresses.add(self.link.index, addr, prefix).await {
                             self.error(&format!("cannot add {addr}/{prefix}: {e}"));
                         }
                     }
@@ -365,26 +368,18 @@ impl Router {
             vrid: self.settings.vrid,
             priority,
             interval_cs: self.settings.fsm.interval_cs,
-            addrs: self
-                .settings
-                .addresses
-                .iter()
-                .map(|(a, _)| IpAddr::V4(*a))
-                .collect(),
+            addrs: self.settings.addresses.iter().map(|(a, _)| *a).collect(),
             auth: self.settings.auth,
         };
-        let targets: Vec<Ipv4Addr> = if self.settings.peers.is_empty() {
-            vec![packet::GROUP_V4]
-        } else {
+        let targets: Vec<IpAddr> = if !self.settings.peers.is_empty() {
             self.settings.peers.clone()
+        } else if self.source.is_ipv6() {
+            vec![IpAddr::V6(packet::GROUP_V6)]
+        } else {
+            vec![IpAddr::V4(packet::GROUP_V4)]
         };
         for dst in targets {
-            let msg = packet::encode(
-                &advert,
-                IpAddr::V4(self.source),
-                IpAddr::V4(dst),
-                self.settings.checksum,
-            );
+            let msg = packet::encode(&advert, self.source, dst, self.settings.checksum);
             match self.socket.send(&msg, dst).await {
                 Ok(()) => self.observer.sent(),
                 Err(e) => self.error(&format!("cannot send an advert to {dst}: {e}")),
@@ -392,15 +387,15 @@ impl Router {
         }
     }
 
-    /// One gratuitous ARP round, and when the next one is due.
+    /// One round of gratuitous ARP (or NA), and when the next one is due.
     async fn garp(&mut self) {
         if !self.holding {
             self.next_garp = None;
             return;
         }
-        let addrs: Vec<Ipv4Addr> = self.settings.addresses.iter().map(|(a, _)| *a).collect();
+        let addrs: Vec<IpAddr> = self.settings.addresses.iter().map(|(a, _)| *a).collect();
         if let Err(e) = net::announce(&self.link, &addrs) {
-            self.error(&format!("gratuitous ARP: {e}"));
+            self.error(&format!("announcing the addresses: {e}"));
         }
         self.garps_left = self.garps_left.saturating_sub(1);
         self.next_garp = if self.garps_left > 0 {
@@ -412,7 +407,7 @@ impl Router {
 
     async fn remove_addresses(&self) {
         for (addr, _) in &self.settings.addresses {
-            if let Err(e) = self.addresses.remove(self.link.index, IpAddr::V4(*addr)).await {
+            if let Err(e) = self.addresses.remove(self.link.index, *addr).await {
                 self.error(&format!("cannot remove {addr}: {e}"));
             }
         }
@@ -420,12 +415,7 @@ impl Router {
 
     /// The interface going down is a fault; coming back, a recovery.
     async fn check_link(&mut self) {
-        let vips: Vec<IpAddr> = self
-            .settings
-            .addresses
-            .iter()
-            .map(|(a, _)| IpAddr::V4(*a))
-            .collect();
+        let vips: Vec<IpAddr> = self.settings.addresses.iter().map(|(a, _)| *a).collect();
         // The same interface, still holding the address adverts leave
         // from. Without it this router's socket sends nothing that counts:
         // a Fault until the address is back (a recreated interface, with a

@@ -1,6 +1,7 @@
 //! VRRP for Palanquin: the packet codec and the protocol state machine of
 //! a virtual router, pure (no socket, no clock), and the Linux I/O that
-//! drives them (`net.rs`: raw socket, netlink, gratuitous ARP;
+//! drives them (`net.rs`: raw IPv4 and IPv6 sockets, netlink, gratuitous ARP and
+//! unsolicited neighbour advertisements;
 //! `instance.rs`: one router's task).
 //!
 //! ```text
@@ -9,8 +10,6 @@
 //!  Machine::deadline() ─▶ Event::Timer at that time ──┘ add/remove/announce the addresses
 //!  instance::run: the socket, the timer and the owner's controls in, the actions carried out
 //! ```
-//!
-//! IPv4 only in the I/O for now (the codec has IPv6).
 
 pub mod fsm;
 pub mod instance;

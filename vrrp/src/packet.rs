@@ -297,6 +297,12 @@ pub fn ipv4_packet(packet: &[u8]) -> Option<Ipv4Packet<'_>> {
 /// `(src, dst)` when given (IPv4: RFC 768 style; IPv6: RFC 8200 §8.1).
 /// Over a message whose checksum field is filled in, 0 means it holds.
 fn checksum(msg: &[u8], pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
+    internet_checksum(msg, pseudo, PROTOCOL)
+}
+
+/// [`checksum`] for another upper-layer protocol (the pseudo-header names
+/// it): ICMPv6's for the unsolicited neighbour advertisement.
+pub(crate) fn internet_checksum(msg: &[u8], pseudo: Option<(IpAddr, IpAddr)>, protocol: u8) -> u16 {
     let mut sum: u32 = 0;
     let mut add = |bytes: &[u8]| {
         let mut chunks = bytes.chunks_exact(2);
@@ -312,7 +318,7 @@ fn checksum(msg: &[u8], pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
         Some((IpAddr::V4(s), IpAddr::V4(d))) => {
             add(&s.octets());
             add(&d.octets());
-            add(&[0, PROTOCOL]);
+            add(&[0, protocol]);
             add(&(len as u16).to_be_bytes());
         }
         Some((s, d)) => {
@@ -323,7 +329,7 @@ fn checksum(msg: &[u8], pseudo: Option<(IpAddr, IpAddr)>) -> u16 {
             add(&v6(s));
             add(&v6(d));
             add(&len.to_be_bytes());
-            add(&[0, 0, 0, PROTOCOL]);
+            add(&[0, 0, 0, protocol]);
         }
         None => {}
     }

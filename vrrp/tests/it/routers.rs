@@ -1,9 +1,11 @@
 //! Routers of this crate (instance::run) in network namespaces the test
-//! builds, joined by a veth pair: election by priority, a clean shutdown
-//! handing over within the skew, preemption back, and a keepalived peer
-//! (VRRPv3) on the other end, in both roles.
+//! builds, joined by a veth pair or a bridge: election by priority, a clean
+//! shutdown handing over within the skew, preemption back, split brain,
+//! nopreempt, active/active, IPv6 (with the neighbour advertisement a
+//! client's cache takes), and keepalived peers (VRRPv3 over IPv4 and IPv6,
+//! VRRPv2 with a password) on the other end, in both roles.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,7 +85,8 @@ impl Log {
 }
 
 /// The settings of one of our routers.
-fn settings(interface: &str, vrid: u8, priority: u8, vip: Ipv4Addr, interval_cs: u16) -> Settings {
+fn settings(interface: &str, vrid: u8, priority: u8, vip: impl Into<IpAddr>, interval_cs: u16) -> Settings {
+    let vip = vip.into();
     Settings {
         fsm: fsm::Config {
             version: Version::V3,
@@ -95,7 +98,7 @@ fn settings(interface: &str, vrid: u8, priority: u8, vip: Ipv4Addr, interval_cs:
         },
         vrid,
         interface: interface.to_owned(),
-        addresses: vec![(vip, 24)],
+        addresses: vec![(vip, if vip.is_ipv6() { 64 } else { 24 })],
         peers: Vec::new(),
         auth: Auth::None,
         checksum: Checksum::PseudoHeader,
@@ -113,7 +116,7 @@ struct Ours {
 }
 
 impl Ours {
-    fn start(ns: &str, interface: &str, priority: u8, vip: Ipv4Addr, interval_cs: u16) -> Ours {
+    fn start(ns: &str, interface: &str, priority: u8, vip: impl Into<IpAddr>, interval_cs: u16) -> Ours {
         Ours::run(ns, settings(interface, 53, priority, vip, interval_cs))
     }
 
@@ -374,5 +377,98 @@ fn a_keepalived_v2_peer_with_a_password_fails_over_both_ways() {
         "{}",
         k.log()
     );
+    ours.stop();
+}
+
+/// The link-layer address `node`'s neighbour cache holds for `addr`.
+fn neighbour(lan: &palanquin_testkit::lan::Lan, node: &str, addr: &str) -> Option<String> {
+    let out = lan.exec(node, &["ip", "-6", "neigh", "show", addr, "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "lladdr")?;
+    words.next().map(str::to_owned)
+}
+
+/// A UDP datagram from `node` to `[addr]:9`: the kernel resolves the
+/// neighbour first.
+fn poke(lan: &palanquin_testkit::lan::Lan, node: &str, addr: &str) {
+    let to: std::net::SocketAddr = format!("[{addr}]:9").parse().expect("address");
+    lan.run_in(node, move || {
+        let s = std::net::UdpSocket::bind("[::]:0").expect("socket");
+        let _ = s.send_to(b"x", to);
+    });
+}
+
+#[test]
+fn ipv6_routers_elect_hand_over_and_announce_the_move_to_neighbours() {
+    let lan = palanquin_testkit::lan::Lan::new("pq6", 23, &["a", "b", "client"]);
+    let vip: IpAddr = "fd53:0:0:23::100".parse().expect("v6");
+    let text = vip.to_string();
+    let a = Ours::start(&lan.ns("a"), "eth0", 200, vip, 30);
+    let b = Ours::start(&lan.ns("b"), "eth0", 100, vip, 30);
+    wait(Duration::from_secs(5), "an IPv6 election", || {
+        a.log.state() == Some(State::Master) && b.log.state() == Some(State::Backup)
+    });
+    assert!(lan.holds("a", &text) && !lan.holds("b", &text));
+    // The client reaches the address, and learns a's hardware address for it.
+    wait(Duration::from_secs(3), "the client resolves the VIP", || {
+        poke(&lan, "client", &text);
+        neighbour(&lan, "client", &text).as_deref() == Some(lan.mac("a").as_str())
+    });
+    // a resigns: b takes over within the skew, and its unsolicited neighbour
+    // advertisement (Override) rewrites the client's cache with nothing
+    // sent by the client.
+    a.stop();
+    wait(Duration::from_secs(2), "b takes over", || lan.holds("b", &text));
+    wait(Duration::from_secs(2), "the client's cache follows", || {
+        neighbour(&lan, "client", &text).as_deref() == Some(lan.mac("b").as_str())
+    });
+    assert!(!lan.holds("a", &text), "the resigning router dropped it");
+    assert!(
+        !b.log.dropped.lock().expect("log").contains(&"ttl"),
+        "adverts arrive with hop limit 255"
+    );
+    b.stop();
+    assert!(!lan.holds("b", &text));
+}
+
+#[test]
+fn a_keepalived_ipv6_peer_and_ours_fail_over_both_ways() {
+    let lan = palanquin_testkit::lan::Lan::new("pqk6", 24, &["ours", "keepalived"]);
+    let vip: IpAddr = "fd53:0:0:24::100".parse().expect("v6");
+    let text = vip.to_string();
+    let instance = |priority: u8| {
+        format!(
+            "  state BACKUP\n  interface eth0\n  virtual_router_id 53\n  priority {priority}\n  advert_int 0.1\n  virtual_ipaddress {{\n    {text}/64\n  }}"
+        )
+    };
+    // Ours higher: keepalived stays Backup; ours stops: keepalived takes over.
+    let k = keepalived(&lan.ns("keepalived"), "pqk6low", "vrrp_version 3", &instance(100));
+    let ours = Ours::start(&lan.ns("ours"), "eth0", 200, vip, 10);
+    wait(Duration::from_secs(5), "ours Master", || {
+        ours.log.state() == Some(State::Master)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        lan.holds("ours", &text) && !lan.holds("keepalived", &text),
+        "{}",
+        k.log()
+    );
+    ours.stop();
+    wait(Duration::from_secs(3), "keepalived takes over", || {
+        lan.holds("keepalived", &text)
+    });
+    drop(k);
+    // keepalived higher: ours stays Backup; keepalived killed: ours takes over.
+    let k = keepalived(&lan.ns("keepalived"), "pqk6high", "vrrp_version 3", &instance(250));
+    let ours = Ours::start(&lan.ns("ours"), "eth0", 100, vip, 10);
+    wait(Duration::from_secs(5), "keepalived Master", || {
+        lan.holds("keepalived", &text)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ours.log.state(), Some(State::Backup), "{}", k.log());
+    assert!(!lan.holds("ours", &text));
+    k.kill();
+    wait(Duration::from_secs(3), "ours takes over", || lan.holds("ours", &text));
     ours.stop();
 }
