@@ -63,7 +63,14 @@ impl Lan {
             // Before the link is up, so that its link-local address is
             // never tentative: IPv6 VRRP adverts leave from it.
             let dad = Command::new("ip")
-                .args(["netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
+                .args([
+                    "netns",
+                    "exec",
+                    &ns,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.eth0.accept_dad=0",
+                ])
                 .status()
                 .expect("sysctl");
             assert!(dad.success(), "sysctl accept_dad in {ns}");

@@ -14,6 +14,7 @@ mod replication;
 mod stale;
 mod tcp_slots;
 mod vrrp;
+mod vrrp_peers;
 mod wildcard;
 mod zones;
 

@@ -21,22 +21,35 @@ fn zone(node: &str) -> String {
 /// A peer's configuration: the VIP 10.53.N.53 and loopback as listeners,
 /// `extra` appended (its `[[vrrp]]`).
 fn config(dir: &std::path::Path, node: &str, n: u8, extra: &str) -> String {
+    config_on(dir, node, &[format!("10.53.{n}.53:53")], extra)
+}
+
+/// A peer's configuration with `listen` (and loopback) as listeners.
+pub(crate) fn config_on(dir: &std::path::Path, node: &str, listen: &[String], extra: &str) -> String {
     let zone_file = dir.join(format!("{node}.zone"));
     std::fs::write(&zone_file, zone(node)).expect("zone");
+    let listen: Vec<String> = listen
+        .iter()
+        .chain(&["127.0.0.1:53".to_owned()])
+        .map(|l| format!("\"{l}\""))
+        .collect();
     format!(
-        "[server]\nlisten = [\"10.53.{n}.53:53\", \"127.0.0.1:53\"]\n[metrics]\nlisten = \"127.0.0.1:9153\"\n\n[[zone]]\norigin = \"vip.test.\"\nfile = \"{}\"\n\n{extra}",
+        "[server]\nlisten = [{}]\n[metrics]\nlisten = \"127.0.0.1:9153\"\n\n[[zone]]\norigin = \"vip.test.\"\nfile = \"{}\"\n\n{extra}",
+        listen.join(", "),
         zone_file.display()
     )
 }
 
-fn router(priority: u8, n: u8, check: &str, more: &str) -> String {
+/// A `[[vrrp]]` on eth0, VRID 53, for 10.53.N.53/24, adverts every 100 ms,
+/// its self-check asking `check` every 200 ms; `more` keys added.
+pub(crate) fn router(priority: u8, n: u8, check: &str, more: &str) -> String {
     format!(
         "[[vrrp]]\ninterface = \"eth0\"\nvrid = 53\npriority = {priority}\nadvert_interval = \"100ms\"\nvirtual_ips = [\"10.53.{n}.53/24\"]\n{more}\n[vrrp.self_check]\nname = \"{check}\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nfall = 2\nrise = 1\n"
     )
 }
 
 /// Starts `palanquin serve` with `text` inside `node`'s namespace.
-fn start(lan: &Lan, node: &str, text: String) -> Daemon {
+pub(crate) fn start(lan: &Lan, node: &str, text: String) -> Daemon {
     let bin = bin().to_owned();
     lan.run_in(node, move || {
         Daemon::start(&bin, "127.0.0.1:53".parse().expect("addr"), &text)
@@ -45,11 +58,17 @@ fn start(lan: &Lan, node: &str, text: String) -> Daemon {
 
 /// Who answers at the VIP, as the client sees it ("" when nobody).
 fn whoami(lan: &Lan, n: u8) -> String {
+    who_at(lan, &format!("10.53.{n}.53"))
+}
+
+/// Who answers at `vip` (IPv4 or IPv6), as the client `c` sees it ("" when
+/// nobody).
+pub(crate) fn who_at(lan: &Lan, vip: &str) -> String {
     let out = lan.exec(
         "c",
         &[
             "dig",
-            &format!("@10.53.{n}.53"),
+            &format!("@{vip}"),
             "+short",
             "+time=1",
             "+tries=1",
@@ -63,7 +82,7 @@ fn whoami(lan: &Lan, n: u8) -> String {
         .to_owned()
 }
 
-fn wait(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+pub(crate) fn wait(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
@@ -72,7 +91,7 @@ fn wait(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
     start.elapsed()
 }
 
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("palanquin-vrrp-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     dir

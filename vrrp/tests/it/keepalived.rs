@@ -5,10 +5,10 @@
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use palanquin_testkit::keepalived::{keepalived, Keepalived};
 use palanquin_testkit::netns::{ip, isolated};
 use palanquin_vrrp::packet::{self, Advert, Auth, Checksum, Version};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -20,80 +20,6 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
-}
-
-/// A keepalived, stopped (SIGTERM, then SIGKILL) on drop.
-pub(crate) struct Keepalived {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Keepalived {
-    /// Kills it outright (SIGKILL): no resignation, addresses left behind.
-    pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    pub(crate) fn log(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(self.dir.join("log")) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts keepalived in namespace `ns` on `interface` with `instance`
-/// (the body of a `vrrp_instance`).
-pub(crate) fn keepalived(ns: &str, name: &str, global: &str, instance: &str) -> Keepalived {
-    let dir = std::env::temp_dir().join(format!("palanquin-keepalived-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let conf = dir.join("keepalived.conf");
-    std::fs::write(
-        &conf,
-        format!("global_defs {{\n  router_id {name}\n  enable_script_security\n  {global}\n}}\nvrrp_instance {name} {{\n{instance}\n}}\n"),
-    )
-    .expect("config");
-    let log = std::fs::File::create(dir.join("log")).expect("log");
-    let child = Command::new("keepalived")
-        .args([
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-        ])
-        .arg("--use-file")
-        .arg(&conf)
-        .arg("--pid")
-        .arg(dir.join("keepalived.pid"))
-        .arg("--vrrp_pid")
-        .arg(dir.join("vrrp.pid"))
-        .args(["--namespace", ns])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run keepalived ({e}): run scripts/test, which installs it"));
-    Keepalived { child, dir }
 }
 
 /// The first VRRP packet from `from` that `socket` receives within 10 s,
@@ -241,7 +167,10 @@ fn a_keepalived_ipv6_advert_decodes_and_matches_our_bytes() {
     );
     let got = lan.run_in("tap", || first_ipv6_advert("eth0"));
     let Some((hops, src, dst, msg)) = got else {
-        panic!("no IPv6 advert from keepalived within 10 s; its log:\n{}", k.log());
+        panic!(
+            "no IPv6 advert from keepalived within 10 s; its log:\n{}",
+            k.log()
+        );
     };
     assert_eq!(hops, packet::TTL, "sent with hop limit 255");
     assert_eq!(dst, IpAddr::V6(packet::GROUP_V6));
@@ -264,6 +193,10 @@ fn a_keepalived_ipv6_advert_decodes_and_matches_our_bytes() {
     };
     assert_eq!(advert, want);
     // IPv6 has one checksum form (with the pseudo-header): the same bytes.
-    assert_eq!(packet::encode(&want, src, dst, Checksum::Plain), msg, "byte for byte");
+    assert_eq!(
+        packet::encode(&want, src, dst, Checksum::Plain),
+        msg,
+        "byte for byte"
+    );
     drop(k);
 }

@@ -16,7 +16,8 @@ use palanquin_vrrp::instance::{self, Control, Observer, Settings};
 use palanquin_vrrp::packet::{Auth, Checksum, Version};
 use tokio::sync::mpsc;
 
-use crate::keepalived::{keepalived, Namespace};
+use crate::keepalived::Namespace;
+use palanquin_testkit::keepalived::keepalived;
 
 /// Two namespaces, `<tag>a` and `<tag>b`, with `pqa0` (10.53.N.1/24) in the
 /// first and `pqb0` (10.53.N.2/24) in the second, joined.
@@ -460,7 +461,12 @@ fn a_keepalived_ipv6_peer_and_ours_fail_over_both_ways() {
     });
     drop(k);
     // keepalived higher: ours stays Backup; keepalived killed: ours takes over.
-    let k = keepalived(&lan.ns("keepalived"), "pqk6high", "vrrp_version 3", &instance(250));
+    let k = keepalived(
+        &lan.ns("keepalived"),
+        "pqk6high",
+        "vrrp_version 3",
+        &instance(250),
+    );
     let ours = Ours::start(&lan.ns("ours"), "eth0", 100, vip, 10);
     wait(Duration::from_secs(5), "keepalived Master", || {
         lan.holds("keepalived", &text)
@@ -469,6 +475,8 @@ fn a_keepalived_ipv6_peer_and_ours_fail_over_both_ways() {
     assert_eq!(ours.log.state(), Some(State::Backup), "{}", k.log());
     assert!(!lan.holds("ours", &text));
     k.kill();
-    wait(Duration::from_secs(3), "ours takes over", || lan.holds("ours", &text));
+    wait(Duration::from_secs(3), "ours takes over", || {
+        lan.holds("ours", &text)
+    });
     ours.stop();
 }
