@@ -2,7 +2,7 @@
 # failover.sh: how long a client loses the virtual IP when the Master fails,
 # for each kind of failure. Run as root:   benches/failover.sh   (~2 minutes)
 #   PALANQUIN (default target/release/palanquin, built if absent)   ROUNDS=3
-#   OUT (default /tmp/failover.json)   SERVERS="palanquin keepalived" (default)
+#   OUT (default /tmp/failover.json)   SERVERS="palanquin keepalived keepalived-loop" (default)
 # Topology, in network namespaces of its own (nothing leaves them): a bridge,
 # two palanquin peers p1 (priority 200) and p2 (100) with 100 ms adverts and a
 # 100 ms self-check (fall 2, timeout 50 ms) of a forwarded name, each with its
@@ -19,6 +19,11 @@
 # with its check inside keepalived. Its kinds: silent (SIGSTOP of keepalived
 # and NSD), kill (SIGKILL of keepalived), stop (SIGTERM of keepalived), and
 # dns (SIGSTOP of NSD alone: the DNS hangs, keepalived carries on).
+# keepalived-loop is the seeds' setup as it is: keepalived with no check of its
+# own, and beside it a shell loop that digs the local NSD every 5 s and stops
+# keepalived (SIGTERM: it resigns) when the dig fails. Its kind: dns alone (the
+# others are keepalived's), the hang at a random point of the loop's cycle, with
+# a window of 8 s after it instead of 5.5.
 # Then (FLAP_SECONDS=60, 0 skips it) palanquin with 20 ms adverts while dnsperf
 # from the client saturates the VIP (and the machine): the state changes of
 # either peer in that time are counted; the target is none.
@@ -31,8 +36,8 @@ die() { echo "failover.sh: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
 [[ -x $PALANQUIN ]] || cargo build --release --bin palanquin
-ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json} SERVERS=${SERVERS:-palanquin keepalived} FLAP_SECONDS=${FLAP_SECONDS:-60}
-for s in $SERVERS; do case $s in palanquin) ;; keepalived) command -v keepalived >/dev/null && command -v nsd >/dev/null \
+ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json} SERVERS=${SERVERS:-palanquin keepalived keepalived-loop} FLAP_SECONDS=${FLAP_SECONDS:-60}
+for s in $SERVERS; do case $s in palanquin) ;; keepalived | keepalived-loop) command -v keepalived >/dev/null && command -v nsd >/dev/null \
   || die "keepalived and nsd are needed: benches/install-peers or scripts/test installs them" ;; *) die "unknown server $s" ;; esac; done
 tag=pqf$$ tmp=$(mktemp -d /tmp/failover.XXXXXX)
 ns() { echo "$tag$1"; }
@@ -163,13 +168,25 @@ vrrp_instance vi {
   }
 }
 CONF
+  # The seeds' keepalived: the same, without the vrrp_script.
+  sed '/^vrrp_script chk_dns {/,/^}/d; /track_script {/,/}/d' "$tmp/$n-ka.conf" >"$tmp/$n-kal.conf"
 done
+cat >"$tmp/loop.sh" <<'LOOP'
+# The seeds' check: every 5 s, dig the local DNS; when that fails, stop
+# keepalived (whose pid is in $1) and end.
+while sleep 5; do
+  dig @127.0.0.1 +time=1 +tries=1 +short whoami.vip.test TXT >/dev/null 2>&1 || { kill -TERM "$(cat "$1")"; exit 0; }
+done
+LOOP
 start() { # node: the server under test on it (each in a process group of its own)
   case $server in
     palanquin) ip netns exec "$(ns $1)" setsid "$PALANQUIN" serve --config "$tmp/$1.toml" >>"$tmp/$1.log" 2>&1 & echo $! >"$tmp/$1.pid" ;;
     # (a killed keepalived's child may linger as a zombie here: its pid files would stop the restart)
     keepalived) rm -f "$tmp/$1-ka.main.pid" "$tmp/$1-ka.vrrp.pid"; ip netns exec "$(ns $1)" setsid keepalived --dont-fork --log-console --no-syslog --vrrp -f "$tmp/$1-ka.conf" \
         -p "$tmp/$1-ka.main.pid" -r "$tmp/$1-ka.vrrp.pid" >>"$tmp/$1-ka.log" 2>&1 & echo $! >"$tmp/$1.pid" ;;
+    keepalived-loop) rm -f "$tmp/$1-ka.main.pid" "$tmp/$1-ka.vrrp.pid"; ip netns exec "$(ns $1)" setsid keepalived --dont-fork --log-console --no-syslog --vrrp -f "$tmp/$1-kal.conf" \
+        -p "$tmp/$1-ka.main.pid" -r "$tmp/$1-ka.vrrp.pid" >>"$tmp/$1-ka.log" 2>&1 & echo $! >"$tmp/$1.pid"
+      ip netns exec "$(ns $1)" setsid bash "$tmp/loop.sh" "$tmp/$1.pid" & echo $! >"$tmp/$1-loop.pgid" ;;
   esac
 }
 start_nsd() { ip netns exec "$(ns $1)" setsid nsd -d -c "$tmp/$1-nsd.conf" >>"$tmp/$1-nsd.log" 2>&1 & echo $! >"$tmp/$1-nsd.pgid"; }
@@ -177,7 +194,7 @@ group() { kill "-$1" -- "-$(cat "$2")" 2>/dev/null || true; }
 # The server on p1 as a signal target: palanquin's process group; keepalived's
 # parent and its VRRP child (which leads a session of its own).
 server_signal() { # signal
-  if [[ $server == keepalived ]]; then
+  if [[ $server == keepalived* ]]; then
     # The VRRP child first: killed after its parent, it would be told (its
     # parent-death signal) and resign cleanly, which is not a crash.
     for f in "$tmp/p1-ka.vrrp.pid" "$tmp/p1-ka.main.pid" "$tmp/p1.pid"; do
@@ -191,13 +208,22 @@ who() { ip netns exec "$(ns c)" dig @10.53.30.53 +short +time=1 +tries=1 whoami.
 master_is() { local end=$((SECONDS + 15)); until [[ $(who) == "$1" ]]; do ((SECONDS < end)) || { tail -n 15 "$tmp/p1-ka.log" "$tmp/p1.log" 2>/dev/null >&2; die "$1 did not become Master"; }; sleep 0.1; done; }
 : >"$tmp/results"
 for server in $SERVERS; do
-  if [[ $server == keepalived ]]; then kinds="silent kill stop dns"; start_nsd p1; start_nsd p2; else kinds="silent kill stop upstream"; fi
+  case $server in
+    keepalived) kinds="silent kill stop dns"; start_nsd p1; start_nsd p2 ;;
+    keepalived-loop) kinds="dns"; start_nsd p1; start_nsd p2 ;;
+    *) kinds="silent kill stop upstream" ;;
+  esac
+  window=$([[ $server == keepalived-loop ]] && echo 8 || echo 5.5)
   start p1; start p2; master_is p1
   for kind in $kinds; do for ((r = 1; r <= ROUNDS; r++)); do
     echo "failover: $server, $kind, round $r/$ROUNDS" >&2
     sleep 1
-    ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 7 "$tmp/answers.json" & client=$!
+    extra=$([[ $server == keepalived-loop ]] && echo 5 || echo 0)
+    ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 "$(awk "BEGIN { print $window + 1.5 + $extra }")" "$tmp/answers.json" & client=$!
     sleep 1.5
+    # The seeds' loop digs every 5 s from its start: the hang lands at a
+    # random point of its cycle, not always at the same one.
+    if [[ $server == keepalived-loop ]]; then sleep "$(awk 'BEGIN { srand(); print rand() * 5 }')"; fi
     t0=$(date +%s.%N)
     case $kind in
       silent) server_signal STOP; if [[ $server == keepalived ]]; then group STOP "$tmp/p1-nsd.pgid"; fi ;;
@@ -207,14 +233,18 @@ for server in $SERVERS; do
       dns) group STOP "$tmp/p1-nsd.pgid" ;;
     esac
     wait "$client"
-    echo "$server $kind $t0 $(cat "$tmp/answers.json")" >>"$tmp/results"
+    echo "$server $kind $t0 $window $(cat "$tmp/answers.json")" >>"$tmp/results"
     # Back to p1 as Master.
     case $kind in
       silent) server_signal KILL; if [[ $server == keepalived ]]; then group CONT "$tmp/p1-nsd.pgid"; fi; sleep 0.3; start p1 ;;
       kill) sleep 0.3; start p1 ;;
       stop) sleep 0.5; start p1 ;;
       upstream) kill -CONT "$(cat "$tmp/p1-up.pid")" ;;
-      dns) group CONT "$tmp/p1-nsd.pgid" ;;
+      dns) group CONT "$tmp/p1-nsd.pgid"
+        # The seeds' loop stopped keepalived (or will not now): start both again.
+        if [[ $server == keepalived-loop ]]; then
+          group KILL "$tmp/p1-loop.pgid"; server_signal KILL; sleep 0.3; start p1
+        fi ;;
     esac
     master_is p1
   done; done
@@ -232,9 +262,10 @@ for server in $SERVERS; do
     echo "$((after - before)) ${qps:-0} $((fails_after - fails_before))" >"$tmp/flap"
   fi
   server_signal KILL; group KILL "$tmp/p2.pid"
-  if [[ $server == keepalived ]]; then
+  if [[ $server == keepalived* ]]; then
     for f in "$tmp"/p2-ka.*.pid; do kill -KILL "$(cat "$f")" 2>/dev/null || true; done
     group KILL "$tmp/p1-nsd.pgid"; group KILL "$tmp/p2-nsd.pgid"
+    for f in "$tmp"/p?-loop.pgid; do group KILL "$f"; done
   fi
   sleep 0.5
   for n in p1 p2; do ip -n "$(ns $n)" addr del 10.53.30.53/24 dev eth0 2>/dev/null || true; done
@@ -243,24 +274,24 @@ python3 - "$tmp/results" "$OUT" <<'PY'
 import json, sys
 rows = {}
 for line in open(sys.argv[1]):
-    server, kind, t0, data = line.split(" ", 3)
+    server, kind, t0, window, data = line.split(" ", 4)
     kind = f"{server} {kind}"
-    t0, answers = float(t0), json.loads(data)
+    t0, window, answers = float(t0), float(window), json.loads(data)
     before = [t for t, w in answers if t < t0]
     after = [t for t, w in answers if t >= t0]
     # The window's end counts as an answer: an outage that never ended is
     # the whole rest of the window, not the last normal gap.
-    times = [t for t, _ in answers] + [t0 + 5.5]
+    times = [t for t, _ in answers] + [t0 + window]
     gaps = [b - a for a, b in zip(times, times[1:]) if b > t0 - 0.05]
     outage = max(gaps) if gaps else None
     p2 = next((t - t0 for t, w in answers if t >= t0 and w == "p2"), None)
     rows.setdefault(kind, []).append({"outage_ms": round(outage * 1000) if outage else None,
                                       "p2_after_ms": round(p2 * 1000) if p2 is not None else None})
 print("\nfailover: 100 ms adverts, 100 ms self-check (fall 2); a query every 10 ms; per round")
-print(f"{'server, kind':<22} {'outage ms (rounds)':<28} {'p2 answers after ms (rounds)':<30}")
+print(f"{'server, kind':<26} {'outage ms (rounds)':<28} {'p2 answers after ms (rounds)':<30}")
 for k, rs in rows.items():
     o = " ".join(str(r["outage_ms"]) for r in rs); p = " ".join(str(r["p2_after_ms"]) for r in rs)
-    print(f"{k:<22} {o:<28} {p:<30}")
+    print(f"{k:<26} {o:<28} {p:<30}")
 import os
 flap = None
 if os.path.exists(sys.argv[1].replace("results", "flap")):

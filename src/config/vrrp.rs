@@ -60,6 +60,13 @@ pub(crate) struct VrrpConfig {
     pub(crate) self_check: Option<SelfCheck>,
 }
 
+impl VrrpConfig {
+    /// An IPv6 router (its addresses are IPv6).
+    pub(crate) fn v6(&self) -> bool {
+        self.addresses.first().is_some_and(|(a, _)| a.is_ipv6())
+    }
+}
+
 /// The `[[vrrp]]` tables.
 pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<VrrpConfig>, ConfigError> {
     let mut out: Vec<VrrpConfig> = Vec::new();

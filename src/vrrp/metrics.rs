@@ -1,5 +1,6 @@
-//! Metric names of VRRP, labelled by `vrid` and `interface`; every series
-//! exists (at 0) from the moment its router is configured.
+//! Metric names of VRRP, labelled by `vrid`, `interface` and `family`
+//! (`ipv4`, `ipv6`: one VRID can serve each); every series exists (at 0)
+//! from the moment its router is configured.
 
 use std::net::IpAddr;
 
@@ -40,8 +41,31 @@ const REASONS: [&str; 10] = [
 /// A router's labels.
 #[derive(Debug, Clone)]
 pub(crate) struct Labels {
-    pub(crate) vrid: String,
-    pub(crate) interface: String,
+    base: [metrics::Label; 3],
+}
+
+impl Labels {
+    pub(crate) fn new(vrid: u8, interface: &str, v6: bool) -> Labels {
+        Labels {
+            base: [
+                metrics::Label::new("vrid", vrid.to_string()),
+                metrics::Label::new("interface", interface.to_owned()),
+                metrics::Label::new("family", if v6 { "ipv6" } else { "ipv4" }),
+            ],
+        }
+    }
+
+    /// The router's labels alone.
+    fn only(&self) -> Vec<metrics::Label> {
+        self.base.to_vec()
+    }
+
+    /// The router's labels and `key = value`.
+    fn and(&self, key: &'static str, value: impl Into<metrics::SharedString>) -> Vec<metrics::Label> {
+        let mut v = self.base.to_vec();
+        v.push(metrics::Label::new(key, value));
+        v
+    }
 }
 
 /// Describes the VRRP metrics.
@@ -59,61 +83,59 @@ pub(crate) fn describe() {
 /// Registers a router's series at 0.
 pub(crate) fn register(l: &Labels) {
     for s in STATES {
-        metrics::gauge!(STATE, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "state" => s.name()).set(f64::from(u8::from(s == State::Initialize)));
-        let _ = metrics::counter!(TRANSITIONS, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "to" => s.name());
+        metrics::gauge!(STATE, l.and("state", s.name())).set(f64::from(u8::from(s == State::Initialize)));
+        let _ = metrics::counter!(TRANSITIONS, l.and("to", s.name()));
     }
     for r in REASONS {
-        let _ = metrics::counter!(BAD, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "reason" => r);
+        let _ = metrics::counter!(BAD, l.and("reason", r));
     }
     for r in ["ok", "fail"] {
-        let _ = metrics::counter!(SELF_CHECKS, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "result" => r);
+        let _ = metrics::counter!(SELF_CHECKS, l.and("result", r));
     }
-    let _ = metrics::counter!(SENT, "vrid" => l.vrid.clone(), "interface" => l.interface.clone());
-    let _ = metrics::counter!(RECEIVED, "vrid" => l.vrid.clone(), "interface" => l.interface.clone());
+    let _ = metrics::counter!(SENT, l.only());
+    let _ = metrics::counter!(RECEIVED, l.only());
 }
 
 /// A transition into `to`.
 pub(crate) fn transition(l: &Labels, to: State, priority: u8) {
     for s in STATES {
-        metrics::gauge!(STATE, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "state" => s.name()).set(f64::from(u8::from(s == to)));
+        metrics::gauge!(STATE, l.and("state", s.name())).set(f64::from(u8::from(s == to)));
     }
-    metrics::counter!(TRANSITIONS, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "to" => to.name()).increment(1);
+    metrics::counter!(TRANSITIONS, l.and("to", to.name())).increment(1);
     priority_is(l, priority);
 }
 
 /// The priority in force.
 pub(crate) fn priority_is(l: &Labels, priority: u8) {
-    metrics::gauge!(PRIORITY, "vrid" => l.vrid.clone(), "interface" => l.interface.clone())
-        .set(f64::from(priority));
+    metrics::gauge!(PRIORITY, l.only()).set(f64::from(priority));
 }
 
 pub(crate) fn sent(l: &Labels) {
-    metrics::counter!(SENT, "vrid" => l.vrid.clone(), "interface" => l.interface.clone()).increment(1);
+    metrics::counter!(SENT, l.only()).increment(1);
 }
 
 pub(crate) fn received(l: &Labels) {
-    metrics::counter!(RECEIVED, "vrid" => l.vrid.clone(), "interface" => l.interface.clone()).increment(1);
+    metrics::counter!(RECEIVED, l.only()).increment(1);
 }
 
 pub(crate) fn dropped(l: &Labels, reason: &'static str) {
-    metrics::counter!(BAD, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "reason" => reason)
-        .increment(1);
+    metrics::counter!(BAD, l.and("reason", reason)).increment(1);
 }
 
 /// The Master heard is now `now` (was `before`).
 pub(crate) fn master(l: &Labels, before: Option<IpAddr>, now: IpAddr) {
     if let Some(b) = before {
-        metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => b.to_string()).set(0.0);
+        metrics::gauge!(MASTER, l.and("master", b.to_string())).set(0.0);
     }
-    metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => now.to_string()).set(1.0);
+    metrics::gauge!(MASTER, l.and("master", now.to_string())).set(1.0);
 }
 
 /// The Master heard, `was`, resigned.
 pub(crate) fn resigned(l: &Labels, was: IpAddr) {
-    metrics::gauge!(MASTER, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "master" => was.to_string()).set(0.0);
+    metrics::gauge!(MASTER, l.and("master", was.to_string())).set(0.0);
 }
 
 pub(crate) fn self_check(l: &Labels, ok: bool) {
     let result = if ok { "ok" } else { "fail" };
-    metrics::counter!(SELF_CHECKS, "vrid" => l.vrid.clone(), "interface" => l.interface.clone(), "result" => result).increment(1);
+    metrics::counter!(SELF_CHECKS, l.and("result", result)).increment(1);
 }

@@ -51,6 +51,7 @@ struct Running {
 pub(crate) struct Watch {
     cfg: VrrpConfig,
     vrid: String,
+    labels: metrics::Labels,
     state: AtomicU8,
     priority: AtomicU8,
     master: Mutex<Option<IpAddr>>,
@@ -79,12 +80,13 @@ impl Routers {
         for cfg in cfgs {
             let siblings = cfgs
                 .iter()
-                .filter(|o| o.interface == cfg.interface && o.vrid != cfg.vrid)
+                .filter(|o| o.interface == cfg.interface && o.vrid != cfg.vrid && o.v6() == cfg.v6())
                 .map(|o| o.vrid)
                 .collect();
             let watch = Arc::new(Watch {
                 cfg: cfg.clone(),
                 vrid: cfg.vrid.to_string(),
+                labels: metrics::Labels::new(cfg.vrid, &cfg.interface, cfg.v6()),
                 state: AtomicU8::new(0),
                 priority: AtomicU8::new(cfg.priority),
                 master: Mutex::new(None),
@@ -106,7 +108,7 @@ impl Routers {
         let mut routers = Vec::new();
         let checks = cancel.child_token();
         for (cfg, watch, router) in opened {
-            metrics::register(&watch.labels());
+            metrics::register(watch.labels());
             let (controls, rx) = mpsc::channel(16);
             watch.start_hooks(&mut tasks);
             // With a self-check, the address waits for the first passing check.
@@ -213,11 +215,8 @@ fn state_of(code: u8) -> State {
 }
 
 impl Watch {
-    fn labels(&self) -> metrics::Labels {
-        metrics::Labels {
-            vrid: self.vrid.clone(),
-            interface: self.cfg.interface.clone(),
-        }
+    fn labels(&self) -> &metrics::Labels {
+        &self.labels
     }
 
     fn status(&self) -> Value {
@@ -230,6 +229,7 @@ impl Watch {
         json!({
             "interface": self.cfg.interface,
             "vrid": self.cfg.vrid,
+            "family": if self.cfg.v6() { "ipv6" } else { "ipv4" },
             "state": state.name(),
             "priority": self.priority.load(Ordering::Acquire),
             "configured_priority": self.cfg.priority,
@@ -352,7 +352,7 @@ impl Observer for Watch {
                 "VRRP state change"
             ),
         }
-        metrics::transition(&self.labels(), to, priority);
+        metrics::transition(self.labels(), to, priority);
         if let Some(hooks) = self
             .hooks
             .lock()
@@ -364,11 +364,11 @@ impl Observer for Watch {
     }
 
     fn sent(&self) {
-        metrics::sent(&self.labels());
+        metrics::sent(self.labels());
     }
 
     fn received(&self, from: IpAddr, priority: u8) {
-        metrics::received(&self.labels());
+        metrics::received(self.labels());
         let mut master = self
             .master
             .lock()
@@ -376,7 +376,7 @@ impl Observer for Watch {
         if priority == 0 {
             // It resigns: not the Master any more.
             if *master == Some(from) {
-                metrics::resigned(&self.labels(), from);
+                metrics::resigned(self.labels(), from);
                 *master = None;
             }
             return;
@@ -387,19 +387,19 @@ impl Observer for Watch {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *master != Some(from) {
-            metrics::master(&self.labels(), *master, from);
+            metrics::master(self.labels(), *master, from);
             *master = Some(from);
         }
     }
 
     fn foreign(&self, vrid: u8) {
         if !self.siblings.contains(&vrid) {
-            metrics::dropped(&self.labels(), "vrid");
+            metrics::dropped(self.labels(), "vrid");
         }
     }
 
     fn dropped(&self, reason: &'static str) {
-        metrics::dropped(&self.labels(), reason);
+        metrics::dropped(self.labels(), reason);
     }
 
     fn error(&self, what: &str) {

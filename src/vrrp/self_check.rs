@@ -66,7 +66,7 @@ pub(super) async fn run(
                 latency: started.elapsed(),
             },
         };
-        metrics::self_check(&watch.labels(), outcome.ok);
+        metrics::self_check(watch.labels(), outcome.ok);
         let reason = outcome.reason.clone();
         *watch
             .check
@@ -89,7 +89,7 @@ pub(super) async fn run(
         }
         if let Control::Priority(p) = control {
             watch.priority.store(p, std::sync::atomic::Ordering::Release);
-            metrics::priority_is(&watch.labels(), p);
+            metrics::priority_is(watch.labels(), p);
         }
         if controls.send(control).await.is_err() {
             return;

@@ -137,6 +137,19 @@ fn a_dual_stack_pair_moves_the_ipv4_and_the_ipv6_vip_together() {
         who_at(&lan, &v4) == "p2" && who_at(&lan, &v6) == "p2"
     });
     assert!(lan.holds("p2", &v4) && lan.holds("p2", &v6));
+    // The two routers of one VRID are two series: `family` tells them apart.
+    let text = lan.run_in("p2", || {
+        palanquin_testkit::daemon::Daemon::http_get("127.0.0.1:9153".parse().expect("addr"), "/metrics")
+    });
+    for family in ["ipv4", "ipv6"] {
+        let master = text.lines().any(|l| {
+            l.starts_with("palanquin_vrrp_state{")
+                && l.contains(&format!("family=\"{family}\""))
+                && l.contains("state=\"master\"")
+                && l.ends_with(" 1")
+        });
+        assert!(master, "{family} Master in the metrics:\n{text}");
+    }
 }
 
 #[test]
