@@ -158,7 +158,7 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         udp_counters: QueryCounters::new("udp"),
         tcp_counters: QueryCounters::new("tcp"),
         started: Instant::now(),
-        vrrp: std::sync::OnceLock::new(),
+        vrrp: arc_swap::ArcSwap::from_pointee(Vec::new()),
     });
 
     // The first round of pool checks, bounded by their timeout: queries
@@ -208,16 +208,16 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
         .replication()
         .configure(&shared, &settings.zones, &primaries);
     // The virtual routers last: their self-checks ask these listeners.
-    let routers = crate::vrrp::Routers::start(&settings.vrrp, &shared, &cancel)?;
-    let _ = shared.vrrp.set(routers.watches());
+    let mut routers = crate::vrrp::Routers::start(&settings.vrrp, &shared, &cancel)?;
+    shared.vrrp.store(Arc::new(routers.watches()));
     tracing::info!(generation = 1, "ready");
     crate::systemd::ready();
     // A reload reads every zone file again (seconds for a large zone): it
     // runs on the blocking pool, so signals are still heard meanwhile; a
     // SIGHUP during a reload runs one more after it.
-    let mut reloads = JoinSet::new();
+    let mut reloads: JoinSet<Option<Vec<config::vrrp::VrrpConfig>>> = JoinSet::new();
     let mut again = false;
-    let start_reload = |reloads: &mut JoinSet<()>| {
+    let start_reload = |reloads: &mut JoinSet<Option<Vec<config::vrrp::VrrpConfig>>>| {
         let (shared, cache) = (Arc::clone(&shared), Arc::clone(&cache));
         reloads.spawn_blocking(move || reload(&shared, &cache));
     };
@@ -233,7 +233,13 @@ pub(crate) async fn run(settings: Settings, metrics: Option<PrometheusHandle>) -
                     again = true;
                 }
             }
-            Some(_) = reloads.join_next(), if !reloads.is_empty() => {
+            Some(done) = reloads.join_next(), if !reloads.is_empty() => {
+                // The virtual routers follow an accepted reload (here: they
+                // live on this task, and resigning is async).
+                if let Ok(Some(vrrp)) = done {
+                    routers.reload(&vrrp).await;
+                    shared.vrrp.store(Arc::new(routers.watches()));
+                }
                 if std::mem::take(&mut again) {
                     start_reload(&mut reloads);
                 }
@@ -278,8 +284,9 @@ fn in_use(what: &str, addr: std::net::SocketAddr, e: std::io::Error) -> anyhow::
 }
 
 /// Parses, validates and swaps in the configuration file again. A bad file
-/// changes nothing.
-fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
+/// changes nothing. Returns the `[[vrrp]]` tables of an accepted reload,
+/// for the routers to follow.
+fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) -> Option<Vec<config::vrrp::VrrpConfig>> {
     let current = shared.generation.load_full();
     let path = current.settings.path.clone();
     let settings = match config::load(&path) {
@@ -287,7 +294,7 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         Err(e) => {
             tracing::error!(error = %e, "reload refused; the running configuration stays in force");
             metrics::counter!(RELOADS, "result" => "error").increment(1);
-            return;
+            return None;
         }
     };
     let mut settings = settings;
@@ -298,10 +305,9 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         || settings.tcp_max_connections != old.tcp_max_connections
         || settings.cache_size != old.cache_size
         || settings.control != old.control
-        || settings.vrrp != old.vrrp
     {
         tracing::warn!(
-            "listen, udp_workers, tcp_max_connections, metrics.listen, control.socket, [[vrrp]] and cache_size change only with a restart; keeping the current ones"
+            "listen, udp_workers, tcp_max_connections, metrics.listen, control.socket and cache_size change only with a restart; keeping the current ones"
         );
     }
     // What is not applied stays as it is in force, so /status and the next
@@ -312,7 +318,6 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
     settings.metrics = old.metrics;
     settings.cache_size = old.cache_size;
     settings.control.clone_from(&old.control);
-    settings.vrrp.clone_from(&old.vrrp);
     // The listen addresses in force may differ from the file's: check again.
     let host = config::host_addresses();
     if let Some(looped) = settings
@@ -321,7 +326,7 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
     {
         tracing::error!(upstream = %looped, "reload refused: an upstream is one of our own listen addresses (queries would loop); the running configuration stays in force");
         metrics::counter!(RELOADS, "result" => "error").increment(1);
-        return;
+        return None;
     }
     let (zones, failed, stale) = crate::zones::reload(&settings.zones, &current.zones);
     for e in &failed {
@@ -351,6 +356,9 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
         })
         .collect();
     let cfgs = settings.zones.clone();
+    // Every accepted reload hands the routers their tables: unchanged ones
+    // stay as they are, and one that could not open last time is tried again.
+    let vrrp = Some(settings.vrrp.clone());
     match generation(
         current.number + 1,
         settings,
@@ -398,10 +406,12 @@ fn reload(shared: &Arc<Shared>, cache: &Arc<Cache>) {
                 }
             }
             replication.configure(shared, &cfgs, &changed);
+            vrrp
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; the running configuration stays in force");
             metrics::counter!(RELOADS, "result" => "error").increment(1);
+            None
         }
     }
 }

@@ -172,7 +172,7 @@ pub(crate) fn status(shared: &Shared) -> Value {
         "listen": generation.settings.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "resolver": resolver,
         "pools": generation.pools.snapshot(generation.zones.pools()),
-        "vrrp": crate::vrrp::status(shared.vrrp.get().map_or(&[][..], Vec::as_slice)),
+        "vrrp": crate::vrrp::status(&shared.vrrp.load()),
         "pending_resolutions": crate::server::MAX_PENDING - shared.pending.available_permits(),
     })
 }

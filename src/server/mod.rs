@@ -61,8 +61,9 @@ pub(crate) struct Shared {
     pub(crate) udp_counters: QueryCounters,
     pub(crate) tcp_counters: QueryCounters,
     pub(crate) started: Instant,
-    /// The virtual routers, for status (set once they start).
-    pub(crate) vrrp: std::sync::OnceLock<Vec<Arc<crate::vrrp::Watch>>>,
+    /// The virtual routers, for status (set once they start, and after a
+    /// reload that changed them).
+    pub(crate) vrrp: arc_swap::ArcSwap<Vec<Arc<crate::vrrp::Watch>>>,
 }
 
 impl Shared {

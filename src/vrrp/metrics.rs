@@ -139,3 +139,11 @@ pub(crate) fn self_check(l: &Labels, ok: bool) {
     let result = if ok { "ok" } else { "fail" };
     metrics::counter!(SELF_CHECKS, l.and("result", result)).increment(1);
 }
+
+/// A router no longer configured: its gauges are NaN (its counters stay).
+pub(crate) fn retire(l: &Labels) {
+    for s in STATES {
+        metrics::gauge!(STATE, l.and("state", s.name())).set(f64::NAN);
+    }
+    metrics::gauge!(PRIORITY, l.only()).set(f64::NAN);
+}

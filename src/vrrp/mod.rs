@@ -1,10 +1,13 @@
 //! VRRP in the daemon: one `palanquin_vrrp::instance` task per `[[vrrp]]`,
-//! its self-check, its notify hooks, its metrics and status.
+//! its self-check, its notify hooks, its metrics and status; a reload
+//! reconciles the running routers with the new tables.
 //!
 //! ```text
-//!  [[vrrp]] ─▶ instance::run (vrrp crate: socket, netlink, ARP) ◀─ Control ─ self_check.rs
-//!                   │ Observer (Watch): transitions ─▶ log line, metrics, notify hooks,
-//!                   │                   adverts, drops ─▶ counters;  status ─▶ /status
+//!  [[vrrp]] ─▶ instance::run (vrrp crate: socket, netlink, ARP/NA) ◀─ Control ─ self_check.rs
+//!                   │ Observer (watch.rs): transitions ─▶ log line, metrics, notify hooks,
+//!                   │                      adverts, drops ─▶ counters;  status ─▶ /status
+//!  reload: removed ─▶ resign and stop; added ─▶ open and start; changed ─▶ Reconfigure in
+//!          place (the state kept), or, for another version or peer mode, a new router
 //!  SIGTERM: every router resigns (priority 0, addresses removed) before the listeners stop
 //! ```
 //!
@@ -15,21 +18,22 @@
 
 pub(crate) mod metrics;
 mod self_check;
+mod watch;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use palanquin_vrrp::fsm::{self, State};
+use palanquin_vrrp::fsm;
 use palanquin_vrrp::instance::{self, Control, Observer, Settings as RouterSettings};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::vrrp::VrrpConfig;
 use crate::server::Shared;
+pub(crate) use watch::Watch;
 
 /// How long a clean shutdown waits for every router to resign.
 const RESIGN_WITHIN: Duration = Duration::from_secs(2);
@@ -37,31 +41,25 @@ const RESIGN_WITHIN: Duration = Duration::from_secs(2);
 /// Every virtual router of the process.
 pub(crate) struct Routers {
     routers: Vec<Running>,
+    /// Self-checks and notify hooks.
     tasks: JoinSet<()>,
-    /// The self-checks' token: they stop first at shutdown.
+    /// The self-checks' parent token: they stop first at shutdown.
     checks: CancellationToken,
+    shared: Arc<Shared>,
 }
 
 struct Running {
     controls: mpsc::Sender<Control>,
     watch: Arc<Watch>,
+    /// Its self-check's token, if it has one.
+    check: Option<CancellationToken>,
+    task: JoinHandle<()>,
 }
 
-/// What a router's observer keeps for status and metrics.
-pub(crate) struct Watch {
-    cfg: VrrpConfig,
-    vrid: String,
-    labels: metrics::Labels,
-    state: AtomicU8,
-    priority: AtomicU8,
-    master: Mutex<Option<IpAddr>>,
-    /// The VRIDs of this process's other routers on the same interface:
-    /// their adverts are not "unknown VRID".
-    siblings: Vec<u8>,
-    /// The self-check's last result, for status.
-    pub(crate) check: Mutex<Option<(bool, String)>>,
-    /// Transitions whose notify hooks are to run, in order, one at a time.
-    hooks: Mutex<Option<mpsc::UnboundedSender<(State, u8)>>>,
+/// A router opened (its interface, socket and netlink), not yet running.
+struct Opened {
+    watch: Arc<Watch>,
+    router: instance::Opened,
 }
 
 impl Routers {
@@ -76,72 +74,209 @@ impl Routers {
     ) -> anyhow::Result<Routers> {
         // Every router opens first: one that cannot stops the start before
         // any of them runs (none has taken an address yet).
-        let mut opened = Vec::with_capacity(cfgs.len());
-        for cfg in cfgs {
-            let siblings = cfgs
-                .iter()
-                .filter(|o| o.interface == cfg.interface && o.vrid != cfg.vrid && o.v6() == cfg.v6())
-                .map(|o| o.vrid)
-                .collect();
-            let watch = Arc::new(Watch {
-                cfg: cfg.clone(),
-                vrid: cfg.vrid.to_string(),
-                labels: metrics::Labels::new(cfg.vrid, &cfg.interface, cfg.v6()),
-                state: AtomicU8::new(0),
-                priority: AtomicU8::new(cfg.priority),
-                master: Mutex::new(None),
-                siblings,
-                check: Mutex::new(None),
-                hooks: Mutex::new(None),
-            });
-            let observer: Arc<dyn Observer> = Arc::clone(&watch) as Arc<dyn Observer>;
-            let router = instance::open(settings(cfg), observer).map_err(|e| {
-                anyhow::anyhow!(
-                    "VRRP router {} on {} cannot start: {e} (it needs root, or CAP_NET_RAW and CAP_NET_ADMIN)",
-                    cfg.vrid,
-                    cfg.interface
-                )
-            })?;
-            opened.push((cfg, watch, router));
+        let opened = cfgs.iter().map(open).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut routers = Routers {
+            routers: Vec::new(),
+            tasks: JoinSet::new(),
+            checks: cancel.child_token(),
+            shared: Arc::clone(shared),
+        };
+        for o in opened {
+            routers.run(o, true);
         }
-        let mut tasks = JoinSet::new();
-        let mut routers = Vec::new();
-        let checks = cancel.child_token();
-        for (cfg, watch, router) in opened {
-            metrics::register(watch.labels());
-            let (controls, rx) = mpsc::channel(16);
-            watch.start_hooks(&mut tasks);
-            // With a self-check, the address waits for the first passing check.
+        routers.siblings();
+        Ok(routers)
+    }
+
+    /// Starts an opened router and its self-check. With `wait_for_check`,
+    /// a router with a self-check holds back (Fault, or its lowered
+    /// priority) until the first check passes; without (a self-check added
+    /// by a reload to a running router), the first result decides.
+    fn run(&mut self, o: Opened, wait_for_check: bool) {
+        let cfg = o.watch.cfg.load_full();
+        metrics::register(o.watch.labels());
+        let (controls, rx) = mpsc::channel(16);
+        o.watch.start_hooks(&mut self.tasks);
+        if wait_for_check {
             if let Some(check) = &cfg.self_check {
-                let first = match check.weight {
-                    None => Control::Fault,
-                    Some(w) => Control::Priority(cfg.priority.saturating_sub(w).max(1)),
-                };
-                let _ = controls.try_send(first);
-                tasks.spawn(self_check::run(
-                    check.clone(),
-                    cfg.priority,
-                    Arc::clone(shared),
-                    controls.clone(),
-                    Arc::clone(&watch),
-                    checks.clone(),
-                ));
+                o.watch
+                    .check_down
+                    .store(true, std::sync::atomic::Ordering::Release);
+                let _ = controls.try_send(check_control(true, cfg.priority, check.weight));
             }
-            let w = Arc::clone(&watch);
-            tasks.spawn(async move {
-                if let Err(e) = router.run(rx).await {
-                    tracing::error!(interface = w.cfg.interface, vrid = w.cfg.vrid, error = %e, "VRRP router stopped");
-                }
-                // The hook task ends once the last transition's hooks ran.
-                w.stop_hooks();
-            });
-            routers.push(Running { controls, watch });
         }
-        Ok(Routers {
-            routers,
-            tasks,
-            checks,
-        })
+        let check = cfg
+            .self_check
+            .is_some()
+            .then(|| self.start_check(&o.watch, &controls));
+        let w = Arc::clone(&o.watch);
+        let task = tokio::spawn(async move {
+            if let Err(e) = o.router.run(rx).await {
+                tracing::error!(interface = w.interface, vrid = w.vrid, error = %e, "VRRP router stopped");
+            }
+            // The hook task ends once the last transition's hooks ran.
+            w.stop_hooks();
+        });
+        self.routers.push(Running {
+            controls,
+            watch: o.watch,
+            check,
+            task,
+        });
+    }
+
+    fn start_check(&mut self, watch: &Arc<Watch>, controls: &mpsc::Sender<Control>) -> CancellationToken {
+        let token = self.checks.child_token();
+        self.tasks.spawn(self_check::run(
+            Arc::clone(&self.shared),
+            controls.clone(),
+            Arc::clone(watch),
+            token.clone(),
+        ));
+        token
+    }
+
+    /// Brings the running routers to `cfgs` (a reload): a router no
+    /// longer configured resigns and stops; a new one opens and starts; a
+    /// changed one takes its settings in place, keeping its state, or, when
+    /// its version or peer mode changed, is replaced by a new router (which
+    /// hands the address to a peer for a moment). A router that cannot
+    /// open is logged and left out; the others go on.
+    pub(crate) async fn reload(&mut self, cfgs: &[VrrpConfig]) {
+        let key = |c: &VrrpConfig| (c.interface.clone(), c.vrid, c.v6());
+        let mut keep = Vec::new();
+        let mut stopping = Vec::new();
+        for r in std::mem::take(&mut self.routers) {
+            let (interface, vrid, v6) = r.watch.key();
+            let now = cfgs.iter().find(|c| key(c) == (interface.to_owned(), vrid, v6));
+            let old = r.watch.cfg.load_full();
+            match now {
+                Some(c) if instance::in_place(&settings(&old), &settings(c)) => keep.push((r, c.clone())),
+                Some(_) => {
+                    tracing::warn!(interface, vrid, "VRRP: the version or the unicast peers changed; this router starts anew (its address goes to a peer meanwhile)");
+                    stopping.push(r);
+                }
+                None => {
+                    tracing::info!(
+                        interface,
+                        vrid,
+                        "VRRP: the router is no longer configured; it resigns"
+                    );
+                    metrics::retire(r.watch.labels());
+                    stopping.push(r);
+                }
+            }
+        }
+        // The ones leaving resign first (their addresses may be taken by a
+        // replacement on this very interface).
+        let resigned = async {
+            for r in stopping {
+                if let Some(t) = &r.check {
+                    t.cancel();
+                }
+                let _ = r.controls.send(Control::Shutdown).await;
+                let _ = r.task.await;
+            }
+        };
+        if tokio::time::timeout(RESIGN_WITHIN, resigned).await.is_err() {
+            tracing::warn!("VRRP routers leaving did not all resign in time");
+        }
+        for (mut r, cfg) in keep {
+            self.change(&mut r, cfg).await;
+            self.routers.push(r);
+        }
+        for cfg in cfgs {
+            let running = self.routers.iter().any(|r| {
+                let (interface, vrid, v6) = r.watch.key();
+                (interface.to_owned(), vrid, v6) == key(cfg)
+            });
+            if running {
+                continue;
+            }
+            match open(cfg) {
+                Ok(o) => {
+                    tracing::info!(
+                        interface = cfg.interface,
+                        vrid = cfg.vrid,
+                        "VRRP: a new router starts"
+                    );
+                    self.run(o, true);
+                }
+                Err(e) => tracing::error!(error = %e, "VRRP: a router of the reload is left out"),
+            }
+        }
+        self.siblings();
+    }
+
+    /// Takes `cfg` into the running router `r` in place.
+    async fn change(&mut self, r: &mut Running, cfg: VrrpConfig) {
+        let old = r.watch.cfg.load_full();
+        if *old == cfg {
+            return;
+        }
+        tracing::info!(
+            interface = cfg.interface,
+            vrid = cfg.vrid,
+            "VRRP: the router takes its new settings in place"
+        );
+        r.watch.cfg.store(Arc::new(cfg.clone()));
+        let _ = r
+            .controls
+            .send(Control::Reconfigure(Box::new(settings(&cfg))))
+            .await;
+        match (&r.check, &cfg.self_check) {
+            (None, Some(_)) => {
+                r.watch
+                    .check_down
+                    .store(false, std::sync::atomic::Ordering::Release);
+                r.check = Some(self.start_check(&r.watch, &r.controls));
+            }
+            (Some(t), None) => {
+                t.cancel();
+                r.check = None;
+                r.watch
+                    .check_down
+                    .store(false, std::sync::atomic::Ordering::Release);
+                *r.watch
+                    .check
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            }
+            _ => {}
+        }
+        // The priority in force is the configured one now: apply what the
+        // self-check says again, with the new priority and weight.
+        let down = r.watch.check_down.load(std::sync::atomic::Ordering::Acquire);
+        let weight = cfg.self_check.as_ref().and_then(|c| c.weight);
+        if weight.is_some() {
+            // A weight never faults (it may not have before the reload).
+            let _ = r.controls.send(Control::Recovered).await;
+        }
+        let control = check_control(down, cfg.priority, weight);
+        if let Control::Priority(p) = control {
+            r.watch.priority.store(p, std::sync::atomic::Ordering::Release);
+            metrics::priority_is(r.watch.labels(), p);
+        }
+        let _ = r.controls.send(control).await;
+    }
+
+    /// Tells each router the VRIDs of its siblings (the same interface and
+    /// family): their adverts are not "unknown VRID".
+    fn siblings(&self) {
+        for r in &self.routers {
+            let (interface, vrid, v6) = r.watch.key();
+            let others = self
+                .routers
+                .iter()
+                .map(|o| o.watch.key())
+                .filter(|(i, v, six)| *i == interface && *v != vrid && *six == v6)
+                .map(|(_, v, _)| v)
+                .collect();
+            *r.watch
+                .siblings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = others;
+        }
     }
 
     /// Every router resigns (priority 0, addresses removed); waits for
@@ -153,7 +288,9 @@ impl Routers {
             for r in &routers {
                 let _ = r.controls.send(Control::Shutdown).await;
             }
-            drop(routers);
+            for r in routers {
+                let _ = r.task.await;
+            }
             while self.tasks.join_next().await.is_some() {}
         };
         if tokio::time::timeout(RESIGN_WITHIN, all).await.is_err() {
@@ -165,6 +302,31 @@ impl Routers {
     pub(crate) fn watches(&self) -> Vec<Arc<Watch>> {
         self.routers.iter().map(|r| Arc::clone(&r.watch)).collect()
     }
+}
+
+/// What a self-check in the state `down` asks of a router of `priority`
+/// with `weight`: Fault, a lowered priority, or (up) the priority itself.
+pub(super) fn check_control(down: bool, priority: u8, weight: Option<u8>) -> Control {
+    match (down, weight) {
+        (true, None) => Control::Fault,
+        (true, Some(w)) => Control::Priority(priority.saturating_sub(w).max(1)),
+        (false, None) => Control::Recovered,
+        (false, Some(_)) => Control::Priority(priority),
+    }
+}
+
+/// Opens the router of `cfg`, or says which one cannot, and why.
+fn open(cfg: &VrrpConfig) -> anyhow::Result<Opened> {
+    let watch = Arc::new(Watch::new(cfg));
+    let observer: Arc<dyn Observer> = Arc::clone(&watch) as Arc<dyn Observer>;
+    let router = instance::open(settings(cfg), observer).map_err(|e| {
+        anyhow::anyhow!(
+            "VRRP router {} on {} cannot start: {e} (it needs root, or CAP_NET_RAW and CAP_NET_ADMIN)",
+            cfg.vrid,
+            cfg.interface
+        )
+    })?;
+    Ok(Opened { watch, router })
 }
 
 /// The routers of `watches`, for `/status`.
@@ -193,220 +355,5 @@ fn settings(cfg: &VrrpConfig) -> RouterSettings {
         garp_repeat: cfg.garp_repeat,
         garp_interval: cfg.garp_interval,
         garp_refresh: cfg.garp_refresh,
-    }
-}
-
-fn state_code(s: State) -> u8 {
-    match s {
-        State::Initialize => 0,
-        State::Backup => 1,
-        State::Master => 2,
-        State::Fault => 3,
-    }
-}
-
-fn state_of(code: u8) -> State {
-    match code {
-        1 => State::Backup,
-        2 => State::Master,
-        3 => State::Fault,
-        _ => State::Initialize,
-    }
-}
-
-impl Watch {
-    fn labels(&self) -> &metrics::Labels {
-        &self.labels
-    }
-
-    fn status(&self) -> Value {
-        let state = state_of(self.state.load(Ordering::Acquire));
-        let check = self
-            .check
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        json!({
-            "interface": self.cfg.interface,
-            "vrid": self.cfg.vrid,
-            "family": if self.cfg.v6() { "ipv6" } else { "ipv4" },
-            "state": state.name(),
-            "priority": self.priority.load(Ordering::Acquire),
-            "configured_priority": self.cfg.priority,
-            "master": if state == State::Master {
-                Some("this node".to_owned())
-            } else {
-                self.master.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map(|m| m.to_string())
-            },
-            "virtual_ips": self.cfg.addresses.iter().map(|(a, p)| format!("{a}/{p}")).collect::<Vec<_>>(),
-            "self_check": self.cfg.self_check.as_ref().map(|c| json!({
-                "name": c.name_text,
-                "ok": check.as_ref().map(|(ok, _)| *ok),
-                "reason": check.as_ref().map(|(_, r)| r.clone()),
-            })),
-        })
-    }
-
-    /// Starts the task that runs this router's notify hooks, one
-    /// transition after another, so that their effects land in order.
-    fn start_hooks(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
-        let n = &self.cfg.notify;
-        if n.any.is_none() && n.master.is_none() && n.backup.is_none() && n.fault.is_none() {
-            return;
-        }
-        let (tx, mut rx) = mpsc::unbounded_channel::<(State, u8)>();
-        *self
-            .hooks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
-        let watch = Arc::clone(self);
-        tasks.spawn(async move {
-            while let Some((to, priority)) = rx.recv().await {
-                watch.notify(to, priority).await;
-            }
-        });
-    }
-
-    /// No more transitions: the hook task ends after the queued ones.
-    fn stop_hooks(&self) {
-        self.hooks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-    }
-
-    /// Runs the notify hooks of a transition into `to`, each to its end
-    /// (at most 30 s).
-    async fn notify(&self, to: State, priority: u8) {
-        let n = &self.cfg.notify;
-        let specific = match to {
-            State::Master => n.master.as_ref(),
-            State::Backup => n.backup.as_ref(),
-            State::Fault => n.fault.as_ref(),
-            State::Initialize => None,
-        };
-        let mut commands: Vec<Vec<String>> = specific.into_iter().cloned().collect();
-        if let Some(any) = &n.any {
-            let mut c = any.clone();
-            c.extend([
-                to.name().to_owned(),
-                self.vrid.clone(),
-                self.cfg.interface.clone(),
-                priority.to_string(),
-            ]);
-            commands.push(c);
-        }
-        for command in commands {
-            let (interface, vrid, state) = (self.cfg.interface.clone(), self.vrid.clone(), to.name());
-            let mut cmd = tokio::process::Command::new(&command[0]);
-            cmd.args(&command[1..])
-                .env("PALANQUIN_VRRP_STATE", state)
-                .env("PALANQUIN_VRRP_VRID", &vrid)
-                .env("PALANQUIN_VRRP_INTERFACE", &interface)
-                .env("PALANQUIN_VRRP_PRIORITY", priority.to_string())
-                .stdin(std::process::Stdio::null())
-                .kill_on_drop(true);
-            let program = command[0].clone();
-            match cmd.spawn() {
-                Err(e) => {
-                    tracing::warn!(interface, vrid, program, error = %e, "cannot run the VRRP notify command")
-                }
-                Ok(mut child) => match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
-                    Ok(Ok(s)) if s.success() => {}
-                    Ok(Ok(s)) => {
-                        tracing::warn!(interface, vrid, program, status = %s, "the VRRP notify command failed")
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(interface, vrid, program, error = %e, "the VRRP notify command failed")
-                    }
-                    Err(_) => tracing::warn!(
-                        interface,
-                        vrid,
-                        program,
-                        "the VRRP notify command ran over 30 s and was killed"
-                    ),
-                },
-            }
-        }
-    }
-}
-
-impl Observer for Watch {
-    fn transition(&self, from: State, to: State, priority: u8) {
-        self.state.store(state_code(to), Ordering::Release);
-        self.priority.store(priority, Ordering::Release);
-        let (interface, vrid) = (&self.cfg.interface, self.cfg.vrid);
-        match to {
-            State::Fault => tracing::warn!(
-                interface,
-                vrid,
-                from = from.name(),
-                "VRRP: fault, the virtual addresses are given up"
-            ),
-            _ => tracing::info!(
-                interface,
-                vrid,
-                from = from.name(),
-                to = to.name(),
-                priority,
-                "VRRP state change"
-            ),
-        }
-        metrics::transition(self.labels(), to, priority);
-        if let Some(hooks) = self
-            .hooks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            let _ = hooks.send((to, priority));
-        }
-    }
-
-    fn sent(&self) {
-        metrics::sent(self.labels());
-    }
-
-    fn received(&self, from: IpAddr, priority: u8) {
-        metrics::received(self.labels());
-        let mut master = self
-            .master
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if priority == 0 {
-            // It resigns: not the Master any more.
-            if *master == Some(from) {
-                metrics::resigned(self.labels(), from);
-                *master = None;
-            }
-            return;
-        }
-        drop(master);
-        let mut master = self
-            .master
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *master != Some(from) {
-            metrics::master(self.labels(), *master, from);
-            *master = Some(from);
-        }
-    }
-
-    fn foreign(&self, vrid: u8) {
-        if !self.siblings.contains(&vrid) {
-            metrics::dropped(self.labels(), "vrid");
-        }
-    }
-
-    fn dropped(&self, reason: &'static str) {
-        metrics::dropped(self.labels(), reason);
-    }
-
-    fn error(&self, what: &str) {
-        tracing::warn!(
-            interface = self.cfg.interface,
-            vrid = self.cfg.vrid,
-            "VRRP: {what}"
-        );
     }
 }

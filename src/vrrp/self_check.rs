@@ -20,28 +20,36 @@ use super::{metrics, Watch};
 use crate::config::vrrp::SelfCheck;
 use crate::server::Shared;
 
-/// Runs the self-check until `cancel` (or the router's channel closes).
+/// Runs the self-check until `cancel` (or the router's channel closes),
+/// with the settings in force in `watch` at each round (a reload may
+/// change them; the health so far is kept).
 pub(super) async fn run(
-    check: SelfCheck,
-    priority: u8,
     shared: Arc<Shared>,
     controls: mpsc::Sender<Control>,
     watch: Arc<Watch>,
     cancel: CancellationToken,
 ) {
-    let thresholds = Thresholds {
-        rise: check.rise,
-        fall: check.fall,
-    };
     let mut health = Health::new();
     let born = Instant::now();
-    let mut tick = tokio::time::interval(check.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let Some(first) = watch.cfg.load().self_check.clone() else {
+        return;
+    };
+    let mut every = first.interval;
+    let mut tick = ticker(every);
     loop {
         tokio::select! {
             biased;
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        let cfg = watch.cfg.load_full();
+        let Some(check) = cfg.self_check.clone() else {
+            return;
+        };
+        if check.interval != every {
+            every = check.interval;
+            tick = ticker(every);
+            tick.tick().await;
         }
         let started = Instant::now();
         let result = tokio::select! {
@@ -72,20 +80,21 @@ pub(super) async fn run(
             .check
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((outcome.ok, reason.clone()));
+        let thresholds = Thresholds {
+            rise: check.rise,
+            fall: check.fall,
+        };
         let Some((_, to)) = health.observe(outcome, born.elapsed(), thresholds) else {
             continue;
         };
-        let (interface, vrid) = (&watch.cfg.interface, watch.cfg.vrid);
-        let control = match (to, check.weight) {
-            (Health_::Up, None) => Control::Recovered,
-            (Health_::Up, Some(_)) => Control::Priority(priority),
-            (_, None) => Control::Fault,
-            (_, Some(w)) => Control::Priority(priority.saturating_sub(w).max(1)),
-        };
-        if to == Health_::Up {
-            tracing::info!(interface, vrid, reason, "VRRP self-check passes");
-        } else {
+        let (interface, vrid) = (&watch.interface, watch.vrid);
+        let down = to != Health_::Up;
+        watch.check_down.store(down, std::sync::atomic::Ordering::Release);
+        let control = super::check_control(down, cfg.priority, check.weight);
+        if down {
             tracing::warn!(interface, vrid, reason, "VRRP self-check fails");
+        } else {
+            tracing::info!(interface, vrid, reason, "VRRP self-check passes");
         }
         if let Control::Priority(p) = control {
             watch.priority.store(p, std::sync::atomic::Ordering::Release);
@@ -95,6 +104,12 @@ pub(super) async fn run(
             return;
         }
     }
+}
+
+fn ticker(every: std::time::Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }
 
 /// One check: the listener, then (for a forwarded name) the upstreams.

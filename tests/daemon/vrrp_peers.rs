@@ -1,8 +1,9 @@
 //! Embedded VRRP between `palanquin serve` peers in the topologies an
 //! operator runs (tests/daemon/vrrp.rs has election, SIGKILL, SIGTERM and
 //! the self-check): a split brain healed, nopreempt, two VIPs active/active,
-//! a dual-stack pair (an IPv4 and an IPv6 router per node), and a real
-//! keepalived as the other peer. The client `c` asks `whoami.vip.test` at
+//! a dual-stack pair (an IPv4 and an IPv6 router per node), a real
+//! keepalived as the other peer, and routers changed, added and removed by
+//! a reload. The client `c` asks `whoami.vip.test` at
 //! the VIP; each node's zone names the node.
 
 use std::time::Duration;
@@ -198,4 +199,87 @@ fn a_keepalived_peer_and_palanquin_hand_the_vip_to_each_other() {
         "Palanquin takes over from a dead keepalived",
         || who_at(&lan, &vip) == "p1",
     );
+}
+
+#[test]
+fn a_reload_changes_routers_in_place_and_adds_and_removes_them() {
+    const N: u8 = 17;
+    let lan = Lan::new("pqrl", N, &["p1", "p2", "c"]);
+    let dir = scratch("reload");
+    let (vip, second, third) = (
+        format!("10.53.{N}.53"),
+        format!("10.53.{N}.54"),
+        format!("10.53.{N}.55"),
+    );
+    let on = [format!("{vip}:53"), format!("{second}:53"), format!("{third}:53")];
+    let p1_with = |tables: &str| config_on(&dir, "p1", &on, tables);
+    let p1 = start(&lan, "p1", p1_with(&router(200, N, HEALTH, "")));
+    let _p2 = start(
+        &lan,
+        "p2",
+        config_on(&dir, "p2", &on, &router(100, N, HEALTH, "")),
+    );
+    wait(Duration::from_secs(5), "p1 Master", || who_at(&lan, &vip) == "p1");
+    let reload = |tables: &str| {
+        std::fs::write(p1.config_path(), p1_with(tables)).expect("config");
+        p1.signal("HUP");
+    };
+    // The priority lowered in place: p1 says so at once and p2 preempts.
+    // The router is not started anew (it goes from Master to Backup, never
+    // through Initialize or Fault).
+    reload(&router(50, N, HEALTH, ""));
+    wait(Duration::from_secs(3), "p2 preempts the lowered p1", || {
+        who_at(&lan, &vip) == "p2" && !lan.holds("p1", &vip)
+    });
+    let log = p1.log();
+    let after = log.split("generation=2").nth(1).unwrap_or_default();
+    assert!(after.contains("takes its new settings in place"), "{log}");
+    assert!(
+        after.contains("from=\"master\" to=\"backup\"")
+            && !after.contains("from=\"fault\"")
+            && !after.contains("from=\"initialize\""),
+        "{log}"
+    );
+    // A second router added by a reload starts; the first keeps its state.
+    let added = format!(
+        "{}\n[[vrrp]]\ninterface = \"eth0\"\nvrid = 54\npriority = 200\nadvert_interval = \"100ms\"\nvirtual_ips = [\"{second}/24\"]\n",
+        router(50, N, HEALTH, "")
+    );
+    reload(&added);
+    wait(
+        Duration::from_secs(5),
+        "the new router is Master of its VIP",
+        || who_at(&lan, &second) == "p1",
+    );
+    assert_eq!(who_at(&lan, &vip), "p2");
+    // Removed again: it resigns and the address goes.
+    reload(&router(50, N, HEALTH, ""));
+    wait(
+        Duration::from_secs(3),
+        "the removed router gave its VIP up",
+        || !lan.holds("p1", &second),
+    );
+    // The priority raised and an address added, in place: p1 preempts and
+    // holds both.
+    reload(&router(200, N, HEALTH, "").replace(
+        &format!("virtual_ips = [\"{vip}/24\"]"),
+        &format!("virtual_ips = [\"{vip}/24\", \"{third}/24\"]"),
+    ));
+    wait(Duration::from_secs(5), "p1 Master of both addresses", || {
+        who_at(&lan, &vip) == "p1" && who_at(&lan, &third) == "p1"
+    });
+    // A bad table is refused with its key named; the routers stay as they are.
+    reload(&router(200, N, HEALTH, "").replace("vrid = 53", "vrid = 0"));
+    wait(Duration::from_secs(3), "the bad reload refused", || {
+        p1.log().contains("reload refused")
+    });
+    assert!(p1.log().contains("vrrp.vrid"), "{}", p1.log());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(who_at(&lan, &vip), "p1");
+    assert!(lan.holds("p1", &third));
+    // An address taken out in place goes; the Master keeps the other.
+    reload(&router(200, N, HEALTH, ""));
+    wait(Duration::from_secs(3), "the address taken out", || !lan.holds("p1", &third));
+    assert!(lan.holds("p1", &vip) && !lan.holds("p2", &vip));
+    assert_eq!(who_at(&lan, &vip), "p1");
 }

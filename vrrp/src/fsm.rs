@@ -267,6 +267,37 @@ impl Machine {
         out
     }
 
+    /// Takes a new configuration at `now` (a reload), keeping the state:
+    /// the priority in force becomes the configured one (an owner's
+    /// self-check weight is applied again after, by [`Event::Priority`]),
+    /// the interval, preempt and its delay take effect. A Master says so
+    /// at once (a lowered priority lets a preempting Backup take over
+    /// within its skew); a Backup made the owner (255) takes over at once.
+    /// The version and the primary address stay as they were: a change of
+    /// either is a new router.
+    pub fn reconfigure(&mut self, config: Config, now: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.config = Config {
+            version: self.config.version,
+            primary: self.config.primary,
+            ..config
+        };
+        self.priority = self.config.priority;
+        if self.config.version == Version::V2 {
+            self.master_interval_cs = self.config.interval_cs;
+        }
+        match self.state {
+            State::Master => {
+                self.master_interval_cs = self.config.interval_cs;
+                out.push(Action::Advertise(self.priority));
+                self.deadline = Some(now + cs(u64::from(self.config.interval_cs)));
+            }
+            State::Backup if self.priority == 255 => self.become_master(now, &mut out),
+            _ => {}
+        }
+        out
+    }
+
     fn start(&mut self, now: Duration, out: &mut Vec<Action>) {
         self.master_interval_cs = self.config.interval_cs;
         if self.priority == 255 {
@@ -364,6 +395,55 @@ mod tests {
         let adverts = run_until(&mut m, ms(3600 + 5000));
         assert_eq!(adverts.len(), 5);
         assert!(adverts.iter().all(|(_, a)| *a == Action::Advertise(100)));
+    }
+
+    #[test]
+    fn a_reload_keeps_the_state_and_applies_priority_and_interval() {
+        // A Master whose priority is lowered says so at once, then keeps
+        // the new interval.
+        let mut m = Machine::new(config(200, "192.0.2.1"));
+        m.handle(Event::Startup, ms(0));
+        run_until(&mut m, ms(3600));
+        assert_eq!(m.state(), State::Master);
+        let out = m.reconfigure(
+            Config {
+                interval_cs: 50,
+                ..config(90, "192.0.2.1")
+            },
+            ms(4000),
+        );
+        assert_eq!(out, vec![Action::Advertise(90)]);
+        assert_eq!(
+            (m.state(), m.priority(), m.deadline()),
+            (State::Master, 90, Some(ms(4500)))
+        );
+        // A Backup raised above the Master (preempt on) ignores its next
+        // adverts and takes over at Master_Down.
+        let mut b = Machine::new(config(100, "192.0.2.1"));
+        b.handle(Event::Startup, ms(0));
+        b.handle(advert("192.0.2.9", 150), ms(1000));
+        assert!(b.reconfigure(config(200, "192.0.2.1"), ms(1500)).is_empty());
+        assert_eq!(b.state(), State::Backup);
+        b.handle(advert("192.0.2.9", 150), ms(2000));
+        run_until(&mut b, ms(2000 + 3300));
+        assert_eq!(b.state(), State::Master, "preempted after the reload");
+        // A Backup made the owner takes over at once.
+        let mut o = Machine::new(config(100, "192.0.2.1"));
+        o.handle(Event::Startup, ms(0));
+        let out = o.reconfigure(config(255, "192.0.2.1"), ms(100));
+        assert!(out.contains(&Action::AddAddresses) && o.state() == State::Master);
+        // Fault stays Fault; the version and the primary address stay.
+        let mut f = Machine::new(config(100, "192.0.2.1"));
+        f.handle(Event::Fault, ms(0));
+        let v2 = Config {
+            version: Version::V2,
+            primary: "192.0.2.200".parse().unwrap(),
+            ..config(150, "192.0.2.1")
+        };
+        assert!(f.reconfigure(v2, ms(10)).is_empty());
+        assert_eq!((f.state(), f.priority()), (State::Fault, 150));
+        assert_eq!(f.config.version, Version::V3);
+        assert_eq!(f.config.primary, "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub trait Observer: Send + Sync {
 }
 
 /// What the owner tells the router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// It cannot serve: resign and stay silent.
     Fault,
@@ -81,6 +81,23 @@ pub enum Control {
     Priority(u8),
     /// Resign (priority 0), drop the addresses, stop.
     Shutdown,
+    /// New settings (a reload), taken in place, keeping the state: they
+    /// must pass [`in_place`] against the ones in force (the owner starts
+    /// a new router otherwise). The priority in force becomes the
+    /// configured one: a `Priority` sent after applies a weight again.
+    Reconfigure(Box<Settings>),
+}
+
+/// Whether `new` can replace `old` in a running router: the same
+/// interface, virtual router, version and family, and unicast peers (or
+/// none) in both, as the socket was opened for them.
+pub fn in_place(old: &Settings, new: &Settings) -> bool {
+    let v6 = |s: &Settings| s.addresses.first().is_some_and(|(a, _)| a.is_ipv6());
+    old.interface == new.interface
+        && old.vrid == new.vrid
+        && old.fsm.version == new.fsm.version
+        && v6(old) == v6(new)
+        && old.peers.is_empty() == new.peers.is_empty()
 }
 
 /// Runs the router until `Shutdown` (or the control channel closes):
@@ -158,6 +175,14 @@ impl Opened {
                     router.remove_addresses().await;
                     return Ok(());
                 }
+                Control::Reconfigure(new) => {
+                    let primary = router.source;
+                    router.machine = Machine::new(fsm::Config {
+                        primary,
+                        ..new.fsm.clone()
+                    });
+                    router.settings = *new;
+                }
             }
         }
         // Leftovers of a previous run that died (SIGKILL keeps addresses on the
@@ -192,6 +217,7 @@ impl Opened {
                         let actions = router.machine.handle(Event::Priority(p), router.now());
                         router.apply(actions).await;
                     }
+                    Some(Control::Reconfigure(new)) => router.reconfigure(*new).await,
                     Some(Control::Shutdown) | None => break,
                 },
                 () = sleep_until(deadline) => {
@@ -289,6 +315,48 @@ impl Router {
             (false, _) => return,
         };
         let actions = self.machine.handle(event, self.now());
+        self.apply(actions).await;
+    }
+
+    /// Takes `new` in place of the settings in force (see
+    /// [`Control::Reconfigure`]). A Master moves the addresses that
+    /// changed, announces the new ones, and advertises the new list.
+    async fn reconfigure(&mut self, new: Settings) {
+        if !in_place(&self.settings, &new) {
+            self.observer
+                .error("a reconfiguration that needs a new router was sent to a running one; ignored");
+            return;
+        }
+        let old = std::mem::replace(&mut self.settings, new);
+        if self.holding {
+            let has = |list: &[(IpAddr, u8)], a: &(IpAddr, u8)| list.contains(a);
+            for gone in old.addresses.iter().filter(|a| !has(&self.settings.addresses, a)) {
+                if let Err(e) = self.addresses.remove(self.link.index, gone.0).await {
+                    self.error(&format!("cannot remove {}: {e}", gone.0));
+                }
+            }
+            let added: Vec<(IpAddr, u8)> = self
+                .settings
+                .addresses
+                .iter()
+                .filter(|a| !has(&old.addresses, a))
+                .copied()
+                .collect();
+            for (addr, prefix) in &added {
+                if let Err(e) = self.addresses.add(self.link.index, *addr, *prefix).await {
+                    self.error(&format!("cannot add {addr}/{prefix}: {e}"));
+                }
+            }
+            if !added.is_empty() {
+                self.garps_left = self.settings.garp_repeat.max(1);
+                self.garp().await;
+            }
+        }
+        let config = fsm::Config {
+            primary: self.source,
+            ..self.settings.fsm.clone()
+        };
+        let actions = self.machine.reconfigure(config, self.now());
         self.apply(actions).await;
     }
 
