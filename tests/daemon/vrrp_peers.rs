@@ -279,7 +279,9 @@ fn a_reload_changes_routers_in_place_and_adds_and_removes_them() {
     assert!(lan.holds("p1", &third));
     // An address taken out in place goes; the Master keeps the other.
     reload(&router(200, N, HEALTH, ""));
-    wait(Duration::from_secs(3), "the address taken out", || !lan.holds("p1", &third));
+    wait(Duration::from_secs(3), "the address taken out", || {
+        !lan.holds("p1", &third)
+    });
     assert!(lan.holds("p1", &vip) && !lan.holds("p2", &vip));
     assert_eq!(who_at(&lan, &vip), "p1");
 }

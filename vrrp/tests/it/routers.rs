@@ -67,6 +67,7 @@ fn holds(ns: &str, addr: &str) -> bool {
 struct Log {
     transitions: Mutex<Vec<(State, State)>>,
     dropped: Mutex<Vec<&'static str>>,
+    foreign: Mutex<Vec<u8>>,
 }
 
 impl Observer for Log {
@@ -76,6 +77,10 @@ impl Observer for Log {
 
     fn dropped(&self, reason: &'static str) {
         self.dropped.lock().expect("log").push(reason);
+    }
+
+    fn foreign(&self, vrid: u8) {
+        self.foreign.lock().expect("log").push(vrid);
     }
 }
 
@@ -479,4 +484,149 @@ fn a_keepalived_ipv6_peer_and_ours_fail_over_both_ways() {
         lan.holds("ours", &text)
     });
     ours.stop();
+}
+
+/// Sends each of `packets` (VRRP messages, with the hop limit / TTL given)
+/// from `node` to the VRRP group, or to `to`, through a raw socket of the
+/// test's own.
+fn inject(
+    lan: &palanquin_testkit::lan::Lan,
+    node: &str,
+    v6: bool,
+    to: Option<IpAddr>,
+    packets: Vec<(u32, Vec<u8>)>,
+) {
+    lan.run_in(node, move || {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let link = palanquin_vrrp::net::link("eth0", &[]).expect("eth0");
+        let proto = Some(Protocol::from(i32::from(palanquin_vrrp::packet::PROTOCOL)));
+        let (socket, dst) = if v6 {
+            let s = Socket::new(Domain::IPV6, Type::RAW, proto).expect("raw socket");
+            s.set_multicast_if_v6(link.index).expect("interface");
+            let group = to.unwrap_or(IpAddr::V6(palanquin_vrrp::packet::GROUP_V6));
+            (s, std::net::SocketAddr::new(group, 0))
+        } else {
+            let s = Socket::new(Domain::IPV4, Type::RAW, proto).expect("raw socket");
+            let IpAddr::V4(own) = link.source(false).expect("an address") else {
+                unreachable!()
+            };
+            s.set_multicast_if_v4(&own).expect("interface");
+            let group = to.unwrap_or(IpAddr::V4(palanquin_vrrp::packet::GROUP_V4));
+            (s, std::net::SocketAddr::new(group, 0))
+        };
+        for (ttl, msg) in packets {
+            if v6 {
+                socket.set_multicast_hops_v6(ttl).expect("hops");
+                socket.set_unicast_hops_v6(ttl).expect("hops");
+            } else {
+                socket.set_multicast_ttl_v4(ttl).expect("ttl");
+                socket.set_ttl_v4(ttl).expect("ttl");
+            }
+            socket.send_to(&msg, &dst.into()).expect("send");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+}
+
+/// The address `node`'s eth0 sends IPv6 (or IPv4) adverts from.
+fn source_of(lan: &palanquin_testkit::lan::Lan, node: &str, v6: bool) -> IpAddr {
+    lan.run_in(node, move || {
+        palanquin_vrrp::net::link("eth0", &[])
+            .and_then(|l| l.source(v6))
+            .expect("an address")
+    })
+}
+
+/// Every kind of bad advert, from a node that is no router: each dropped
+/// under its reason, none taken (they all claim priority 254, which would
+/// make the Master step down), the router unharmed.
+fn bad_adverts_for(v6: bool, subnet: u8) {
+    use palanquin_vrrp::packet::{self, Advert};
+    let lan = palanquin_testkit::lan::Lan::new(if v6 { "pqbad6" } else { "pqbad4" }, subnet, &["a", "x"]);
+    let vip: IpAddr = if v6 {
+        format!("fd53:0:0:{subnet}::100").parse().expect("v6")
+    } else {
+        format!("10.53.{subnet}.100").parse().expect("v4")
+    };
+    let a = Ours::start(&lan.ns("a"), "eth0", 100, vip, 30);
+    // A router with unicast peers on the same node: adverts from others go.
+    let peered = if v6 {
+        None
+    } else {
+        let mut s = settings("eth0", 54, 100, IpAddr::from([10, 53, subnet, 101]), 30);
+        s.peers = vec![IpAddr::from([10, 53, subnet, 9])];
+        Some(Ours::run(&lan.ns("a"), s))
+    };
+    wait(Duration::from_secs(5), "a Master", || {
+        a.log.state() == Some(State::Master)
+    });
+    let src = source_of(&lan, "x", v6);
+    let group = if v6 {
+        IpAddr::V6(packet::GROUP_V6)
+    } else {
+        IpAddr::V4(packet::GROUP_V4)
+    };
+    let advert = |vrid: u8, version: Version| Advert {
+        version,
+        vrid,
+        priority: 254,
+        interval_cs: 30,
+        addrs: vec![vip],
+        auth: Auth::None,
+    };
+    let good =
+        |vrid: u8, to: IpAddr| packet::encode(&advert(vrid, Version::V3), src, to, Checksum::PseudoHeader);
+    let mut bad_sum = good(53, group);
+    bad_sum[6] ^= 0xff;
+    let mut version4 = good(53, group);
+    version4[0] = 0x41;
+    let mut type2 = good(53, group);
+    type2[0] = 0x32;
+    let mut packets = vec![
+        (64, good(53, group)),                // forwarded: TTL 64
+        (255, bad_sum),                       // checksum
+        (255, version4),                      // version 4
+        (255, type2),                         // not an advertisement
+        (255, good(53, group)[..6].to_vec()), // truncated
+        (255, good(99, group)),               // another VRID
+    ];
+    if !v6 {
+        // VRRPv2 to a v3 router.
+        let mut v2 = advert(53, Version::V2);
+        v2.interval_cs = 100;
+        packets.push((255, packet::encode(&v2, src, group, Checksum::Plain)));
+    }
+    inject(&lan, "x", v6, None, packets);
+    if let Some(p) = &peered {
+        // From 10.53.N.2, which is not the configured peer.
+        let to = source_of(&lan, "a", false);
+        inject(&lan, "x", false, Some(to), vec![(255, good(54, to))]);
+        wait(Duration::from_secs(2), "the stranger dropped", || {
+            p.log.dropped.lock().expect("log").contains(&"peer")
+        });
+    }
+    wait(Duration::from_secs(2), "every bad advert counted", || {
+        let d = a.log.dropped.lock().expect("log");
+        ["ttl", "checksum", "version", "type", "truncated"]
+            .iter()
+            .all(|r| d.contains(r))
+    });
+    assert!(
+        a.log.foreign.lock().expect("log").contains(&99),
+        "another VRID seen as such"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.log.state(), Some(State::Master), "no bad advert was taken");
+    assert!(lan.holds("a", &vip.to_string()));
+    // The router is unharmed: it stops cleanly.
+    a.stop();
+    if let Some(p) = peered {
+        p.stop();
+    }
+}
+
+#[test]
+fn bad_adverts_are_dropped_counted_and_change_nothing() {
+    bad_adverts_for(false, 26);
+    bad_adverts_for(true, 27);
 }
