@@ -9,7 +9,7 @@
 //!     SOA over UDP ─ not newer ─▶ current: timers restart
 //!                  └ newer ─▶ IXFR over TCP ─ fails ─▶ AXFR
 //!                             ─▶ Incoming (checks every message) ─▶ apply / build (blocking pool)
-//!                             ─▶ older serial? refused ─▶ save file (tmp + rename) ─▶ publish ─▶ journal, NOTIFY on
+//!                             ─▶ older serial? refused ─▶ publish ─▶ journal, NOTIFY on ─▶ save file (tmp + rename)
 //!  every primary failed ─▶ retry timer; expired ─▶ SERVFAIL (Zone::unavailable)
 //! ```
 

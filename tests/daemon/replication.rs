@@ -357,7 +357,12 @@ fn palanquin_replicates_a_knot_primary_on_notify_on_its_timer_and_expires_withou
             pal.log()
         );
     }
-    assert!(dir.join("notify.test.saved").exists());
+    // Saved after it is served (a large zone's text takes a while to write).
+    assert!(
+        wait_until(Duration::from_secs(5), || dir.join("notify.test.saved").exists()).is_some(),
+        "the transferred zone was never saved\n{}",
+        pal.log()
+    );
     // A key the primary does not accept: no data, SERVFAIL, the failure counted.
     assert_eq!(
         status_of(&dig_from(None, ours, "www.badkey.test", "A", &[])),
