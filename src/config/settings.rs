@@ -651,6 +651,7 @@ mod tests {
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"ff02::12\"]\n", "vrrp.virtual_ips"),
             ("interface = \"eth7\"\nvrid = 53\nversion = 2\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.version"),
             ("interface = \"eth7\"\nvrid = 53\nunicast_peers = [\"192.0.2.2\"]\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.unicast_peers"),
+            ("interface = \"eth7\"\nvrid = 53\nunicast_peers = [\"2001:db8::2\"]\nvirtual_ips = [\"2001:db8::53\"]\n", "vrrp.unicast_peers"),
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"192.0.2.53/33\"]\n", "vrrp.virtual_ips"),
             ("interface = \"eth7\"\nvrid = 53\nvirtual_ips = [\"224.0.0.18\"]\n", "vrrp.virtual_ips"),
             ("interface = \"eth7\"\nvrid = 53\npriority = 0\nvirtual_ips = [\"192.0.2.53\"]\n", "vrrp.priority"),

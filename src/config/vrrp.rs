@@ -197,6 +197,15 @@ pub(super) fn routers(cx: &Ctx<'_>, raw: &[Spanned<file::Vrrp>]) -> Result<Vec<V
         let mut peers = Vec::new();
         for p in v.unicast_peers.iter().flat_map(|l| l.get_ref()) {
             match p.get_ref().trim().parse::<IpAddr>() {
+                // IPv6 adverts leave from the link-local address (RFC 5798
+                // §5.1.2.1): a peer named by another is never heard.
+                Ok(IpAddr::V6(a)) if v6 && a.segments()[0] & 0xffc0 != 0xfe80 => {
+                    return cx.err(
+                        p.span(),
+                        "vrrp.unicast_peers",
+                        format!("{a}: IPv6 peers are named by their link-local address (fe80::/10), which their adverts come from"),
+                    )
+                }
                 Ok(a)
                     if a.is_ipv6() == v6
                         && !a.is_unspecified()

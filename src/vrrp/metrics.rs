@@ -140,10 +140,14 @@ pub(crate) fn self_check(l: &Labels, ok: bool) {
     metrics::counter!(SELF_CHECKS, l.and("result", result)).increment(1);
 }
 
-/// A router no longer configured: its gauges are NaN (its counters stay).
-pub(crate) fn retire(l: &Labels) {
+/// A router no longer configured: its gauges are NaN, the Master last
+/// heard (`master`) included; its counters stay.
+pub(crate) fn retire(l: &Labels, master: Option<IpAddr>) {
     for s in STATES {
         metrics::gauge!(STATE, l.and("state", s.name())).set(f64::NAN);
     }
     metrics::gauge!(PRIORITY, l.only()).set(f64::NAN);
+    if let Some(m) = master {
+        metrics::gauge!(MASTER, l.and("master", m.to_string())).set(f64::NAN);
+    }
 }

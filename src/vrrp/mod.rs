@@ -17,6 +17,7 @@
 //! address up even while it still serves stale answers to whoever reaches it.
 
 pub(crate) mod metrics;
+mod reload;
 mod self_check;
 mod watch;
 
@@ -41,7 +42,7 @@ const RESIGN_WITHIN: Duration = Duration::from_secs(2);
 /// Every virtual router of the process.
 pub(crate) struct Routers {
     routers: Vec<Running>,
-    /// Self-checks and notify hooks.
+    /// Notify hooks.
     tasks: JoinSet<()>,
     /// The self-checks' parent token: they stop first at shutdown.
     checks: CancellationToken,
@@ -51,8 +52,8 @@ pub(crate) struct Routers {
 struct Running {
     controls: mpsc::Sender<Control>,
     watch: Arc<Watch>,
-    /// Its self-check's token, if it has one.
-    check: Option<CancellationToken>,
+    /// Its self-check (its token and task), if it has one.
+    check: Option<(CancellationToken, JoinHandle<()>)>,
     task: JoinHandle<()>,
 }
 
@@ -82,28 +83,22 @@ impl Routers {
             shared: Arc::clone(shared),
         };
         for o in opened {
-            routers.run(o, true);
+            routers.run(o);
         }
         routers.siblings();
         Ok(routers)
     }
 
-    /// Starts an opened router and its self-check. With `wait_for_check`,
-    /// a router with a self-check holds back (Fault, or its lowered
-    /// priority) until the first check passes; without (a self-check added
-    /// by a reload to a running router), the first result decides.
-    fn run(&mut self, o: Opened, wait_for_check: bool) {
+    /// Starts an opened router and its self-check: a router with a
+    /// self-check holds back (Fault, or its lowered priority) until the
+    /// first check passes.
+    fn run(&mut self, o: Opened) {
         let cfg = o.watch.cfg.load_full();
         metrics::register(o.watch.labels());
         let (controls, rx) = mpsc::channel(16);
         o.watch.start_hooks(&mut self.tasks);
-        if wait_for_check {
-            if let Some(check) = &cfg.self_check {
-                o.watch
-                    .check_down
-                    .store(true, std::sync::atomic::Ordering::Release);
-                let _ = controls.try_send(check_control(true, cfg.priority, check.weight));
-            }
+        if cfg.self_check.is_some() {
+            let _ = controls.try_send(Control::Check(true));
         }
         let check = cfg
             .self_check
@@ -125,139 +120,19 @@ impl Routers {
         });
     }
 
-    fn start_check(&mut self, watch: &Arc<Watch>, controls: &mpsc::Sender<Control>) -> CancellationToken {
+    fn start_check(
+        &self,
+        watch: &Arc<Watch>,
+        controls: &mpsc::Sender<Control>,
+    ) -> (CancellationToken, JoinHandle<()>) {
         let token = self.checks.child_token();
-        self.tasks.spawn(self_check::run(
+        let task = tokio::spawn(self_check::run(
             Arc::clone(&self.shared),
             controls.clone(),
             Arc::clone(watch),
             token.clone(),
         ));
-        token
-    }
-
-    /// Brings the running routers to `cfgs` (a reload): a router no
-    /// longer configured resigns and stops; a new one opens and starts; a
-    /// changed one takes its settings in place, keeping its state, or, when
-    /// its version or peer mode changed, is replaced by a new router (which
-    /// hands the address to a peer for a moment). A router that cannot
-    /// open is logged and left out; the others go on.
-    pub(crate) async fn reload(&mut self, cfgs: &[VrrpConfig]) {
-        let key = |c: &VrrpConfig| (c.interface.clone(), c.vrid, c.v6());
-        let mut keep = Vec::new();
-        let mut stopping = Vec::new();
-        for r in std::mem::take(&mut self.routers) {
-            let (interface, vrid, v6) = r.watch.key();
-            let now = cfgs.iter().find(|c| key(c) == (interface.to_owned(), vrid, v6));
-            let old = r.watch.cfg.load_full();
-            match now {
-                Some(c) if instance::in_place(&settings(&old), &settings(c)) => keep.push((r, c.clone())),
-                Some(_) => {
-                    tracing::warn!(interface, vrid, "VRRP: the version or the unicast peers changed; this router starts anew (its address goes to a peer meanwhile)");
-                    stopping.push(r);
-                }
-                None => {
-                    tracing::info!(
-                        interface,
-                        vrid,
-                        "VRRP: the router is no longer configured; it resigns"
-                    );
-                    metrics::retire(r.watch.labels());
-                    stopping.push(r);
-                }
-            }
-        }
-        // The ones leaving resign first (their addresses may be taken by a
-        // replacement on this very interface).
-        let resigned = async {
-            for r in stopping {
-                if let Some(t) = &r.check {
-                    t.cancel();
-                }
-                let _ = r.controls.send(Control::Shutdown).await;
-                let _ = r.task.await;
-            }
-        };
-        if tokio::time::timeout(RESIGN_WITHIN, resigned).await.is_err() {
-            tracing::warn!("VRRP routers leaving did not all resign in time");
-        }
-        for (mut r, cfg) in keep {
-            self.change(&mut r, cfg).await;
-            self.routers.push(r);
-        }
-        for cfg in cfgs {
-            let running = self.routers.iter().any(|r| {
-                let (interface, vrid, v6) = r.watch.key();
-                (interface.to_owned(), vrid, v6) == key(cfg)
-            });
-            if running {
-                continue;
-            }
-            match open(cfg) {
-                Ok(o) => {
-                    tracing::info!(
-                        interface = cfg.interface,
-                        vrid = cfg.vrid,
-                        "VRRP: a new router starts"
-                    );
-                    self.run(o, true);
-                }
-                Err(e) => tracing::error!(error = %e, "VRRP: a router of the reload is left out"),
-            }
-        }
-        self.siblings();
-    }
-
-    /// Takes `cfg` into the running router `r` in place.
-    async fn change(&mut self, r: &mut Running, cfg: VrrpConfig) {
-        let old = r.watch.cfg.load_full();
-        if *old == cfg {
-            return;
-        }
-        tracing::info!(
-            interface = cfg.interface,
-            vrid = cfg.vrid,
-            "VRRP: the router takes its new settings in place"
-        );
-        r.watch.cfg.store(Arc::new(cfg.clone()));
-        let _ = r
-            .controls
-            .send(Control::Reconfigure(Box::new(settings(&cfg))))
-            .await;
-        match (&r.check, &cfg.self_check) {
-            (None, Some(_)) => {
-                r.watch
-                    .check_down
-                    .store(false, std::sync::atomic::Ordering::Release);
-                r.check = Some(self.start_check(&r.watch, &r.controls));
-            }
-            (Some(t), None) => {
-                t.cancel();
-                r.check = None;
-                r.watch
-                    .check_down
-                    .store(false, std::sync::atomic::Ordering::Release);
-                *r.watch
-                    .check
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-            }
-            _ => {}
-        }
-        // The priority in force is the configured one now: apply what the
-        // self-check says again, with the new priority and weight.
-        let down = r.watch.check_down.load(std::sync::atomic::Ordering::Acquire);
-        let weight = cfg.self_check.as_ref().and_then(|c| c.weight);
-        if weight.is_some() {
-            // A weight never faults (it may not have before the reload).
-            let _ = r.controls.send(Control::Recovered).await;
-        }
-        let control = check_control(down, cfg.priority, weight);
-        if let Control::Priority(p) = control {
-            r.watch.priority.store(p, std::sync::atomic::Ordering::Release);
-            metrics::priority_is(r.watch.labels(), p);
-        }
-        let _ = r.controls.send(control).await;
+        (token, task)
     }
 
     /// Tells each router the VRIDs of its siblings (the same interface and
@@ -290,6 +165,9 @@ impl Routers {
             }
             for r in routers {
                 let _ = r.task.await;
+                if let Some((_, check)) = r.check {
+                    let _ = check.await;
+                }
             }
             while self.tasks.join_next().await.is_some() {}
         };
@@ -301,17 +179,6 @@ impl Routers {
     /// The routers' watches, for `/status`.
     pub(crate) fn watches(&self) -> Vec<Arc<Watch>> {
         self.routers.iter().map(|r| Arc::clone(&r.watch)).collect()
-    }
-}
-
-/// What a self-check in the state `down` asks of a router of `priority`
-/// with `weight`: Fault, a lowered priority, or (up) the priority itself.
-pub(super) fn check_control(down: bool, priority: u8, weight: Option<u8>) -> Control {
-    match (down, weight) {
-        (true, None) => Control::Fault,
-        (true, Some(w)) => Control::Priority(priority.saturating_sub(w).max(1)),
-        (false, None) => Control::Recovered,
-        (false, Some(_)) => Control::Priority(priority),
     }
 }
 
@@ -355,5 +222,6 @@ fn settings(cfg: &VrrpConfig) -> RouterSettings {
         garp_repeat: cfg.garp_repeat,
         garp_interval: cfg.garp_interval,
         garp_refresh: cfg.garp_refresh,
+        check_weight: cfg.self_check.as_ref().and_then(|c| c.weight),
     }
 }

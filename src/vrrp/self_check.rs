@@ -3,8 +3,9 @@
 //! query takes: socket, router, zone or resolver), and, when the name is
 //! not in a zone served here, of the upstreams afresh (`Service::probe`:
 //! no cache, no stale answer). Both within `timeout`. `fall` failures in
-//! a row take the router to Fault (or lower its priority by `weight`),
-//! `rise` successes bring it back; the first result decides at once.
+//! a row take the router to Fault (or lower its priority by `weight`: the
+//! router applies either), `rise` successes bring it back; the first
+//! result decides at once.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -74,33 +75,41 @@ pub(super) async fn run(
                 latency: started.elapsed(),
             },
         };
+        // A reload may have stopped this check during the round: its
+        // verdict must not land after.
+        if cancel.is_cancelled() {
+            return;
+        }
         metrics::self_check(watch.labels(), outcome.ok);
         let reason = outcome.reason.clone();
         *watch
             .check
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((outcome.ok, reason.clone()));
-        let thresholds = Thresholds {
-            rise: check.rise,
-            fall: check.fall,
-        };
+        // The thresholds in force now (a reload during the round counts).
+        let thresholds = watch.cfg.load().self_check.as_ref().map_or(
+            Thresholds {
+                rise: check.rise,
+                fall: check.fall,
+            },
+            |c| Thresholds {
+                rise: c.rise,
+                fall: c.fall,
+            },
+        );
         let Some((_, to)) = health.observe(outcome, born.elapsed(), thresholds) else {
             continue;
         };
         let (interface, vrid) = (&watch.interface, watch.vrid);
-        let down = to != Health_::Up;
-        watch.check_down.store(down, std::sync::atomic::Ordering::Release);
-        let control = super::check_control(down, cfg.priority, check.weight);
-        if down {
+        let failing = to != Health_::Up;
+        if failing {
             tracing::warn!(interface, vrid, reason, "VRRP self-check fails");
         } else {
             tracing::info!(interface, vrid, reason, "VRRP self-check passes");
         }
-        if let Control::Priority(p) = control {
-            watch.priority.store(p, std::sync::atomic::Ordering::Release);
-            metrics::priority_is(watch.labels(), p);
-        }
-        if controls.send(control).await.is_err() {
+        // The router applies it: Fault, or its priority less the weight in
+        // force (it reports the priority back).
+        if controls.send(Control::Check(failing)).await.is_err() {
             return;
         }
     }

@@ -4,7 +4,7 @@
 //! result, and the notify hooks, run one transition after another.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,9 +36,6 @@ pub(crate) struct Watch {
     pub(super) siblings: Mutex<Vec<u8>>,
     /// The self-check's last result, for status.
     pub(crate) check: Mutex<Option<(bool, String)>>,
-    /// The self-check says the node cannot serve (Fault, or a lowered
-    /// priority): a reload applies that again to the new settings.
-    pub(super) check_down: AtomicBool,
     /// Transitions whose notify hooks are to run, in order, one at a time.
     hooks: Mutex<Option<mpsc::UnboundedSender<(State, u8)>>>,
 }
@@ -56,7 +53,6 @@ impl Watch {
             master: Mutex::new(None),
             siblings: Mutex::new(Vec::new()),
             check: Mutex::new(None),
-            check_down: AtomicBool::new(false),
             hooks: Mutex::new(None),
         }
     }
@@ -64,6 +60,16 @@ impl Watch {
     /// The key a reload matches routers by.
     pub(super) fn key(&self) -> (&str, u8, bool) {
         (&self.interface, self.vrid, self.v6)
+    }
+
+    /// The router is gone (a reload removed it): its gauges become NaN,
+    /// the Master it heard included.
+    pub(super) fn retire(&self) {
+        let master = *self
+            .master
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        metrics::retire(&self.labels, master);
     }
 }
 
@@ -231,6 +237,11 @@ impl Observer for Watch {
         {
             let _ = hooks.send((to, priority));
         }
+    }
+
+    fn priority(&self, priority: u8) {
+        self.priority.store(priority, Ordering::Release);
+        metrics::priority_is(self.labels(), priority);
     }
 
     fn sent(&self) {

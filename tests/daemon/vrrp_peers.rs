@@ -240,6 +240,15 @@ fn a_reload_changes_routers_in_place_and_adds_and_removes_them() {
             && !after.contains("from=\"initialize\""),
         "{log}"
     );
+    // The priority in force is what /status and the metrics show.
+    let (status, metrics) = scrape(&lan, "p1");
+    assert!(status.contains("\"priority\":50"), "{status}");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("palanquin_vrrp_priority{")
+            && l.contains("vrid=\"53\"")
+            && l.ends_with(" 50")),
+        "{metrics}"
+    );
     // A second router added by a reload starts; the first keeps its state.
     let added = format!(
         "{}\n[[vrrp]]\ninterface = \"eth0\"\nvrid = 54\npriority = 200\nadvert_interval = \"100ms\"\nvirtual_ips = [\"{second}/24\"]\n",
@@ -258,6 +267,19 @@ fn a_reload_changes_routers_in_place_and_adds_and_removes_them() {
         Duration::from_secs(3),
         "the removed router gave its VIP up",
         || !lan.holds("p1", &second),
+    );
+    // Its gauges are retired (NaN), after its last transition.
+    wait(
+        Duration::from_secs(2),
+        "the removed router's gauges retired",
+        || {
+            let (status, metrics) = scrape(&lan, "p1");
+            !status.contains("\"vrid\":54")
+                && metrics
+                    .lines()
+                    .filter(|l| l.starts_with("palanquin_vrrp_state{") && l.contains("vrid=\"54\""))
+                    .all(|l| l.ends_with(" NaN"))
+        },
     );
     // The priority raised and an address added, in place: p1 preempts and
     // holds both.
@@ -284,4 +306,59 @@ fn a_reload_changes_routers_in_place_and_adds_and_removes_them() {
     });
     assert!(lan.holds("p1", &vip) && !lan.holds("p2", &vip));
     assert_eq!(who_at(&lan, &vip), "p1");
+}
+
+/// `/status` and `/metrics` of the daemon in `node` (on its loopback).
+fn scrape(lan: &Lan, node: &str) -> (String, String) {
+    lan.run_in(node, || {
+        let at = "127.0.0.1:9153".parse().expect("addr");
+        (
+            palanquin_testkit::daemon::Daemon::http_get(at, "/status"),
+            palanquin_testkit::daemon::Daemon::http_get(at, "/metrics"),
+        )
+    })
+}
+
+#[test]
+fn a_reload_moves_an_address_from_one_router_to_another() {
+    const N: u8 = 18;
+    let lan = Lan::new("pqmv", N, &["p1", "c"]);
+    let dir = scratch("move");
+    let ip = |i: u8| format!("10.53.{N}.{i}");
+    let on: Vec<String> = [53, 54, 55].iter().map(|i| format!("{}:53", ip(*i))).collect();
+    let table = |vrid: u8, vips: &[u8]| {
+        let list: Vec<String> = vips.iter().map(|i| format!("\"{}/24\"", ip(*i))).collect();
+        format!(
+            "[[vrrp]]\ninterface = \"eth0\"\nvrid = {vrid}\npriority = 200\nadvert_interval = \"100ms\"\nvirtual_ips = [{}]\n",
+            list.join(", ")
+        )
+    };
+    let p1 = start(
+        &lan,
+        "p1",
+        config_on(&dir, "p1", &on, &(table(53, &[53, 55]) + &table(54, &[54]))),
+    );
+    wait(Duration::from_secs(5), "both routers Master alone", || {
+        [53, 54, 55].iter().all(|i| lan.holds("p1", &ip(*i)))
+    });
+    // .55 moves from VRID 53 to VRID 54 in one reload: 53 gives it up
+    // before 54 takes it, or 54's add would be undone by 53's removal.
+    std::fs::write(
+        p1.config_path(),
+        config_on(&dir, "p1", &on, &(table(53, &[53]) + &table(54, &[54, 55]))),
+    )
+    .expect("config");
+    p1.signal("HUP");
+    wait(Duration::from_secs(3), "VRID 54 holds the moved address", || {
+        scrape(&lan, "p1")
+            .0
+            .contains(&format!("\"virtual_ips\":[\"{}/24\",\"{}/24\"]", ip(54), ip(55)))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        [53, 54, 55].iter().all(|i| lan.holds("p1", &ip(*i))),
+        "{}",
+        p1.log()
+    );
+    assert_eq!(who_at(&lan, &ip(55)), "p1");
 }

@@ -267,22 +267,26 @@ impl Machine {
         out
     }
 
-    /// Takes a new configuration at `now` (a reload), keeping the state:
-    /// the priority in force becomes the configured one (an owner's
-    /// self-check weight is applied again after, by [`Event::Priority`]),
-    /// the interval, preempt and its delay take effect. A Master says so
+    /// Takes a new configuration at `now` (a reload), keeping the state,
+    /// with `priority` in force (the configured one, or less a failing
+    /// check's weight; an owner's is 255 whatever it is given): the
+    /// interval, preempt and its delay take effect. A Master says so
     /// at once (a lowered priority lets a preempting Backup take over
     /// within its skew); a Backup made the owner (255) takes over at once.
     /// The version and the primary address stay as they were: a change of
     /// either is a new router.
-    pub fn reconfigure(&mut self, config: Config, now: Duration) -> Vec<Action> {
+    pub fn reconfigure(&mut self, config: Config, priority: u8, now: Duration) -> Vec<Action> {
         let mut out = Vec::new();
         self.config = Config {
             version: self.config.version,
             primary: self.config.primary,
             ..config
         };
-        self.priority = self.config.priority;
+        self.priority = if self.config.priority == 255 {
+            255
+        } else {
+            priority.clamp(1, 254)
+        };
         if self.config.version == Version::V2 {
             self.master_interval_cs = self.config.interval_cs;
         }
@@ -410,6 +414,7 @@ mod tests {
                 interval_cs: 50,
                 ..config(90, "192.0.2.1")
             },
+            90,
             ms(4000),
         );
         assert_eq!(out, vec![Action::Advertise(90)]);
@@ -422,7 +427,7 @@ mod tests {
         let mut b = Machine::new(config(100, "192.0.2.1"));
         b.handle(Event::Startup, ms(0));
         b.handle(advert("192.0.2.9", 150), ms(1000));
-        assert!(b.reconfigure(config(200, "192.0.2.1"), ms(1500)).is_empty());
+        assert!(b.reconfigure(config(200, "192.0.2.1"), 200, ms(1500)).is_empty());
         assert_eq!(b.state(), State::Backup);
         b.handle(advert("192.0.2.9", 150), ms(2000));
         run_until(&mut b, ms(2000 + 3300));
@@ -430,7 +435,7 @@ mod tests {
         // A Backup made the owner takes over at once.
         let mut o = Machine::new(config(100, "192.0.2.1"));
         o.handle(Event::Startup, ms(0));
-        let out = o.reconfigure(config(255, "192.0.2.1"), ms(100));
+        let out = o.reconfigure(config(255, "192.0.2.1"), 200, ms(100));
         assert!(out.contains(&Action::AddAddresses) && o.state() == State::Master);
         // Fault stays Fault; the version and the primary address stay.
         let mut f = Machine::new(config(100, "192.0.2.1"));
@@ -440,8 +445,8 @@ mod tests {
             primary: "192.0.2.200".parse().unwrap(),
             ..config(150, "192.0.2.1")
         };
-        assert!(f.reconfigure(v2, ms(10)).is_empty());
-        assert_eq!((f.state(), f.priority()), (State::Fault, 150));
+        assert!(f.reconfigure(v2, 120, ms(10)).is_empty());
+        assert_eq!((f.state(), f.priority()), (State::Fault, 120), "a weight applies");
         assert_eq!(f.config.version, Version::V3);
         assert_eq!(f.config.primary, "192.0.2.1".parse::<IpAddr>().unwrap());
     }

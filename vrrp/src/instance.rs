@@ -2,10 +2,11 @@
 //! socket, its timer and its owner's controls, its actions carried out.
 //!
 //! ```text
-//!  controls (mpsc: Fault, Recovered, Priority, Shutdown) ─┐
-//!  raw socket: IP packet ─ TTL 255? ─ decode ─ VRID, version,│
-//!      password, peers ─▶ Event::Advert ────────────────────┤
-//!  sleep until Machine::deadline ─▶ Event::Timer ───────────┴▶ Machine::handle
+//!  controls (mpsc: Check → Fault or the priority less the weight,
+//!      Reconfigure → Machine::reconfigure, Shutdown) ─────────┐
+//!  raw socket (net::Advertiser::recv) ─ TTL 255? ─ decode ─ VRID,│
+//!      version, password, peers ─▶ Event::Advert ──────────────┤
+//!  sleep until Machine::deadline ─▶ Event::Timer ──────────────┴▶ Machine::handle
 //!      ─▶ Advertise: encode, send (group, or each unicast peer)
 //!         AddAddresses / RemoveAddresses: netlink     Announce: gratuitous ARP / NA,
 //!         repeated `garp_repeat` times, and every `garp_refresh` while Master
@@ -49,12 +50,18 @@ pub struct Settings {
     pub garp_interval: Duration,
     /// Sent again this often while Master, if set.
     pub garp_refresh: Option<Duration>,
+    /// While the owner's check fails ([`Control::Check`]), the priority is
+    /// lowered by this instead of the router going to Fault.
+    pub check_weight: Option<u8>,
 }
 
 /// What the router tells its owner.
 pub trait Observer: Send + Sync {
     /// The state changed; the router's priority is `priority`.
     fn transition(&self, from: State, to: State, priority: u8);
+    /// The priority in force is now `priority` (a check's weight taken off
+    /// or given back, a reconfiguration).
+    fn priority(&self, _priority: u8) {}
     /// An advert went out.
     fn sent(&self) {}
     /// An advert for this router came in, from `from`.
@@ -71,21 +78,20 @@ pub trait Observer: Send + Sync {
 }
 
 /// What the owner tells the router.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
-    /// It cannot serve: resign and stay silent.
-    Fault,
-    /// It can again.
-    Recovered,
-    /// Its priority is now this.
-    Priority(u8),
+    /// The owner's check of its service fails (`true`) or passes again:
+    /// failing means Fault (resign, stay silent), or, with a
+    /// `check_weight`, the priority lowered by it.
+    Check(bool),
     /// Resign (priority 0), drop the addresses, stop.
     Shutdown,
-    /// New settings (a reload), taken in place, keeping the state: they
-    /// must pass [`in_place`] against the ones in force (the owner starts
-    /// a new router otherwise). The priority in force becomes the
-    /// configured one: a `Priority` sent after applies a weight again.
-    Reconfigure(Box<Settings>),
+    /// New settings (a reload), taken in place, keeping the state and the
+    /// check's verdict: they must pass [`in_place`] against the ones in
+    /// force (the owner starts a new router otherwise). The sender is told
+    /// when they are in force (addresses moved), so that an address can
+    /// move between two routers in one reload.
+    Reconfigure(Box<Settings>, Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 /// Whether `new` can replace `old` in a running router: the same
@@ -113,8 +119,9 @@ pub async fn run(
 /// A router whose interface, sockets and netlink connection are open.
 pub struct Opened(Router);
 
-/// Opens what the router needs: its interface (with an IPv4 address of its
-/// own), the raw socket, the netlink connection (on the current runtime).
+/// Opens what the router needs: its interface (with an address of its own
+/// in the router's family: IPv4, or an IPv6 link-local one), the raw
+/// socket, the netlink connection (on the current runtime).
 /// Fails when it cannot have them: the caller decides whether to start.
 pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<Opened> {
     let vips: Vec<IpAddr> = settings.addresses.iter().map(|(a, _)| *a).collect();
@@ -136,6 +143,11 @@ pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<
         )
     })?;
     let socket = Advertiser::open(&link, source, !settings.peers.is_empty())?;
+    // Usable for this router: up, and its source not tentative.
+    let link = Link {
+        up: link.usable(source),
+        ..link
+    };
     let addresses = Addresses::open()?;
     Ok(Opened(Router {
         machine: Machine::new(fsm::Config {
@@ -149,7 +161,7 @@ pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<
         addresses,
         observer,
         epoch: Instant::now(),
-        check_failed: false,
+        check_failing: false,
         holding: false,
         garps_left: 0,
         next_garp: None,
@@ -159,38 +171,42 @@ pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<
 
 impl Opened {
     /// Runs the router until `Shutdown` (or the control channel closes).
-    /// Controls already queued count before it starts: a `Fault` sent
-    /// first keeps it in Fault from the start (a self-check not passed
-    /// yet), a `Priority` starts it at that priority.
+    /// Controls already queued count before it starts: a failing `Check`
+    /// sent first keeps it in Fault (or at its lowered priority) from the
+    /// start, as for a self-check that has not passed yet.
     pub async fn run(self, mut controls: mpsc::Receiver<Control>) -> std::io::Result<()> {
         let mut router = self.0;
         while let Ok(c) = controls.try_recv() {
             match c {
-                Control::Fault => router.check_failed = true,
-                Control::Recovered => router.check_failed = false,
-                Control::Priority(p) => {
-                    let _ = router.machine.handle(Event::Priority(p), Duration::ZERO);
-                }
+                Control::Check(failing) => router.check_failing = failing,
                 Control::Shutdown => {
                     router.remove_addresses().await;
                     return Ok(());
                 }
-                Control::Reconfigure(new) => {
+                Control::Reconfigure(new, done) => {
                     let primary = router.source;
                     router.machine = Machine::new(fsm::Config {
                         primary,
                         ..new.fsm.clone()
                     });
                     router.settings = *new;
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
                 }
             }
+        }
+        let priority = router.priority_in_force();
+        if priority != router.machine.priority() {
+            let _ = router.machine.handle(Event::Priority(priority), Duration::ZERO);
+            router.observer.priority(router.machine.priority());
         }
         // Leftovers of a previous run that died (SIGKILL keeps addresses on the
         // interface): only a Master holds them.
         router.remove_addresses().await;
         // A router whose interface is down, or whose check has not passed
         // yet, starts in Fault.
-        let start = if router.link.up && !router.check_failed {
+        let start = if router.link.up && !router.faulty_check() {
             Event::Startup
         } else {
             Event::Fault
@@ -205,19 +221,16 @@ impl Opened {
             tokio::select! {
                 biased;
                 control = controls.recv() => match control {
-                    Some(Control::Fault) => {
-                        router.check_failed = true;
+                    Some(Control::Check(failing)) => {
+                        router.check_failing = failing;
                         router.settle().await;
                     }
-                    Some(Control::Recovered) => {
-                        router.check_failed = false;
-                        router.settle().await;
+                    Some(Control::Reconfigure(new, done)) => {
+                        router.reconfigure(*new).await;
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
                     }
-                    Some(Control::Priority(p)) => {
-                        let actions = router.machine.handle(Event::Priority(p), router.now());
-                        router.apply(actions).await;
-                    }
-                    Some(Control::Reconfigure(new)) => router.reconfigure(*new).await,
                     Some(Control::Shutdown) | None => break,
                 },
                 () = sleep_until(deadline) => {
@@ -262,9 +275,9 @@ struct Router {
     addresses: Addresses,
     observer: Arc<dyn Observer>,
     epoch: Instant,
-    /// The owner's check says it cannot serve (with the link down, either
-    /// one keeps it in Fault).
-    check_failed: bool,
+    /// The owner's check fails: Fault (with the link down, either one
+    /// keeps it there), or, with a weight, a lowered priority.
+    check_failing: bool,
     /// The addresses are on the interface.
     holding: bool,
     garps_left: u32,
@@ -304,10 +317,30 @@ impl Router {
         }
     }
 
-    /// Into Fault while the link is down or the check fails; out of it
-    /// when neither.
+    /// The check fails, and that means Fault (no weight).
+    fn faulty_check(&self) -> bool {
+        self.check_failing && self.settings.check_weight.is_none()
+    }
+
+    /// The configured priority, less the weight while the check fails.
+    fn priority_in_force(&self) -> u8 {
+        let configured = self.settings.fsm.priority;
+        match (self.check_failing, self.settings.check_weight) {
+            (true, Some(w)) => configured.saturating_sub(w).max(1),
+            _ => configured,
+        }
+    }
+
+    /// The priority the check asks for, then into Fault while the link is
+    /// down or the check fails (without a weight); out of it when neither.
     async fn settle(&mut self) {
-        let faulty = !self.link.up || self.check_failed;
+        let priority = self.priority_in_force();
+        if priority != self.machine.priority() {
+            let actions = self.machine.handle(Event::Priority(priority), self.now());
+            self.apply(actions).await;
+            self.observer.priority(self.machine.priority());
+        }
+        let faulty = !self.link.up || self.faulty_check();
         let event = match (faulty, self.machine.state()) {
             (true, State::Fault) | (false, State::Initialize) => return,
             (true, _) => Event::Fault,
@@ -356,8 +389,13 @@ impl Router {
             primary: self.source,
             ..self.settings.fsm.clone()
         };
-        let actions = self.machine.reconfigure(config, self.now());
+        let actions = self
+            .machine
+            .reconfigure(config, self.priority_in_force(), self.now());
         self.apply(actions).await;
+        self.observer.priority(self.machine.priority());
+        // A weight added or taken away while the check fails: Fault or not.
+        self.settle().await;
     }
 
     /// The event a received packet makes, or `None` (dropped, and counted).
@@ -498,7 +536,16 @@ impl Router {
                 self.settings.interface, self.source
             ));
         }
-        let up = same && now.is_some_and(|l| l.up);
+        // An IPv6 source that is tentative again (the link went down and
+        // up: duplicate address detection runs) is refused by the kernel:
+        // Fault until it is usable, or adverts would fail while Master.
+        let up = same && now.as_ref().is_some_and(|l| l.usable(self.source));
+        if same && !up && self.link.up && now.as_ref().is_some_and(|l| l.up) {
+            self.observer.error(&format!(
+                "{} on {} is tentative (duplicate address detection): Fault until it is usable",
+                self.source, self.settings.interface
+            ));
+        }
         if up != self.link.up {
             self.link.up = up;
             self.settle().await;

@@ -35,11 +35,22 @@ pub struct Link {
     pub link_local: Option<Ipv6Addr>,
     /// All its addresses.
     pub addresses: Vec<IpAddr>,
+    /// Those of its IPv6 addresses that cannot be used yet (duplicate
+    /// address detection is running) or at all (it failed): the kernel
+    /// refuses them as a source.
+    pub tentative: Vec<Ipv6Addr>,
     /// Administratively up, with a carrier.
     pub up: bool,
 }
 
 impl Link {
+    /// Whether the link is up and `source` usable on it: present, and not
+    /// tentative.
+    pub fn usable(&self, source: IpAddr) -> bool {
+        let tentative = matches!(source, IpAddr::V6(a) if self.tentative.contains(&a));
+        self.up && self.addresses.contains(&source) && !tentative
+    }
+
     /// The address a router of this family (`v6` or not) sends from.
     pub fn source(&self, v6: bool) -> Option<IpAddr> {
         if v6 {
@@ -64,10 +75,21 @@ pub fn link(name: &str, vips: &[IpAddr]) -> Option<Link> {
         IpAddr::V4(v4) if !vips.contains(a) => Some(*v4),
         _ => None,
     });
-    let link_local = addresses.iter().find_map(|a| match a {
-        IpAddr::V6(v6) if is_link_local(v6) && !vips.contains(a) => Some(*v6),
-        _ => None,
-    });
+    // The calling thread's namespace: /proc/net would show the process's.
+    let tentative = std::fs::read_to_string("/proc/thread-self/net/if_inet6")
+        .map(|t| tentative_in(&t, i.index))
+        .unwrap_or_default();
+    // A usable link-local address first; a tentative one will do (it
+    // becomes usable, and the router waits in Fault meanwhile).
+    let link_locals = || {
+        addresses.iter().filter_map(|a| match a {
+            IpAddr::V6(v6) if is_link_local(v6) && !vips.contains(a) => Some(*v6),
+            _ => None,
+        })
+    };
+    let link_local = link_locals()
+        .find(|a| !tentative.contains(a))
+        .or_else(|| link_locals().next());
     // IFF_UP and IFF_RUNNING (carrier).
     let up = i.flags & 0x1 != 0 && i.flags & 0x40 != 0;
     Some(Link {
@@ -77,8 +99,27 @@ pub fn link(name: &str, vips: &[IpAddr]) -> Option<Link> {
         primary,
         link_local,
         addresses,
+        tentative,
         up,
     })
+}
+
+/// The IPv6 addresses of interface `index` that are tentative or failed
+/// duplicate address detection, from the text of `/proc/net/if_inet6`
+/// (per line: address, index, prefix length, scope, flags, all hex, then
+/// the name).
+fn tentative_in(text: &str, index: u32) -> Vec<Ipv6Addr> {
+    const TENTATIVE: u32 = 0x40; // IFA_F_TENTATIVE
+    const DAD_FAILED: u32 = 0x08; // IFA_F_DADFAILED
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let addr = u128::from_str_radix(f.next()?, 16).ok()?;
+            let at = u32::from_str_radix(f.next()?, 16).ok()?;
+            let flags = u32::from_str_radix(f.nth(2)?, 16).ok()?;
+            (at == index && flags & (TENTATIVE | DAD_FAILED) != 0).then(|| Ipv6Addr::from(addr))
+        })
+        .collect()
 }
 
 /// One advert as it arrived: who sent it, to which address, with what
@@ -336,10 +377,14 @@ pub fn announce(link: &Link, addrs: &[IpAddr]) -> io::Result<()> {
     let pnet_datalink::Channel::Ethernet(mut tx, _rx) = pnet_datalink::channel(&interface, config)? else {
         return Err(io::Error::other("not an Ethernet channel"));
     };
+    // A forwarding host is a router to its neighbours: its advertisements
+    // say so (RFC 4861 §4.4), as keepalived's do.
+    let forwarding = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/forwarding", link.name))
+        .is_ok_and(|f| f.trim() == "1");
     for addr in addrs {
         let frame = match addr {
             IpAddr::V4(v4) => garp_frame(mac, *v4),
-            IpAddr::V6(v6) => na_frame(mac, *v6),
+            IpAddr::V6(v6) => na_frame(mac, *v6, forwarding),
         };
         if let Some(r) = tx.send_to(&frame, None) {
             r?;
@@ -367,12 +412,14 @@ const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// An unsolicited neighbour advertisement frame (RFC 4861 §7.2.6) from
 /// `mac` for `addr`: from the address itself to all nodes, hop limit 255,
-/// the Override flag set (neighbours replace what they cached), and the
-/// target link-layer address option carrying `mac`.
-pub fn na_frame(mac: [u8; 6], addr: Ipv6Addr) -> Vec<u8> {
+/// the Override flag set (neighbours replace what they cached), the Router
+/// flag if `router`, and the target link-layer address option carrying
+/// `mac`.
+pub fn na_frame(mac: [u8; 6], addr: Ipv6Addr, router: bool) -> Vec<u8> {
     let mut icmp = Vec::with_capacity(32);
     icmp.extend_from_slice(&[136, 0, 0, 0]); // neighbour advertisement, checksum later
-    icmp.extend_from_slice(&[0x20, 0, 0, 0]); // Override
+    let flags = if router { 0xa0 } else { 0x20 }; // Router, Override
+    icmp.extend_from_slice(&[flags, 0, 0, 0]);
     icmp.extend_from_slice(&addr.octets());
     icmp.extend_from_slice(&[2, 1]); // target link-layer address, 8 bytes
     icmp.extend_from_slice(&mac);
@@ -408,10 +455,26 @@ mod tests {
     }
 
     #[test]
+    fn tentative_addresses_are_read_from_proc() {
+        let text = "fe800000000000000000000000000001 02 40 20 80     eth0\n\
+                    fe800000000000000000000000000002 02 40 20 c0     eth0\n\
+                    fd530000000000000000000000000001 02 40 00 88     eth0\n\
+                    fe800000000000000000000000000003 03 40 20 40     eth1\n\
+                    garbage\n";
+        let want: Vec<Ipv6Addr> = ["fe80::2", "fd53::1"]
+            .iter()
+            .map(|a| a.parse().unwrap_or(Ipv6Addr::UNSPECIFIED))
+            .collect();
+        assert_eq!(tentative_in(text, 2), want);
+        assert_eq!(tentative_in(text, 3).len(), 1);
+        assert!(tentative_in(text, 4).is_empty());
+    }
+
+    #[test]
     fn an_unsolicited_neighbour_advertisement_frame() {
         let mac = [2, 0, 0, 0, 0, 1];
         let addr: Ipv6Addr = "2001:db8::53".parse().unwrap_or(Ipv6Addr::LOCALHOST);
-        let f = na_frame(mac, addr);
+        let f = na_frame(mac, addr, false);
         assert_eq!(f.len(), 14 + 40 + 32);
         assert_eq!(&f[..14], &[0x33, 0x33, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]);
         assert_eq!(&f[14..22], &[0x60, 0, 0, 0, 0, 32, 58, 255]);
@@ -426,6 +489,13 @@ mod tests {
         // by every neighbour; the end-to-end tests see a neighbour take it).
         assert_eq!(
             packet::internet_checksum(icmp, Some((IpAddr::V6(addr), IpAddr::V6(ALL_NODES))), 58),
+            0
+        );
+        // A forwarding host's also says it is a router.
+        let r = na_frame(mac, addr, true);
+        assert_eq!(r[54 + 4], 0xa0, "Router and Override");
+        assert_eq!(
+            packet::internet_checksum(&r[54..], Some((IpAddr::V6(addr), IpAddr::V6(ALL_NODES))), 58),
             0
         );
     }

@@ -111,6 +111,7 @@ fn settings(interface: &str, vrid: u8, priority: u8, vip: impl Into<IpAddr>, int
         garp_repeat: 2,
         garp_interval: Duration::from_millis(50),
         garp_refresh: None,
+        check_weight: None,
     }
 }
 
@@ -629,4 +630,78 @@ fn bad_adverts_for(v6: bool, subnet: u8) {
 fn bad_adverts_are_dropped_counted_and_change_nothing() {
     bad_adverts_for(false, 26);
     bad_adverts_for(true, 27);
+}
+
+#[test]
+fn ipv6_routers_with_unicast_peers_elect_and_hand_over() {
+    let lan = palanquin_testkit::lan::Lan::new("pqu6", 28, &["a", "b"]);
+    let vip: IpAddr = "fd53:0:0:28::100".parse().expect("v6");
+    let text = vip.to_string();
+    // Each names the other by its link-local address, where its adverts
+    // come from.
+    let (la, lb) = (source_of(&lan, "a", true), source_of(&lan, "b", true));
+    let mut sa = settings("eth0", 53, 200, vip, 30);
+    sa.peers = vec![lb];
+    let mut sb = settings("eth0", 53, 100, vip, 30);
+    sb.peers = vec![la];
+    let a = Ours::run(&lan.ns("a"), sa);
+    let b = Ours::run(&lan.ns("b"), sb);
+    wait(Duration::from_secs(5), "a unicast IPv6 election", || {
+        a.log.state() == Some(State::Master) && b.log.state() == Some(State::Backup)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lan.holds("a", &text) && !lan.holds("b", &text), "one Master");
+    assert!(!b.log.dropped.lock().expect("log").contains(&"peer"));
+    a.stop();
+    wait(Duration::from_secs(2), "b takes over", || lan.holds("b", &text));
+    b.stop();
+}
+
+#[test]
+fn an_ipv6_router_waits_in_fault_while_its_link_local_address_is_tentative() {
+    let lan = palanquin_testkit::lan::Lan::new("pqdad", 29, &["a", "b"]);
+    let vip: IpAddr = "fd53:0:0:29::100".parse().expect("v6");
+    let text = vip.to_string();
+    let a = Ours::start(&lan.ns("a"), "eth0", 200, vip, 10);
+    let b = Ours::start(&lan.ns("b"), "eth0", 100, vip, 10);
+    wait(Duration::from_secs(5), "a Master", || {
+        a.log.state() == Some(State::Master) && b.log.state() == Some(State::Backup)
+    });
+    // a's link goes down and up with duplicate address detection on: its
+    // link-local address comes back tentative for a second or so, and the
+    // kernel refuses it as a source meanwhile.
+    let sh = |cmd: &str| {
+        let out = lan.exec("a", &["sh", "-c", cmd]);
+        assert!(out.status.success(), "{cmd}: {out:?}");
+    };
+    sh("sysctl -qw net.ipv6.conf.eth0.accept_dad=1 && ip link set eth0 down");
+    wait(Duration::from_secs(2), "b takes over", || lan.holds("b", &text));
+    sh("ip link set eth0 up");
+    // Were a to come back as a Backup at once, it would take over after
+    // Master_Down (about 0.3 s) with adverts that cannot leave: two
+    // Masters until the address is usable. It waits in Fault instead.
+    let mut both = Duration::ZERO;
+    let mut longest = Duration::ZERO;
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let t = Instant::now();
+        if lan.holds("a", &text) && lan.holds("b", &text) {
+            both += t.elapsed() + Duration::from_millis(10);
+            longest = longest.max(both);
+        } else {
+            both = Duration::ZERO;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        longest < Duration::from_millis(200),
+        "two Masters for {longest:?} while a's address was tentative"
+    );
+    wait(
+        Duration::from_secs(5),
+        "a preempts once its address is usable",
+        || lan.holds("a", &text) && !lan.holds("b", &text),
+    );
+    a.stop();
+    b.stop();
 }
