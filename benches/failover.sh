@@ -265,7 +265,7 @@ for server in $SERVERS; do
   if [[ $server == keepalived* ]]; then
     for f in "$tmp"/p2-ka.*.pid; do kill -KILL "$(cat "$f")" 2>/dev/null || true; done
     group KILL "$tmp/p1-nsd.pgid"; group KILL "$tmp/p2-nsd.pgid"
-    for f in "$tmp"/p?-loop.pgid; do group KILL "$f"; done
+    for f in "$tmp"/p?-loop.pgid; do if [[ -f $f ]]; then group KILL "$f"; fi; done
   fi
   sleep 0.5
   for n in p1 p2; do ip -n "$(ns $n)" addr del 10.53.30.53/24 dev eth0 2>/dev/null || true; done

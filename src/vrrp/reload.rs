@@ -18,11 +18,11 @@ impl Routers {
     /// longer configured resigns and stops; a new one opens and starts; a
     /// changed one takes its settings in place, keeping its state, or, when
     /// its version or peer mode changed, is replaced by a new router (which
-    /// hands the address to a peer for a moment). Routers that give up
-    /// addresses go before those that take them, so an address can move
-    /// between two routers in one reload. A router that cannot open is
-    /// logged and left out; the others go on. Each step waits at most
-    /// [`CONTROL_WITHIN`] (or [`RESIGN_WITHIN`]) for a router.
+    /// hands the address to a peer for a moment). Every address given up
+    /// is off the interface before any router takes one, so addresses can
+    /// move, or swap, between routers in one reload. A router that cannot
+    /// open is logged and left out; the others go on. Each step waits at
+    /// most [`CONTROL_WITHIN`] (or [`RESIGN_WITHIN`]) for a router.
     pub(crate) async fn reload(&mut self, cfgs: &[VrrpConfig]) {
         while self.tasks.try_join_next().is_some() {}
         let key = |c: &VrrpConfig| (c.interface.clone(), c.vrid, c.v6());
@@ -51,13 +51,22 @@ impl Routers {
         for r in stopping {
             stop(r).await;
         }
-        // Those that give addresses up first, then the others.
-        let gives_up = |(r, c): &(Running, VrrpConfig)| {
+        // First every address given up leaves the interface (a router
+        // taking it next would find it there, and its owner would remove it
+        // after); then each router takes its new settings.
+        for (r, cfg) in &keep {
             let old = r.watch.cfg.load();
-            old.addresses.iter().any(|a| !c.addresses.contains(a))
-        };
-        let (first, then): (Vec<_>, Vec<_>) = keep.into_iter().partition(gives_up);
-        for (mut r, cfg) in first.into_iter().chain(then) {
+            let gone: Vec<std::net::IpAddr> = old
+                .addresses
+                .iter()
+                .filter(|a| !cfg.addresses.contains(a))
+                .map(|(a, _)| *a)
+                .collect();
+            if !gone.is_empty() {
+                ask(r, |done| Control::Release(gone, Some(done))).await;
+            }
+        }
+        for (mut r, cfg) in keep {
             self.change(&mut r, cfg).await;
             self.routers.push(r);
         }
@@ -102,8 +111,7 @@ impl Routers {
         // ending meanwhile cannot land after.
         if cfg.self_check.is_none() {
             if let Some((token, task)) = r.check.take() {
-                token.cancel();
-                let _ = task.await;
+                end_check(token, task).await;
                 *r.watch
                     .check
                     .lock()
@@ -111,15 +119,10 @@ impl Routers {
                 send(r, Control::Check(false)).await;
             }
         }
-        let (done, applied) = tokio::sync::oneshot::channel();
-        send(r, Control::Reconfigure(Box::new(settings(&cfg)), Some(done))).await;
-        if tokio::time::timeout(CONTROL_WITHIN, applied).await.is_err() {
-            tracing::warn!(
-                interface,
-                vrid,
-                "VRRP: the router did not confirm its new settings in time"
-            );
-        }
+        ask(r, |done| {
+            Control::Reconfigure(Box::new(settings(&cfg)), Some(done))
+        })
+        .await;
         // A check added: its first result decides (the router goes on as
         // it is until then).
         if cfg.self_check.is_some() && r.check.is_none() {
@@ -139,14 +142,38 @@ async fn send(r: &Running, control: Control) {
     }
 }
 
+/// Sends `r` the control `make` builds around a reply channel, and waits
+/// at most [`CONTROL_WITHIN`] for the reply.
+async fn ask(r: &Running, make: impl FnOnce(tokio::sync::oneshot::Sender<()>) -> Control) {
+    let (done, applied) = tokio::sync::oneshot::channel();
+    send(r, make(done)).await;
+    if tokio::time::timeout(CONTROL_WITHIN, applied).await.is_err() {
+        tracing::warn!(
+            interface = r.watch.interface,
+            vrid = r.watch.vrid,
+            "VRRP: the router did not confirm a change in time"
+        );
+    }
+}
+
+/// Cancels a self-check and waits for its task to end (aborted if it
+/// does not within [`CONTROL_WITHIN`]): no verdict of it lands after.
+async fn end_check(token: tokio_util::sync::CancellationToken, mut task: tokio::task::JoinHandle<()>) {
+    token.cancel();
+    if tokio::time::timeout(CONTROL_WITHIN, &mut task).await.is_err() {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
 /// Stops `r`: its check first, then the router resigns (priority 0, its
 /// addresses removed); one that does not within [`RESIGN_WITHIN`] is
 /// aborted (a router started after on the same interface removes what it
-/// left). Its gauges are retired last, after its final transition.
+/// left), and its hooks end with it. Its gauges are retired last, after
+/// its final transition.
 async fn stop(mut r: Running) {
     if let Some((token, task)) = r.check.take() {
-        token.cancel();
-        let _ = task.await;
+        end_check(token, task).await;
     }
     send(&r, Control::Shutdown).await;
     let mut task = r.task;
@@ -157,6 +184,8 @@ async fn stop(mut r: Running) {
             "VRRP: the router did not resign in time; stopped"
         );
         task.abort();
+        let _ = task.await;
+        r.watch.stop_hooks();
     }
     r.watch.retire();
 }

@@ -109,7 +109,12 @@ pub(super) async fn run(
         }
         // The router applies it: Fault, or its priority less the weight in
         // force (it reports the priority back).
-        if controls.send(Control::Check(failing)).await.is_err() {
+        let sent = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            sent = controls.send(Control::Check(failing)) => sent,
+        };
+        if sent.is_err() {
             return;
         }
     }

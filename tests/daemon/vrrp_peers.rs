@@ -320,7 +320,7 @@ fn scrape(lan: &Lan, node: &str) -> (String, String) {
 }
 
 #[test]
-fn a_reload_moves_an_address_from_one_router_to_another() {
+fn a_reload_swaps_addresses_between_two_routers() {
     const N: u8 = 18;
     let lan = Lan::new("pqmv", N, &["p1", "c"]);
     let dir = scratch("move");
@@ -341,18 +341,19 @@ fn a_reload_moves_an_address_from_one_router_to_another() {
     wait(Duration::from_secs(5), "both routers Master alone", || {
         [53, 54, 55].iter().all(|i| lan.holds("p1", &ip(*i)))
     });
-    // .55 moves from VRID 53 to VRID 54 in one reload: 53 gives it up
-    // before 54 takes it, or 54's add would be undone by 53's removal.
+    // .54 and .55 swap routers in one reload: each gives one up and takes
+    // the other's, so every address must be off before any is taken (or a
+    // router's add would be undone by the other's removal).
     std::fs::write(
         p1.config_path(),
-        config_on(&dir, "p1", &on, &(table(53, &[53]) + &table(54, &[54, 55]))),
+        config_on(&dir, "p1", &on, &(table(53, &[53, 54]) + &table(54, &[55]))),
     )
     .expect("config");
     p1.signal("HUP");
-    wait(Duration::from_secs(3), "VRID 54 holds the moved address", || {
-        scrape(&lan, "p1")
-            .0
-            .contains(&format!("\"virtual_ips\":[\"{}/24\",\"{}/24\"]", ip(54), ip(55)))
+    wait(Duration::from_secs(3), "the addresses swapped routers", || {
+        let status = scrape(&lan, "p1").0;
+        status.contains(&format!("\"virtual_ips\":[\"{}/24\",\"{}/24\"]", ip(53), ip(54)))
+            && status.contains(&format!("\"virtual_ips\":[\"{}/24\"]", ip(55)))
     });
     std::thread::sleep(Duration::from_millis(500));
     assert!(

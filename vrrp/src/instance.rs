@@ -51,7 +51,8 @@ pub struct Settings {
     /// Sent again this often while Master, if set.
     pub garp_refresh: Option<Duration>,
     /// While the owner's check fails ([`Control::Check`]), the priority is
-    /// lowered by this instead of the router going to Fault.
+    /// lowered by this instead of the router going to Fault (an owner, 255,
+    /// is never lowered: it goes to Fault).
     pub check_weight: Option<u8>,
 }
 
@@ -92,6 +93,10 @@ pub enum Control {
     /// when they are in force (addresses moved), so that an address can
     /// move between two routers in one reload.
     Reconfigure(Box<Settings>, Option<tokio::sync::oneshot::Sender<()>>),
+    /// Take these addresses off the interface now and leave them alone
+    /// until the next `Reconfigure` (which no longer lists them): another
+    /// router is about to take them. The sender is told when they are off.
+    Release(Vec<IpAddr>, Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 /// Whether `new` can replace `old` in a running router: the same
@@ -163,6 +168,7 @@ pub fn open(settings: Settings, observer: Arc<dyn Observer>) -> std::io::Result<
         epoch: Instant::now(),
         check_failing: false,
         holding: false,
+        released: Vec::new(),
         garps_left: 0,
         next_garp: None,
         last_error: std::sync::Mutex::new(None),
@@ -183,7 +189,14 @@ impl Opened {
                     router.remove_addresses().await;
                     return Ok(());
                 }
+                Control::Release(addrs, done) => {
+                    router.released.extend(addrs);
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
                 Control::Reconfigure(new, done) => {
+                    router.released.clear();
                     let primary = router.source;
                     router.machine = Machine::new(fsm::Config {
                         primary,
@@ -227,6 +240,12 @@ impl Opened {
                     }
                     Some(Control::Reconfigure(new, done)) => {
                         router.reconfigure(*new).await;
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
+                    Some(Control::Release(addrs, done)) => {
+                        router.release(addrs).await;
                         if let Some(done) = done {
                             let _ = done.send(());
                         }
@@ -280,6 +299,9 @@ struct Router {
     check_failing: bool,
     /// The addresses are on the interface.
     holding: bool,
+    /// Addresses released to another router ([`Control::Release`]): not
+    /// touched until the next reconfiguration.
+    released: Vec<IpAddr>,
     garps_left: u32,
     next_garp: Option<Instant>,
     /// When an error was last reported, and how many since went unsaid: at
@@ -317,17 +339,44 @@ impl Router {
         }
     }
 
-    /// The check fails, and that means Fault (no weight).
+    /// The check fails, and that means Fault (no weight, or an owner).
     fn faulty_check(&self) -> bool {
-        self.check_failing && self.settings.check_weight.is_none()
+        self.check_failing && (self.settings.check_weight.is_none() || self.settings.fsm.priority == 255)
     }
 
     /// The configured priority, less the weight while the check fails.
     fn priority_in_force(&self) -> u8 {
         let configured = self.settings.fsm.priority;
         match (self.check_failing, self.settings.check_weight) {
-            (true, Some(w)) => configured.saturating_sub(w).max(1),
+            (true, Some(w)) if configured != 255 => configured.saturating_sub(w).max(1),
             _ => configured,
+        }
+    }
+
+    /// The addresses this router holds when Master: its own, less those
+    /// released to another router.
+    fn owned(&self) -> Vec<(IpAddr, u8)> {
+        self.settings
+            .addresses
+            .iter()
+            .filter(|(a, _)| !self.released.contains(a))
+            .copied()
+            .collect()
+    }
+
+    /// Takes `addrs` off the interface (if held) and leaves them alone
+    /// from now on (see [`Control::Release`]).
+    async fn release(&mut self, addrs: Vec<IpAddr>) {
+        for addr in addrs {
+            if self.released.contains(&addr) || !self.settings.addresses.iter().any(|(a, _)| *a == addr) {
+                continue;
+            }
+            if self.holding {
+                if let Err(e) = self.addresses.remove(self.link.index, addr).await {
+                    self.error(&format!("cannot remove {addr}: {e}"));
+                }
+            }
+            self.released.push(addr);
         }
     }
 
@@ -360,10 +409,21 @@ impl Router {
                 .error("a reconfiguration that needs a new router was sent to a running one; ignored");
             return;
         }
-        let old = std::mem::replace(&mut self.settings, new);
+        // The check's verdict under the new settings may be Fault (a weight
+        // taken away while it fails): go there first, with the addresses in
+        // force now, so that no advert of the raised priority goes out.
+        let faulty = self.check_failing && (new.check_weight.is_none() || new.fsm.priority == 255);
+        let state = self.machine.state();
+        if (!self.link.up || faulty) && !matches!(state, State::Fault | State::Initialize) {
+            let actions = self.machine.handle(Event::Fault, self.now());
+            self.apply(actions).await;
+        }
+        let old_owned = self.owned();
+        self.settings = new;
+        self.released.clear();
         if self.holding {
             let has = |list: &[(IpAddr, u8)], a: &(IpAddr, u8)| list.contains(a);
-            for gone in old.addresses.iter().filter(|a| !has(&self.settings.addresses, a)) {
+            for gone in old_owned.iter().filter(|a| !has(&self.settings.addresses, a)) {
                 if let Err(e) = self.addresses.remove(self.link.index, gone.0).await {
                     self.error(&format!("cannot remove {}: {e}", gone.0));
                 }
@@ -372,7 +432,7 @@ impl Router {
                 .settings
                 .addresses
                 .iter()
-                .filter(|a| !has(&old.addresses, a))
+                .filter(|a| !has(&old_owned, a))
                 .copied()
                 .collect();
             for (addr, prefix) in &added {
@@ -447,7 +507,7 @@ impl Router {
             match action {
                 Action::Advertise(priority) => self.advertise(priority).await,
                 Action::AddAddresses => {
-                    for (addr, prefix) in self.settings.addresses.clone() {
+                    for (addr, prefix) in self.owned() {
                         if let Err(e) = self.addresses.add(self.link.index, addr, prefix).await {
                             self.error(&format!("cannot add {addr}/{prefix}: {e}"));
                         }
@@ -499,7 +559,7 @@ impl Router {
             self.next_garp = None;
             return;
         }
-        let addrs: Vec<IpAddr> = self.settings.addresses.iter().map(|(a, _)| *a).collect();
+        let addrs: Vec<IpAddr> = self.owned().iter().map(|(a, _)| *a).collect();
         if let Err(e) = net::announce(&self.link, &addrs) {
             self.error(&format!("announcing the addresses: {e}"));
         }
@@ -512,7 +572,7 @@ impl Router {
     }
 
     async fn remove_addresses(&self) {
-        for (addr, _) in &self.settings.addresses {
+        for (addr, _) in &self.owned() {
             if let Err(e) = self.addresses.remove(self.link.index, *addr).await {
                 self.error(&format!("cannot remove {addr}: {e}"));
             }

@@ -68,6 +68,7 @@ struct Log {
     transitions: Mutex<Vec<(State, State)>>,
     dropped: Mutex<Vec<&'static str>>,
     foreign: Mutex<Vec<u8>>,
+    priorities: Mutex<Vec<u8>>,
 }
 
 impl Observer for Log {
@@ -81,6 +82,10 @@ impl Observer for Log {
 
     fn foreign(&self, vrid: u8) {
         self.foreign.lock().expect("log").push(vrid);
+    }
+
+    fn priority(&self, priority: u8) {
+        self.priorities.lock().expect("log").push(priority);
     }
 }
 
@@ -702,6 +707,53 @@ fn an_ipv6_router_waits_in_fault_while_its_link_local_address_is_tentative() {
         "a preempts once its address is usable",
         || lan.holds("a", &text) && !lan.holds("b", &text),
     );
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_failing_check_lowers_the_priority_by_its_weight_or_faults_without_one() {
+    let lan = palanquin_testkit::lan::Lan::new("pqwt", 31, &["a", "b"]);
+    let vip = Ipv4Addr::new(10, 53, 31, 100);
+    let text = vip.to_string();
+    let mut weighted = settings("eth0", 53, 200, vip, 30);
+    weighted.check_weight = Some(150);
+    let a = Ours::run(&lan.ns("a"), weighted.clone());
+    let b = Ours::start(&lan.ns("b"), "eth0", 100, vip, 30);
+    wait(Duration::from_secs(5), "a Master", || {
+        lan.holds("a", &text) && !lan.holds("b", &text)
+    });
+    let send = |c: Control| a.controls.blocking_send(c).expect("router runs");
+    // Failing with a weight: 200 - 150 = 50, below b, which preempts.
+    send(Control::Check(true));
+    wait(Duration::from_secs(3), "b preempts the lowered a", || {
+        lan.holds("b", &text) && !lan.holds("a", &text)
+    });
+    assert_eq!(a.log.state(), Some(State::Backup), "lowered, not Fault");
+    assert_eq!(a.log.priorities.lock().expect("log").last(), Some(&50));
+    // Passing again: back to 200, and a preempts.
+    send(Control::Check(false));
+    wait(Duration::from_secs(3), "a preempts back", || {
+        lan.holds("a", &text) && !lan.holds("b", &text)
+    });
+    assert_eq!(a.log.priorities.lock().expect("log").last(), Some(&200));
+    // A reload takes the weight away while the check fails: Fault.
+    send(Control::Check(true));
+    wait(Duration::from_secs(3), "b Master again", || lan.holds("b", &text));
+    let mut unweighted = weighted.clone();
+    unweighted.check_weight = None;
+    send(Control::Reconfigure(Box::new(unweighted), None));
+    wait(Duration::from_secs(2), "a in Fault", || {
+        a.log.state() == Some(State::Fault)
+    });
+    // And gives it back: out of Fault, at the lowered priority.
+    send(Control::Reconfigure(Box::new(weighted), None));
+    wait(Duration::from_secs(2), "a Backup at 50", || {
+        a.log.state() == Some(State::Backup)
+    });
+    assert_eq!(a.log.priorities.lock().expect("log").last(), Some(&50));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lan.holds("b", &text) && !lan.holds("a", &text));
     a.stop();
     b.stop();
 }
