@@ -69,8 +69,15 @@ fn nopreempt_keeps_the_serving_master_until_it_leaves() {
     wait(Duration::from_secs(5), "p2 Master alone", || {
         who_at(&lan, &vip) == "p2"
     });
-    // A higher priority that does not preempt joins, and waits.
-    let quiet = router(200, N, HEALTH, "preempt = false");
+    // A higher priority that does not preempt joins, and waits. Its
+    // state-specific hooks run as their states are entered.
+    let hook = |state: &str| dir.join(format!("p1.{state}"));
+    let hooks = format!(
+        "preempt = false\nnotify_master = [\"/bin/sh\", \"-c\", \"echo $PALANQUIN_VRRP_STATE >> {}\"]\nnotify_backup = [\"/bin/sh\", \"-c\", \"echo $PALANQUIN_VRRP_STATE >> {}\"]",
+        hook("master").display(),
+        hook("backup").display()
+    );
+    let quiet = router(200, N, HEALTH, &hooks);
     let _p1 = start(&lan, "p1", config_on(&dir, "p1", &on, &quiet));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
@@ -79,11 +86,18 @@ fn nopreempt_keeps_the_serving_master_until_it_leaves() {
         "p1 does not take the VIP from a live Master"
     );
     assert!(!lan.holds("p1", &vip));
+    let read = |state: &str| std::fs::read_to_string(hook(state)).unwrap_or_default();
+    assert_eq!(read("backup").trim(), "backup", "notify_backup ran once");
+    assert!(read("master").is_empty(), "notify_master has not run");
     // p2 leaves (SIGTERM, priority 0): p1 takes over at once.
     assert_eq!(p2.stop(Duration::from_secs(5)), Some(0));
     wait(Duration::from_secs(3), "p1 takes over", || {
         who_at(&lan, &vip) == "p1"
     });
+    wait(Duration::from_secs(2), "notify_master ran", || {
+        read("master").trim() == "master"
+    });
+    assert_eq!(read("backup").trim(), "backup", "and notify_backup not again");
 }
 
 #[test]

@@ -757,3 +757,33 @@ fn a_failing_check_lowers_the_priority_by_its_weight_or_faults_without_one() {
     a.stop();
     b.stop();
 }
+
+#[test]
+fn a_cut_cable_is_a_fault_and_its_return_a_recovery() {
+    let lan = palanquin_testkit::lan::Lan::new("pqcut", 32, &["a", "b"]);
+    let vip = Ipv4Addr::new(10, 53, 32, 100);
+    let text = vip.to_string();
+    let a = Ours::start(&lan.ns("a"), "eth0", 200, vip, 30);
+    let b = Ours::start(&lan.ns("b"), "eth0", 100, vip, 30);
+    wait(Duration::from_secs(5), "a Master", || {
+        lan.holds("a", &text) && !lan.holds("b", &text)
+    });
+    // The bridge side of a's cable goes down: a loses its carrier.
+    lan.link("a", false);
+    wait(Duration::from_secs(2), "a in Fault, its address dropped", || {
+        a.log.state() == Some(State::Fault) && !lan.holds("a", &text)
+    });
+    wait(Duration::from_secs(3), "b takes over", || lan.holds("b", &text));
+    // Back: a recovers to Backup, hears b's lower priority, and preempts.
+    lan.link("a", true);
+    wait(Duration::from_secs(5), "a Master again", || {
+        lan.holds("a", &text) && !lan.holds("b", &text)
+    });
+    let seen = a.log.transitions.lock().expect("log").clone();
+    assert!(
+        seen.contains(&(State::Master, State::Fault)) && seen.contains(&(State::Fault, State::Backup)),
+        "{seen:?}"
+    );
+    a.stop();
+    b.stop();
+}
