@@ -3,6 +3,8 @@
 # for each kind of failure. Run as root:   benches/failover.sh   (~2 minutes)
 #   PALANQUIN (default target/release/palanquin, built if absent)   ROUNDS=3
 #   OUT (default /tmp/failover.json)   SERVERS="palanquin keepalived keepalived-loop" (default)
+#   FAMILY=6: the same over IPv6 (VIP fd53:0:0:30::53/64; VRRPv3 adverts from the
+#   link-local addresses, neighbour advertisements instead of gratuitous ARP)
 # Topology, in network namespaces of its own (nothing leaves them): a bridge,
 # two palanquin peers p1 (priority 200) and p2 (100) with 100 ms adverts and a
 # 100 ms self-check (fall 2, timeout 50 ms) of a forwarded name, each with its
@@ -36,6 +38,15 @@ die() { echo "failover.sh: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 PALANQUIN=${PALANQUIN:-$PWD/target/release/palanquin}
 [[ -x $PALANQUIN ]] || cargo build --release --bin palanquin
+FAMILY=${FAMILY:-4}
+case $FAMILY in
+  4) VIP=10.53.30.53 PLEN=24 NET=10.53.30. ;;
+  6) VIP=fd53:0:0:30::53 PLEN=64 NET=fd53:0:0:30:: ;;
+  *) echo "failover.sh: FAMILY is 4 or 6" >&2; exit 1 ;;
+esac
+node_addr() { echo "$NET$1/$PLEN"; }
+# The VIP as a listen address: [v6]:53 or v4:53.
+if [[ $FAMILY == 6 ]]; then VIP_LISTEN="[$VIP]:53"; else VIP_LISTEN="$VIP:53"; fi
 ROUNDS=${ROUNDS:-3} OUT=${OUT:-/tmp/failover.json} SERVERS=${SERVERS:-palanquin keepalived keepalived-loop} FLAP_SECONDS=${FLAP_SECONDS:-60}
 for s in $SERVERS; do case $s in palanquin) ;; keepalived | keepalived-loop) command -v keepalived >/dev/null && command -v nsd >/dev/null \
   || die "keepalived and nsd are needed: benches/install-peers or scripts/test installs them" ;; *) die "unknown server $s" ;; esac; done
@@ -58,7 +69,11 @@ for n in p1 p2 c; do
   i=$((i + 1)); ip netns add "$(ns $n)"; ip -n "$(ns $n)" link set lo up
   ip -n "$(ns lan)" link add "v$i" type veth peer name eth0 netns "$(ns $n)"
   ip -n "$(ns lan)" link set "v$i" master br0; ip -n "$(ns lan)" link set "v$i" up
-  ip -n "$(ns $n)" addr add "10.53.30.$i/24" dev eth0; ip -n "$(ns $n)" link set eth0 up
+  # No duplicate address detection: the link-local address VRRPv3 sends
+  # from over IPv6 is usable at once.
+  ip netns exec "$(ns $n)" sysctl -qw net.ipv6.conf.eth0.accept_dad=0
+  ip -n "$(ns $n)" addr add "$(node_addr $i)" dev eth0 nodad 2>/dev/null || ip -n "$(ns $n)" addr add "$(node_addr $i)" dev eth0
+  ip -n "$(ns $n)" link set eth0 up
 done
 cat >"$tmp/upstream.py" <<'PY'
 import socket, sys
@@ -75,7 +90,7 @@ PY
 cat >"$tmp/client.py" <<'PY'
 import socket, sys, time, json, struct, random
 vip, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setblocking(False)
+s = socket.socket(socket.AF_INET6 if ":" in vip else socket.AF_INET, socket.SOCK_DGRAM); s.setblocking(False)
 name = b"".join(bytes([len(l)]) + l for l in b"whoami.vip.test".split(b".")) + b"\0"
 answers, end, nxt = [], time.time() + seconds, time.time()
 while time.time() < end:
@@ -98,7 +113,7 @@ for n in p1 p2; do
   printf '$TTL 60\n@ IN SOA ns hm 1 3600 600 86400 60\n  IN NS ns\nns A 10.53.30.53\nwhoami TXT "%s"\n' "$n" >"$tmp/$n.zone"
   cat >"$tmp/$n.toml" <<CONF
 [server]
-listen = ["10.53.30.53:53", "127.0.0.1:53"]
+listen = ["$VIP_LISTEN", "127.0.0.1:53"]
 [resolver]
 upstreams = ["127.0.0.1:5301"]
 allow = ["0.0.0.0/0"]
@@ -112,7 +127,7 @@ interface = "eth0"
 vrid = 53
 priority = $prio
 advert_interval = "100ms"
-virtual_ips = ["10.53.30.53/24"]
+virtual_ips = ["$VIP/$PLEN"]
 [vrrp.self_check]
 name = "probe.example."
 interval = "100ms"
@@ -124,7 +139,7 @@ CONF
   mkdir -p "$tmp/$n-nsd"
   cat >"$tmp/$n-nsd.conf" <<CONF
 server:
-    ip-address: 10.53.30.53
+    ip-address: $VIP
     ip-address: 127.0.0.1
     ip-freebind: yes
     server-count: 1
@@ -161,7 +176,7 @@ vrrp_instance vi {
   priority $prio
   advert_int 0.1
   virtual_ipaddress {
-    10.53.30.53/24
+    $VIP/$PLEN
   }
   track_script {
     chk_dns
@@ -204,7 +219,7 @@ server_signal() { # signal
     group "$1" "$tmp/p1.pid"
   fi
 }
-who() { ip netns exec "$(ns c)" dig @10.53.30.53 +short +time=1 +tries=1 whoami.vip.test TXT 2>/dev/null | tr -d '"'; }
+who() { ip netns exec "$(ns c)" dig "@$VIP" +short +time=1 +tries=1 whoami.vip.test TXT 2>/dev/null | tr -d '"'; }
 master_is() { local end=$((SECONDS + 15)); until [[ $(who) == "$1" ]]; do ((SECONDS < end)) || { tail -n 15 "$tmp/p1-ka.log" "$tmp/p1.log" 2>/dev/null >&2; die "$1 did not become Master"; }; sleep 0.1; done; }
 : >"$tmp/results"
 for server in $SERVERS; do
@@ -219,7 +234,7 @@ for server in $SERVERS; do
     echo "failover: $server, $kind, round $r/$ROUNDS" >&2
     sleep 1
     extra=$([[ $server == keepalived-loop ]] && echo 5 || echo 0)
-    ip netns exec "$(ns c)" python3 "$tmp/client.py" 10.53.30.53 "$(awk "BEGIN { print $window + 1.5 + $extra }")" "$tmp/answers.json" & client=$!
+    ip netns exec "$(ns c)" python3 "$tmp/client.py" "$VIP" "$(awk "BEGIN { print $window + 1.5 + $extra }")" "$tmp/answers.json" & client=$!
     sleep 1.5
     # The seeds' loop digs every 5 s from its start: the hang lands at a
     # random point of its cycle, not always at the same one.
@@ -256,7 +271,7 @@ for server in $SERVERS; do
     changes() { cat "$tmp/p1.log" "$tmp/p2.log" | grep -c "$1" || true; }
     before=$(changes 'VRRP state change\|VRRP: fault') fails_before=$(changes 'self-check fails')
     printf 'whoami.vip.test TXT\n' >"$tmp/queries"
-    ip netns exec "$(ns c)" dnsperf -s 10.53.30.53 -d "$tmp/queries" -l "$FLAP_SECONDS" -c 32 -q 500 >"$tmp/dnsperf.out" 2>&1 || true
+    ip netns exec "$(ns c)" dnsperf -s "$VIP" -d "$tmp/queries" -l "$FLAP_SECONDS" -c 32 -q 500 >"$tmp/dnsperf.out" 2>&1 || true
     after=$(changes 'VRRP state change\|VRRP: fault') fails_after=$(changes 'self-check fails')
     qps=$(awk '/Queries per second/ { print $4 }' "$tmp/dnsperf.out")
     echo "$((after - before)) ${qps:-0} $((fails_after - fails_before))" >"$tmp/flap"
@@ -268,10 +283,10 @@ for server in $SERVERS; do
     for f in "$tmp"/p?-loop.pgid; do if [[ -f $f ]]; then group KILL "$f"; fi; done
   fi
   sleep 0.5
-  for n in p1 p2; do ip -n "$(ns $n)" addr del 10.53.30.53/24 dev eth0 2>/dev/null || true; done
+  for n in p1 p2; do ip -n "$(ns $n)" addr del "$VIP/$PLEN" dev eth0 2>/dev/null || true; done
 done
-python3 - "$tmp/results" "$OUT" <<'PY'
-import json, sys
+FAMILY=$FAMILY python3 - "$tmp/results" "$OUT" <<'PY'
+import json, os, sys
 rows = {}
 for line in open(sys.argv[1]):
     server, kind, t0, window, data = line.split(" ", 4)
@@ -287,7 +302,7 @@ for line in open(sys.argv[1]):
     p2 = next((t - t0 for t, w in answers if t >= t0 and w == "p2"), None)
     rows.setdefault(kind, []).append({"outage_ms": round(outage * 1000) if outage else None,
                                       "p2_after_ms": round(p2 * 1000) if p2 is not None else None})
-print("\nfailover: 100 ms adverts, 100 ms self-check (fall 2); a query every 10 ms; per round")
+print(f"\nfailover over IPv{os.environ.get('FAMILY', '4')}: 100 ms adverts, 100 ms self-check (fall 2); a query every 10 ms; per round")
 print(f"{'server, kind':<26} {'outage ms (rounds)':<28} {'p2 answers after ms (rounds)':<30}")
 for k, rs in rows.items():
     o = " ".join(str(r["outage_ms"]) for r in rs); p = " ".join(str(r["p2_after_ms"]) for r in rs)
@@ -299,6 +314,6 @@ if os.path.exists(sys.argv[1].replace("results", "flap")):
     flap = {"state_changes": int(f[0]), "dnsperf_qps": float(f[1]), "self_checks_failing": int(f[2])}
     print(f"\n20 ms adverts under dnsperf ({flap['dnsperf_qps']:.0f} QPS at the VIP): {flap['state_changes']} state changes "
           f"(target 0); self-checks turned failing: {flap['self_checks_failing']}")
-json.dump({"failover": rows, "flapping": flap}, open(sys.argv[2], "w"), indent=1)
+json.dump({"family": os.environ.get("FAMILY", "4"), "failover": rows, "flapping": flap}, open(sys.argv[2], "w"), indent=1)
 print(f"written {sys.argv[2]}")
 PY
