@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # failover.sh: how long a client loses the virtual IP when the Master fails,
-# for each kind of failure. Run as root:   benches/failover.sh   (~2 minutes)
+# for each kind of failure. Run as root:   benches/failover.sh   (about 8 minutes)
 #   PALANQUIN (default target/release/palanquin, built if absent)   ROUNDS=3
 #   OUT (default /tmp/failover.json)   SERVERS="palanquin keepalived keepalived-loop" (default)
 #   FAMILY=6: the same over IPv6 (VIP fd53:0:0:30::53/64; VRRPv3 adverts from the

@@ -54,19 +54,29 @@ impl Routers {
         // First every address given up leaves the interface (a router
         // taking it next would find it there, and its owner would remove it
         // after); then each router takes its new settings.
-        for (r, cfg) in &keep {
-            let old = r.watch.cfg.load();
+        let mut ready = Vec::new();
+        for (r, cfg) in keep {
+            let old = r.watch.cfg.load_full();
             let gone: Vec<std::net::IpAddr> = old
                 .addresses
                 .iter()
                 .filter(|a| !cfg.addresses.contains(a))
                 .map(|(a, _)| *a)
                 .collect();
-            if !gone.is_empty() {
-                ask(r, |done| Control::Release(gone, Some(done))).await;
+            if !gone.is_empty() && !ask(&r, |done| Control::Release(gone, Some(done))).await {
+                // Still busy, it could take them off later, after another
+                // router took them: it is stopped, and starts anew below.
+                tracing::warn!(
+                    interface = r.watch.interface,
+                    vrid = r.watch.vrid,
+                    "VRRP: the router did not give its addresses up in time; it starts anew"
+                );
+                stop(r).await;
+                continue;
             }
+            ready.push((r, cfg));
         }
-        for (mut r, cfg) in keep {
+        for (mut r, cfg) in ready {
             self.change(&mut r, cfg).await;
             self.routers.push(r);
         }
@@ -143,17 +153,19 @@ async fn send(r: &Running, control: Control) {
 }
 
 /// Sends `r` the control `make` builds around a reply channel, and waits
-/// at most [`CONTROL_WITHIN`] for the reply.
-async fn ask(r: &Running, make: impl FnOnce(tokio::sync::oneshot::Sender<()>) -> Control) {
+/// at most [`CONTROL_WITHIN`] for the reply: whether it came.
+async fn ask(r: &Running, make: impl FnOnce(tokio::sync::oneshot::Sender<()>) -> Control) -> bool {
     let (done, applied) = tokio::sync::oneshot::channel();
     send(r, make(done)).await;
-    if tokio::time::timeout(CONTROL_WITHIN, applied).await.is_err() {
+    let confirmed = matches!(tokio::time::timeout(CONTROL_WITHIN, applied).await, Ok(Ok(())));
+    if !confirmed {
         tracing::warn!(
             interface = r.watch.interface,
             vrid = r.watch.vrid,
             "VRRP: the router did not confirm a change in time"
         );
     }
+    confirmed
 }
 
 /// Cancels a self-check and waits for its task to end (aborted if it

@@ -376,4 +376,21 @@ fn a_reload_swaps_addresses_between_two_routers() {
         p1.log()
     );
     assert_eq!(who_at(&lan, &ip(55)), "p1");
+    // Each router holds what it now owns: VRID 54 taken away takes .55 with
+    // it, and VRID 53 keeps .53 and .54.
+    std::fs::write(
+        p1.config_path(),
+        config_on(&dir, "p1", &on, &table(53, &[53, 54])),
+    )
+    .expect("config");
+    p1.signal("HUP");
+    wait(Duration::from_secs(3), "VRID 54 resigned with .55", || {
+        !lan.holds("p1", &ip(55))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        lan.holds("p1", &ip(53)) && lan.holds("p1", &ip(54)),
+        "{}",
+        p1.log()
+    );
 }

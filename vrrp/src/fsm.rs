@@ -254,7 +254,7 @@ impl Machine {
                     p.clamp(1, 254)
                 };
                 // A Master whose priority fell says so at once: a Backup
-                // with preemption then takes over within its skew.
+                // with preemption then ignores its adverts and takes over when its Master_Down_Interval runs out.
                 if self.state == State::Master {
                     out.push(Action::Advertise(self.priority));
                     self.deadline = Some(now + cs(u64::from(self.config.interval_cs)));
@@ -272,7 +272,7 @@ impl Machine {
     /// check's weight; an owner's is 255 whatever it is given): the
     /// interval, preempt and its delay take effect. A Master says so
     /// at once (a lowered priority lets a preempting Backup take over
-    /// within its skew); a Backup made the owner (255) takes over at once.
+    /// when its Master_Down_Interval runs out); a Backup made the owner (255) takes over at once.
     /// The version and the primary address stay as they were: a change of
     /// either is a new router.
     pub fn reconfigure(&mut self, config: Config, priority: u8, now: Duration) -> Vec<Action> {

@@ -3,10 +3,10 @@
 //!
 //! ```text
 //!  controls (mpsc: Check → Fault or the priority less the weight,
-//!      Reconfigure → Machine::reconfigure, Shutdown) ─────────┐
-//!  raw socket (net::Advertiser::recv) ─ TTL 255? ─ decode ─ VRID,│
-//!      version, password, peers ─▶ Event::Advert ──────────────┤
-//!  sleep until Machine::deadline ─▶ Event::Timer ──────────────┴▶ Machine::handle
+//!      Reconfigure → Machine::reconfigure, Release, Shutdown) ───────┐
+//!  raw socket (net::Advertiser::recv) ─ TTL 255? ─ peers? ─ decode ─ │
+//!      VRID, version, password, v2 interval ─▶ Event::Advert ─────────┤
+//!  sleep until Machine::deadline ─▶ Event::Timer ────────────────────┴▶ Machine::handle
 //!      ─▶ Advertise: encode, send (group, or each unicast peer)
 //!         AddAddresses / RemoveAddresses: netlink     Announce: gratuitous ARP / NA,
 //!         repeated `garp_repeat` times, and every `garp_refresh` while Master

@@ -754,6 +754,29 @@ fn a_failing_check_lowers_the_priority_by_its_weight_or_faults_without_one() {
     assert_eq!(a.log.priorities.lock().expect("log").last(), Some(&50));
     std::thread::sleep(Duration::from_millis(300));
     assert!(lan.holds("b", &text) && !lan.holds("a", &text));
+    // A lighter weight keeps a failing Master a Master (200 - 50 = 150,
+    // above b's 100): a preempts b while its check still fails...
+    let mut light = settings("eth0", 53, 200, vip, 30);
+    light.check_weight = Some(50);
+    send(Control::Reconfigure(Box::new(light.clone()), None));
+    wait(Duration::from_secs(3), "a Master at 150, failing", || {
+        lan.holds("a", &text) && !lan.holds("b", &text)
+    });
+    assert_eq!(a.log.priorities.lock().expect("log").last(), Some(&150));
+    // ...and a reload taking the weight away sends that Master to Fault.
+    light.check_weight = None;
+    send(Control::Reconfigure(Box::new(light), None));
+    wait(
+        Duration::from_secs(3),
+        "the Master in Fault, b takes over",
+        || a.log.state() == Some(State::Fault) && lan.holds("b", &text) && !lan.holds("a", &text),
+    );
+    assert!(a
+        .log
+        .transitions
+        .lock()
+        .expect("log")
+        .contains(&(State::Master, State::Fault)));
     a.stop();
     b.stop();
 }
