@@ -20,7 +20,7 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use palanquin_authoritative::pool::health::State;
 use palanquin_authoritative::pool::http::{Expect, Response, Verdict};
-use palanquin_authoritative::pool::live::{LivePool, MemberCell, PoolSpec};
+use palanquin_authoritative::pool::live::{LivePool, MemberCell};
 use palanquin_authoritative::pool::policy::AllDown;
 use palanquin_authoritative::{Context, Zones};
 
@@ -53,15 +53,7 @@ fn serve(data: &[u8], settings: &config::Settings) {
             c.set_drained(bits & 4 != 0);
         }
         let live = Arc::new(LivePool::new(
-            PoolSpec {
-                apex: cfg.apex.clone().into(),
-                name: pool.name.clone().into(),
-                rtype: pool.rtype,
-                ttl: pool.ttl,
-                down_ttl: pool.down_ttl,
-                members: pool.members.clone(),
-                answer: pool.answer,
-            },
+            pool.spec(&cfg.apex),
             cells.clone(),
         ));
         let zones = Zones::new(vec![zone()]).with_pools(&[Arc::clone(&live)]);

@@ -72,6 +72,22 @@ pub(crate) struct PoolConfig {
     pub(crate) down_ttl: Option<u32>,
 }
 
+impl PoolConfig {
+    /// The pool as its answers need it, in the zone whose apex is `apex`
+    /// (wire form).
+    pub(crate) fn spec(&self, apex: &[u8]) -> palanquin_authoritative::pool::live::PoolSpec {
+        palanquin_authoritative::pool::live::PoolSpec {
+            apex: apex.to_vec().into(),
+            name: self.name.clone().into(),
+            rtype: self.rtype,
+            ttl: self.ttl,
+            down_ttl: self.down_ttl,
+            members: self.members.clone(),
+            answer: self.answer,
+        }
+    }
+}
+
 const KINDS: &str = "tcp, http, https, dns or exec";
 /// The longest check timeout: the start and every reload wait for a new
 /// member's first check.

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use palanquin_authoritative::pool::http;
-use palanquin_authoritative::pool::live::{LivePool, MemberCell, PoolSpec};
+use palanquin_authoritative::pool::live::{LivePool, MemberCell};
 use palanquin_authoritative::pool::probe::Probe;
 use palanquin_authoritative::pool::schedule;
 use palanquin_authoritative::pool::tls::{self, Trust};
@@ -271,7 +271,8 @@ impl Pools {
                     cells.push(Arc::clone(&running.cell));
                     plan.members.insert(key, running);
                 }
-                plan.live.push(Arc::new(LivePool::new(spec(zone, pool), cells)));
+                plan.live
+                    .push(Arc::new(LivePool::new(pool.spec(&zone.apex), cells)));
             }
         }
         plan
@@ -458,19 +459,6 @@ pub(crate) fn warn_conflicts(zones: &palanquin_authoritative::Zones) {
             );
             tracing::warn!(zone, pool, "{what}");
         }
-    }
-}
-
-/// The pool as the answers need it.
-fn spec(zone: &ZoneConfig, pool: &PoolConfig) -> PoolSpec {
-    PoolSpec {
-        apex: zone.apex.clone().into(),
-        name: pool.name.clone().into(),
-        rtype: pool.rtype,
-        ttl: pool.ttl,
-        down_ttl: pool.down_ttl,
-        members: pool.members.clone(),
-        answer: pool.answer,
     }
 }
 
